@@ -1,0 +1,44 @@
+// A blocking connection to chipd's control socket speaking the newline-delimited
+// JSON protocol (README.md, "Protocol"). Shared by libchip and chipctl; chipd
+// itself never uses it. Throws nothing: failures are Results.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/result.hpp"
+
+namespace chip::client {
+
+class Connection {
+public:
+    Connection() = default;
+    Connection(Connection &&other) noexcept;
+    Connection &operator=(Connection &&other) noexcept;
+    Connection(const Connection &) = delete;
+    Connection &operator=(const Connection &) = delete;
+    ~Connection();
+
+    // Connects to the socket at PATH. Error codes: ENOENT (no socket),
+    // ECONNREFUSED (nobody listening), EACCES, ...
+    static Result<Connection> open(const std::string &path);
+
+    // Sends one request and waits for its response line. A transport failure is
+    // an Error (EPIPE, ECONNRESET, EPROTO for a malformed response); an
+    // {"ok": false} response is returned as a value, for the caller to read.
+    Result<nlohmann::json> request(const nlohmann::json &req);
+
+    const std::string &path() const { return path_; }
+    bool is_open() const { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+    std::string path_;
+    std::string buf_;  // bytes read past the last response line
+};
+
+// Maps a response's "errno" name ("ENOENT") to its positive value; EIO when
+// unknown or missing.
+int errno_from_name(const std::string &name);
+
+}  // namespace chip::client

@@ -1,0 +1,109 @@
+#include "common/names.hpp"
+
+#include <unistd.h>
+
+#include <array>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+namespace chip {
+
+namespace {
+
+bool valid_name(std::string_view s, std::string_view extra) {
+    if (s.empty() || s.size() > kMaxNameLen) return false;
+    for (char c : s) {
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && extra.find(c) == std::string_view::npos) return false;
+    }
+    return true;
+}
+
+struct SignalEntry {
+    const char *name;
+    int number;
+};
+
+constexpr std::array kSignals{
+    SignalEntry{"HUP", SIGHUP},   SignalEntry{"INT", SIGINT},     SignalEntry{"QUIT", SIGQUIT},
+    SignalEntry{"ILL", SIGILL},   SignalEntry{"TRAP", SIGTRAP},   SignalEntry{"ABRT", SIGABRT},
+    SignalEntry{"BUS", SIGBUS},   SignalEntry{"FPE", SIGFPE},     SignalEntry{"KILL", SIGKILL},
+    SignalEntry{"USR1", SIGUSR1}, SignalEntry{"SEGV", SIGSEGV},   SignalEntry{"USR2", SIGUSR2},
+    SignalEntry{"PIPE", SIGPIPE}, SignalEntry{"ALRM", SIGALRM},   SignalEntry{"TERM", SIGTERM},
+    SignalEntry{"CHLD", SIGCHLD}, SignalEntry{"CONT", SIGCONT},   SignalEntry{"STOP", SIGSTOP},
+    SignalEntry{"TSTP", SIGTSTP}, SignalEntry{"TTIN", SIGTTIN},   SignalEntry{"TTOU", SIGTTOU},
+    SignalEntry{"URG", SIGURG},   SignalEntry{"XCPU", SIGXCPU},   SignalEntry{"XFSZ", SIGXFSZ},
+    SignalEntry{"VTALRM", SIGVTALRM}, SignalEntry{"PROF", SIGPROF}, SignalEntry{"WINCH", SIGWINCH},
+    SignalEntry{"IO", SIGIO},     SignalEntry{"PWR", SIGPWR},     SignalEntry{"SYS", SIGSYS},
+};
+
+std::uint64_t fnv1a64(std::string_view s) {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+}  // namespace
+
+bool valid_child_name(std::string_view s) { return valid_name(s, "_.-"); }
+bool valid_group_name(std::string_view s) { return valid_name(s, "_.:-"); }
+
+std::optional<int> parse_signal(std::string_view s) {
+    if (s.empty()) return std::nullopt;
+    if (s[0] >= '0' && s[0] <= '9') {
+        int n = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return std::nullopt;
+            n = n * 10 + (c - '0');
+            if (n > 64) return std::nullopt;
+        }
+        if (n < 1 || n > SIGRTMAX) return std::nullopt;
+        return n;
+    }
+    if (s.size() > 3 && s.substr(0, 3) == "SIG") s.remove_prefix(3);
+    for (const auto &e : kSignals)
+        if (s == e.name) return e.number;
+    return std::nullopt;
+}
+
+std::string signal_name(int sig) {
+    for (const auto &e : kSignals)
+        if (sig == e.number) return e.name;
+    return std::to_string(sig);
+}
+
+std::string default_socket_path() {
+    const char *xdg = std::getenv("XDG_RUNTIME_DIR");
+    if (xdg && *xdg) return std::string(xdg) + "/chip/chipd.sock";
+    uid_t uid = ::getuid();
+    if (uid == 0) return "/run/chip/chipd.sock";
+    return "/tmp/chip-" + std::to_string(uid) + "/chipd.sock";
+}
+
+std::string resolve_socket_path(const char *given) {
+    if (given && *given) return given;
+    const char *env = std::getenv("CHIP_SOCKET");
+    if (env && *env) return env;
+    return default_socket_path();
+}
+
+std::string registry_shm_prefix(const std::string &socket_path) {
+    std::error_code ec;
+    std::filesystem::path p = std::filesystem::absolute(socket_path, ec);
+    std::string abs = ec ? socket_path : p.lexically_normal().string();
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(abs)));
+    return std::string("/chip-") + hex + "-";
+}
+
+std::string registry_shm_name(const std::string &socket_path, const std::string &registry) {
+    return registry_shm_prefix(socket_path) + registry;
+}
+
+}  // namespace chip
