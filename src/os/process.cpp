@@ -1,0 +1,218 @@
+#include "os/process.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace chip::os {
+
+namespace {
+
+struct ChildArgs {
+    const SpawnPlan *plan;
+    sigset_t mask;          // the mask to exec with
+    pid_t parent;
+    volatile int err;       // written by the child on failure (shared memory: CLONE_VM)
+};
+
+// The child of spawn(): runs on its own stack in chipd's memory (CLONE_VM) while
+// chipd is suspended (CLONE_VFORK), so it may only make async-signal-safe calls
+// and must not touch anything chipd relies on. Sanitizers are off: their
+// runtimes assume one stack per thread and this is none of theirs.
+__attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
+    auto *a = static_cast<ChildArgs *>(arg);
+    const SpawnPlan &p = *a->plan;
+    // Handlers are chipd's (libuv's signal pipe): reset every disposition, as
+    // exec would, before unblocking signals, and undo ignored ones (SIGPIPE).
+    struct sigaction dfl;
+    std::memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; ++s) {
+        if (s == SIGKILL || s == SIGSTOP) continue;
+        ::sigaction(s, &dfl, nullptr);
+    }
+    int e = 0;
+    if (::setsid() < 0) {
+        e = errno;
+        goto fail;
+    }
+    if (p.parent_death_signal) {
+        ::prctl(PR_SET_PDEATHSIG, p.parent_death_signal);
+        // chipd may have died before prctl: then nobody would send it.
+        if (::getppid() != a->parent) {
+            e = ESRCH;
+            goto fail;
+        }
+    }
+    if (p.fd_stdin >= 0 && ::dup2(p.fd_stdin, 0) < 0) {
+        e = errno;
+        goto fail;
+    }
+    if (p.fd_stdout >= 0 && ::dup2(p.fd_stdout, 1) < 0) {
+        e = errno;
+        goto fail;
+    }
+    if (p.fd_stderr >= 0 && ::dup2(p.fd_stderr, 2) < 0) {
+        e = errno;
+        goto fail;
+    }
+    if (p.cwd && ::chdir(p.cwd) < 0) {
+        e = errno;
+        goto fail;
+    }
+    if (p.set_ids) {
+        if (::setgroups(p.group_count, p.groups) < 0 || ::setgid(p.gid) < 0 ||
+            ::setuid(p.uid) < 0) {
+            e = errno;
+            goto fail;
+        }
+    }
+    ::sigprocmask(SIG_SETMASK, &a->mask, nullptr);
+    e = ENOENT;
+    for (std::size_t i = 0; i < p.candidate_count; ++i) {
+        ::execve(p.candidates[i], p.argv, p.envp);
+        // Like execvp: keep the most telling error (EACCES over ENOENT).
+        if (errno != ENOENT && errno != ENOTDIR) e = errno;
+    }
+fail:
+    a->err = e ? e : EIO;
+    ::_exit(127);
+}
+
+// The child's stack. CLONE_VFORK suspends chipd until exec, so one suffices.
+alignas(64) char g_child_stack[256 * 1024];
+
+}  // namespace
+
+Result<pid_t> spawn(const SpawnPlan &plan) {
+    ChildArgs args{};
+    args.plan = &plan;
+    args.parent = ::getpid();
+    args.err = 0;
+    sigemptyset(&args.mask);
+    // Block every signal so that no handler of chipd runs in the child before it
+    // has reset them; the child installs an empty mask right before exec.
+    sigset_t all, old;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = ::clone(child_main, g_child_stack + sizeof g_child_stack,
+                        CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    int clone_errno = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (pid < 0) return make_error(clone_errno, std::strerror(clone_errno));
+    if (args.err != 0) {
+        // The child has _exit'ed already: reap it here, so that the reaper never
+        // mistakes it for a worker that ran.
+        int st;
+        while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        return make_error(args.err, std::strerror(args.err));
+    }
+    return pid;
+}
+
+void reap_children(const std::function<void(pid_t, int)> &fn) {
+    for (;;) {
+        int st = 0;
+        pid_t pid = ::waitpid(-1, &st, WNOHANG);
+        if (pid > 0) {
+            fn(pid, st);
+            continue;
+        }
+        if (pid < 0 && errno == EINTR) continue;
+        return;  // 0: children left but none exited; ECHILD: none left
+    }
+}
+
+void kill_group(pid_t pgid, int sig) {
+    if (pgid > 1) ::kill(-pgid, sig);
+}
+
+int kill_pid(pid_t pid, int sig) { return ::kill(pid, sig) < 0 ? -errno : 0; }
+
+void become_subreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+int pidfd_open(pid_t pid) {
+    long fd = ::syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return -errno;
+    ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+    return static_cast<int>(fd);
+}
+
+bool pidfd_alive(int pidfd) {
+    struct pollfd p{pidfd, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 0;
+}
+
+std::optional<pid_t> parent_of(pid_t pid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    char buf[512];
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) return std::nullopt;
+    buf[n] = '\0';
+    // "pid (comm) S ppid ...": comm may hold spaces and parentheses.
+    char *close_paren = std::strrchr(buf, ')');
+    if (!close_paren) return std::nullopt;
+    char state;
+    int ppid;
+    if (std::sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) return std::nullopt;
+    return static_cast<pid_t>(ppid);
+}
+
+std::optional<std::pair<uid_t, uid_t>> uids_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("Uid:", 0) == 0) {
+            std::istringstream fields(line.substr(4));
+            unsigned long real = 0, effective = 0;
+            if (fields >> real >> effective)
+                return std::make_pair(static_cast<uid_t>(real), static_cast<uid_t>(effective));
+        }
+    }
+    return std::nullopt;
+}
+
+std::vector<gid_t> groups_of_user(const std::string &name, gid_t gid) {
+    int n = 64;
+    std::vector<gid_t> groups(static_cast<std::size_t>(n));
+    if (::getgrouplist(name.c_str(), gid, groups.data(), &n) < 0) {
+        groups.resize(static_cast<std::size_t>(n));
+        if (::getgrouplist(name.c_str(), gid, groups.data(), &n) < 0) return {gid};
+    }
+    groups.resize(static_cast<std::size_t>(n));
+    return groups;
+}
+
+std::size_t raise_fd_limit(std::size_t want) {
+    struct rlimit rl;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) < 0) return 1024;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+        struct rlimit more = {want, want};
+        if (::setrlimit(RLIMIT_NOFILE, &more) == 0) return want;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    return static_cast<std::size_t>(rl.rlim_cur);
+}
+
+}  // namespace chip::os

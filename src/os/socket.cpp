@@ -1,0 +1,158 @@
+#include "os/socket.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+namespace chip::os {
+
+namespace {
+
+Error sys_error(const std::string &what) {
+    int e = errno;
+    return make_error(e, what + ": " + std::strerror(e));
+}
+
+// Fills ADDR for PATH; '@' names an abstract socket. Returns the address length.
+Result<socklen_t> make_addr(const std::string &path, sockaddr_un &addr) {
+    std::memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof addr.sun_path)
+        return make_error(ENAMETOOLONG, "socket path too long (max " +
+                                            std::to_string(sizeof addr.sun_path - 1) +
+                                            " bytes): " + path);
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    if (path[0] == '@') {
+        addr.sun_path[0] = '\0';
+        return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+    }
+    return static_cast<socklen_t>(sizeof addr);
+}
+
+}  // namespace
+
+Result<void> make_parent_dirs(const std::string &path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos || slash == 0) return {};
+    std::string dir = path.substr(0, slash);
+    for (std::size_t i = 1; i <= dir.size(); ++i) {
+        if (i == dir.size() || dir[i] == '/') {
+            std::string part = dir.substr(0, i);
+            if (::mkdir(part.c_str(), 0755) < 0 && errno != EEXIST)
+                return sys_error("cannot create " + part);
+        }
+    }
+    return {};
+}
+
+Result<UniqueFd> listen_unix(const std::string &path, mode_t mode) {
+    sockaddr_un addr;
+    auto len = make_addr(path, addr);
+    if (!len) return len.error();
+    if (auto r = make_parent_dirs(path); !r) return r.error();
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return sys_error("socket");
+    if (::bind(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len) < 0) {
+        if (errno != EADDRINUSE) return sys_error("cannot bind " + path);
+        // Someone's socket file: a live chipd answers, a stale one does not.
+        UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (::connect(probe.get(), reinterpret_cast<sockaddr *>(&addr), *len) == 0)
+            return make_error(EADDRINUSE, "another chipd is already running on " + path);
+        ::unlink(path.c_str());
+        if (::bind(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len) < 0)
+            return sys_error("cannot bind " + path);
+    }
+    if (::chmod(path.c_str(), mode) < 0) return sys_error("chmod " + path);
+    if (::listen(fd.get(), SOMAXCONN) < 0) return sys_error("listen on " + path);
+    return fd;
+}
+
+int accept_client(int listen_fd) {
+    for (;;) {
+        int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) return fd;
+        if (errno == EINTR) continue;
+        return -errno;
+    }
+}
+
+Result<PeerCred> peer_cred(int fd) {
+    struct ucred uc;
+    socklen_t len = sizeof uc;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) return sys_error("SO_PEERCRED");
+    return PeerCred{uc.pid, uc.uid, uc.gid};
+}
+
+Result<UniqueFd> bind_datagram(const std::string &path) {
+    sockaddr_un addr;
+    auto len = make_addr(path, addr);
+    if (!len) return len.error();
+    UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return sys_error("socket");
+    if (path[0] != '@') ::unlink(path.c_str());
+    if (::bind(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len) < 0)
+        return sys_error("cannot bind " + path);
+    if (path[0] != '@') ::chmod(path.c_str(), 0666);
+    return fd;
+}
+
+Result<void> send_datagram(const std::string &path, const std::string &msg) {
+    sockaddr_un addr;
+    auto len = make_addr(path, addr);
+    if (!len) return len.error();
+    UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return sys_error("socket");
+    if (::sendto(fd.get(), msg.data(), msg.size(), MSG_NOSIGNAL,
+                 reinterpret_cast<sockaddr *>(&addr), *len) < 0)
+        return sys_error("send to " + path);
+    return {};
+}
+
+ssize_t recv_datagram(int fd, char *buf, std::size_t cap) {
+    for (;;) {
+        ssize_t n = ::recv(fd, buf, cap, MSG_DONTWAIT);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    }
+}
+
+Result<void> make_pipe(UniqueFd &read_end, UniqueFd &write_end) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0) return sys_error("pipe");
+    read_end.reset(fds[0]);
+    write_end.reset(fds[1]);
+    ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    return {};
+}
+
+ssize_t read_some(int fd, char *buf, std::size_t cap) {
+    for (;;) {
+        ssize_t n = ::read(fd, buf, cap);
+        if (n >= 0) return n;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+Result<void> write_all(int fd, const char *buf, std::size_t len) {
+    while (len > 0) {
+        ssize_t n = ::write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return sys_error("write");
+        }
+        buf += n;
+        len -= static_cast<std::size_t>(n);
+    }
+    return {};
+}
+
+UniqueFd open_dev_null() { return UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC)); }
+
+}  // namespace chip::os

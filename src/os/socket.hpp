@@ -1,0 +1,49 @@
+// Sockets, pipes and files for chipd: the control socket, per-worker notify
+// sockets (sd_notify datagrams), peer credentials, output pipes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "common/result.hpp"
+#include "os/fd.hpp"
+
+namespace chip::os {
+
+struct PeerCred {
+    pid_t pid = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+// Creates the folders of PATH's parent (mode 0755), like mkdir -p.
+Result<void> make_parent_dirs(const std::string &path);
+
+// A listening, non-blocking Unix stream socket at PATH with mode MODE. A socket
+// file already there is replaced when nobody answers on it (a stale one), and
+// refused with EADDRINUSE when a live chipd does.
+Result<UniqueFd> listen_unix(const std::string &path, mode_t mode);
+// accept4, non-blocking and close-on-exec; -errno on failure.
+int accept_client(int listen_fd);
+Result<PeerCred> peer_cred(int fd);
+
+// A non-blocking datagram socket bound at PATH (mode 0666, so that workers
+// running as other users can notify), or at an abstract address when PATH
+// starts with '@'.
+Result<UniqueFd> bind_datagram(const std::string &path);
+// Sends one datagram to the socket at PATH ('@' abstract); never blocks.
+Result<void> send_datagram(const std::string &path, const std::string &msg);
+// Receives one datagram into BUF; returns its size, 0 when none is waiting.
+ssize_t recv_datagram(int fd, char *buf, std::size_t cap);
+
+// A pipe whose read end is non-blocking; both ends close-on-exec.
+Result<void> make_pipe(UniqueFd &read_end, UniqueFd &write_end);
+// read(2) retrying EINTR; -errno on failure (-EAGAIN when empty).
+ssize_t read_some(int fd, char *buf, std::size_t cap);
+// Writes all of BUF to a blocking fd, retrying EINTR and short writes.
+Result<void> write_all(int fd, const char *buf, std::size_t len);
+// open("/dev/null", O_RDWR | O_CLOEXEC).
+UniqueFd open_dev_null();
+
+}  // namespace chip::os
