@@ -1,0 +1,753 @@
+// The spec loader: walks the JSON document along the contract (DESIGN.md, "The
+// spec"), filling core::Spec and collecting every error on the way. Each check
+// reports at the pointer of the value it looked at and then carries on, so that
+// one run shows the user everything that is wrong.
+#include "spec/loader.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "common/names.hpp"
+#include "spec/document.hpp"
+
+namespace chip::spec {
+
+namespace fs = std::filesystem;
+
+SpecError::SpecError(std::vector<std::string> errors)
+    : std::runtime_error([&] {
+          std::string all;
+          for (const auto &e : errors) all += (all.empty() ? "" : "\n") + e;
+          return all;
+      }()),
+      errors_(std::move(errors)) {}
+
+const std::vector<std::string> &top_level_keys() {
+    static const std::vector<std::string> keys{"registries", "root", "socket"};
+    return keys;
+}
+const std::vector<std::string> &registry_keys() {
+    static const std::vector<std::string> keys{"name", "max_groups", "max_members"};
+    return keys;
+}
+const std::vector<std::string> &supervisor_keys() {
+    static const std::vector<std::string> keys{"strategy", "max_restarts", "period", "children"};
+    return keys;
+}
+const std::vector<std::string> &worker_keys() {
+    static const std::vector<std::string> keys{
+        "name",          "command",     "restart",      "instances", "env",  "cwd",    "user",  "group",
+        "ready",         "start_timeout", "stop_signal", "stop_timeout", "join", "stdout", "stderr"};
+    return keys;
+}
+const std::vector<std::string> &supervisor_child_keys() {
+    static const std::vector<std::string> keys{"name", "supervisor"};
+    return keys;
+}
+const std::vector<std::string> &output_keys() {
+    static const std::vector<std::string> keys{"file", "max_bytes", "keep"};
+    return keys;
+}
+
+namespace {
+
+const std::string kNothing = "nothing";
+constexpr std::string_view kChildName = "expected a name of 1 to 64 letters, digits, '_', '.' or '-'";
+constexpr std::string_view kGroupName = "expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'";
+constexpr std::string_view kOutput = "expected \"inherit\", \"null\" or {\"file\": PATH, \"max_bytes\": N, \"keep\": K}";
+constexpr std::size_t kMaxFileSize = 16u << 20;
+
+std::string show(const std::string &pointer) { return pointer.empty() ? "/" : pointer; }
+
+std::string join_words(const std::vector<std::string> &words) {
+    std::string out;
+    for (const auto &w : words) out += (out.empty() ? "" : ", ") + w;
+    return out;
+}
+
+bool contains(const std::vector<std::string> &v, std::string_view s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// "12" -> 12 for a canonical decimal (no sign, no leading zero) below 10^9.
+std::optional<unsigned> canonical_index(std::string_view s) {
+    if (s.empty() || s.size() > 9 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
+    unsigned n = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        n = n * 10 + static_cast<unsigned>(c - '0');
+    }
+    return n;
+}
+
+// A user or group id written as digits, within the id types' range (-1 is "none").
+std::optional<unsigned long> numeric_id(const std::string &s) {
+    if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    unsigned long n = std::stoul(s);
+    if (n >= 0xFFFFFFFFul) return std::nullopt;
+    return n;
+}
+
+// getpw*_r/getgr*_r with a buffer grown on ERANGE (sysconf's hint may be -1).
+template <typename Entry, typename Lookup>
+bool lookup_entry(Entry &entry, Lookup lookup) {
+    std::vector<char> buf(4096);
+    for (;;) {
+        Entry *result = nullptr;
+        int rc = lookup(&entry, buf.data(), buf.size(), &result);
+        if (rc == ERANGE && buf.size() < (1u << 22)) {
+            buf.resize(buf.size() * 2);
+            continue;
+        }
+        return rc == 0 && result != nullptr;
+    }
+}
+
+struct Account {
+    uid_t uid;
+    std::optional<gid_t> gid;  // the primary group; unknown for a bare numeric id
+};
+
+std::optional<Account> find_user(const std::string &name) {
+    passwd pw{};
+    if (lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) { return getpwnam_r(name.c_str(), e, b, n, r); }))
+        return Account{pw.pw_uid, pw.pw_gid};
+    auto id = numeric_id(name);
+    if (!id) return std::nullopt;
+    uid_t uid = static_cast<uid_t>(*id);
+    if (lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) { return getpwuid_r(uid, e, b, n, r); }))
+        return Account{uid, pw.pw_gid};
+    return Account{uid, std::nullopt};
+}
+
+std::optional<gid_t> find_group(const std::string &name) {
+    group gr{};
+    if (lookup_entry(gr, [&](group *e, char *b, std::size_t n, group **r) { return getgrnam_r(name.c_str(), e, b, n, r); }))
+        return gr.gr_gid;
+    // Like chown(1), a number is an id even without an entry in the group database.
+    if (auto id = numeric_id(name)) return static_cast<gid_t>(*id);
+    return std::nullopt;
+}
+
+// The names siblings claim, to find duplicates. A worker with N >= 2 instances
+// claims NAME (commands given NAME act on all) and NAME.0 ... NAME.N-1.
+class Siblings {
+public:
+    struct Clash {
+        std::string pointer;  // of the earlier sibling
+        std::string before;   // in the message, between our name and the pointer
+        std::string after;    // after the pointer
+    };
+
+    std::optional<Clash> clash(const std::string &name, unsigned instances) const {
+        if (auto it = names_.find(name); it != names_.end()) return Clash{it->second.pointer, "", ""};
+        // NAME.k against an earlier NAME with more than k instances.
+        if (auto dot = name.rfind('.'); dot != std::string::npos) {
+            auto index = canonical_index(std::string_view(name).substr(dot + 1));
+            auto it = names_.find(name.substr(0, dot));
+            if (index && it != names_.end() && it->second.instances >= 2 && *index < it->second.instances)
+                return Clash{it->second.pointer, "",
+                             " (\"" + it->first + "\" with " + std::to_string(it->second.instances) + " instances)"};
+        }
+        // Our instances NAME.k against earlier siblings named so.
+        if (instances >= 2) {
+            std::string prefix = name + ".";
+            for (auto it = names_.lower_bound(prefix); it != names_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
+                auto index = canonical_index(std::string_view(it->first).substr(prefix.size()));
+                if (index && *index < instances)
+                    return Clash{it->second.pointer,
+                                 ", whose " + std::to_string(instances) + " instances include \"" + it->first + "\"", ""};
+            }
+        }
+        return std::nullopt;
+    }
+
+    void add(const std::string &name, unsigned instances, const std::string &pointer) {
+        names_.emplace(name, Entry{pointer, instances});
+    }
+
+private:
+    struct Entry {
+        std::string pointer;
+        unsigned instances;
+    };
+    std::map<std::string, Entry> names_;
+};
+
+class Loader {
+public:
+    Loader(std::string file, std::string dir, std::vector<std::string> errors)
+        : file_(std::move(file)), dir_(std::move(dir)), errors_(std::move(errors)) {}
+
+    core::Spec load(const Json &doc);
+    std::vector<std::string> &errors() { return errors_; }
+
+private:
+    // An error at POINTER: "FILE: POINTER: expected ...; got GOT" (GOT a phrase).
+    void fail_with(const std::string &pointer, std::string_view expected, const std::string &got) {
+        errors_.push_back(file_ + ": " + show(pointer) + ": " + std::string(expected) + "; got " + got);
+    }
+    // The same with GOT the offending value, shown briefly.
+    void fail(const std::string &pointer, std::string_view expected, const Json &got) {
+        fail_with(pointer, expected, describe(got));
+    }
+
+    static const Json *member(const Json &obj, const char *key) {
+        auto it = obj.find(key);
+        return it == obj.end() ? nullptr : &*it;
+    }
+
+    void check_keys(const Json &obj, const std::string &pointer, const std::vector<std::string> &known,
+                    const std::vector<std::string> *misplaced = nullptr, std::string_view misplaced_note = {});
+    std::optional<std::uint64_t> integer(const Json &v, const std::string &pointer, std::uint64_t lo, std::uint64_t hi);
+    std::optional<core::Duration> seconds(const Json &v, const std::string &pointer, bool zero_ok);
+    const std::string *text(const Json &v, const std::string &pointer, std::string_view expected);
+    std::optional<std::string> path(const Json &v, const std::string &pointer, std::string_view expected);
+    template <typename E>
+    std::optional<E> one_of(const Json &v, const std::string &pointer,
+                            std::initializer_list<std::pair<const char *, E>> choices);
+
+    void registries(const Json &v, const std::string &pointer, std::vector<core::RegistrySpec> &out);
+    void supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s, int depth);
+    void child(const Json &v, const std::string &pointer, core::ChildSpec &c, int depth, Siblings &siblings);
+    void worker(const Json &v, const std::string &pointer, core::WorkerSpec &w);
+    void command(const Json &v, const std::string &pointer, core::WorkerSpec &w);
+    void env(const Json &v, const std::string &pointer, core::WorkerSpec &w);
+    void account(const Json &obj, const std::string &pointer, core::WorkerSpec &w);
+    void stop_signal(const Json &v, const std::string &pointer, core::WorkerSpec &w);
+    void join(const Json &v, const std::string &pointer, core::WorkerSpec &w);
+    void output(const Json &v, const std::string &pointer, core::OutputSpec &o);
+
+    // P made absolute against the spec's folder, lexically normal, no trailing '/'.
+    std::string absolute(const std::string &p) const {
+        fs::path abs = fs::path(p).is_absolute() ? fs::path(p) : fs::path(dir_) / p;
+        std::string s = abs.lexically_normal().string();
+        while (s.size() > 1 && s.back() == '/') s.pop_back();
+        return s;
+    }
+
+    std::string file_;
+    std::string dir_;
+    std::vector<std::string> errors_;
+    std::vector<std::string> declared_;  // registry names, for "join"
+};
+
+void Loader::check_keys(const Json &obj, const std::string &pointer, const std::vector<std::string> &known,
+                        const std::vector<std::string> *misplaced, std::string_view misplaced_note) {
+    for (const auto &[key, value] : obj.items()) {
+        if (contains(known, key)) continue;
+        std::string line = file_ + ": " + show(child_pointer(pointer, key)) + ": ";
+        if (misplaced && contains(*misplaced, key)) {
+            line += std::string(misplaced_note) + "; expected one of " + join_words(known);
+        } else {
+            line += "unknown key; expected one of " + join_words(known);
+            if (auto guess = closest(key, known)) line += "; did you mean \"" + *guess + "\"?";
+        }
+        errors_.push_back(std::move(line));
+    }
+}
+
+std::optional<std::uint64_t> Loader::integer(const Json &v, const std::string &pointer, std::uint64_t lo,
+                                             std::uint64_t hi) {
+    std::string expected = hi == UINT64_MAX ? "expected an integer of at least " + std::to_string(lo)
+                                            : "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    // JSON integers only: 1.5, 3.0 and "3" are refused alike.
+    if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0)) {
+        fail(pointer, expected, v);
+        return std::nullopt;
+    }
+    std::uint64_t n = v.get<std::uint64_t>();
+    if (n < lo || n > hi) {
+        fail(pointer, expected, v);
+        return std::nullopt;
+    }
+    return n;
+}
+
+std::optional<core::Duration> Loader::seconds(const Json &v, const std::string &pointer, bool zero_ok) {
+    constexpr std::string_view kPositive = "expected a number of seconds greater than 0 and at most 1000000000";
+    constexpr std::string_view kNonNegative = "expected a number of seconds from 0 to 1000000000";
+    double s = v.is_number() ? v.get<double>() : -1.0;
+    if (!v.is_number() || s < 0 || (!zero_ok && s <= 0) || s > kMaxSeconds) {
+        fail(pointer, zero_ok ? kNonNegative : kPositive, v);
+        return std::nullopt;
+    }
+    // At most 1e18 ns: fits int64 with room for a monotonic clock's "now".
+    auto ns = static_cast<std::int64_t>(std::llround(s * 1e9));
+    if (!zero_ok && ns < 1) ns = 1;
+    return core::Duration(ns);
+}
+
+const std::string *Loader::text(const Json &v, const std::string &pointer, std::string_view expected) {
+    // NUL cannot pass through execve or a path; refuse it where it is written.
+    if (!v.is_string() || v.get_ref<const std::string &>().empty() ||
+        v.get_ref<const std::string &>().find('\0') != std::string::npos) {
+        fail(pointer, expected, v);
+        return nullptr;
+    }
+    return &v.get_ref<const std::string &>();
+}
+
+std::optional<std::string> Loader::path(const Json &v, const std::string &pointer, std::string_view expected) {
+    const std::string *s = text(v, pointer, expected);
+    if (!s) return std::nullopt;
+    return absolute(*s);
+}
+
+template <typename E>
+std::optional<E> Loader::one_of(const Json &v, const std::string &pointer,
+                                std::initializer_list<std::pair<const char *, E>> choices) {
+    if (v.is_string())
+        for (const auto &[word, value] : choices)
+            if (v.get_ref<const std::string &>() == word) return value;
+    std::string expected = "expected one of ";
+    bool first = true;
+    for (const auto &choice : choices) {
+        expected += (first ? "" : ", ") + std::string(choice.first);
+        first = false;
+    }
+    fail(pointer, expected, v);
+    return std::nullopt;
+}
+
+core::Spec Loader::load(const Json &doc) {
+    core::Spec spec;
+    spec.dir = dir_;
+    if (!doc.is_object()) {
+        fail("", "expected an object with \"root\"", doc);
+        return spec;
+    }
+    check_keys(doc, "", top_level_keys());
+    // Registries first: "join" anywhere in the tree refers to them.
+    if (const Json *v = member(doc, "registries")) registries(*v, "/registries", spec.registries);
+    if (const Json *v = member(doc, "socket")) {
+        if (auto p = path(*v, "/socket", "expected a non-empty path"); p) {
+            // sun_path holds 108 bytes with the terminating NUL.
+            if (p->size() >= sizeof(sockaddr_un{}.sun_path))
+                fail_with("/socket", "expected a socket path of at most 107 bytes once made absolute",
+                     describe(Json(*p)));
+            else
+                spec.socket = *p;
+        }
+    }
+    if (const Json *v = member(doc, "root"))
+        supervisor(*v, "/root", spec.root, 0);
+    else
+        fail_with("/root", "expected a supervisor body (an object)", kNothing);
+    return spec;
+}
+
+void Loader::registries(const Json &v, const std::string &pointer, std::vector<core::RegistrySpec> &out) {
+    if (!v.is_array()) {
+        fail(pointer, "expected an array of registry names or {\"name\", \"max_groups\", \"max_members\"} objects", v);
+        return;
+    }
+    std::map<std::string, std::string> seen;  // name -> where it was declared
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const Json &item = v[i];
+        std::string item_pointer = child_pointer(pointer, i);
+        core::RegistrySpec r;
+        const Json *name = &item;
+        std::string name_pointer = item_pointer;
+        bool ok = true;
+        if (item.is_object()) {
+            check_keys(item, item_pointer, registry_keys());
+            name_pointer = child_pointer(item_pointer, "name");
+            name = member(item, "name");
+            if (const Json *g = member(item, "max_groups")) {
+                auto n = integer(*g, child_pointer(item_pointer, "max_groups"), 1, kMaxGroupsLimit);
+                ok = ok && n;
+                if (n) r.max_groups = static_cast<std::uint32_t>(*n);
+            }
+            if (const Json *m = member(item, "max_members")) {
+                auto n = integer(*m, child_pointer(item_pointer, "max_members"), 1, kMaxMembersLimit);
+                ok = ok && n;
+                if (n) r.max_members = static_cast<std::uint32_t>(*n);
+            }
+            if (!name) {
+                fail_with(name_pointer, kGroupName, kNothing);
+                continue;
+            }
+        } else if (!item.is_string()) {
+            fail(item_pointer, "expected a registry name or an object {\"name\", \"max_groups\", \"max_members\"}",
+                 item);
+            continue;
+        }
+        if (!name->is_string() || !valid_group_name(name->get_ref<const std::string &>())) {
+            fail(name_pointer, kGroupName, *name);
+            continue;
+        }
+        r.name = name->get<std::string>();
+        if (auto it = seen.find(r.name); it != seen.end()) {
+            fail_with(name_pointer, "expected a registry name declared once",
+                 describe(*name) + ", already declared at " + it->second);
+            continue;
+        }
+        seen.emplace(r.name, name_pointer);
+        declared_.push_back(r.name);
+        if (ok) out.push_back(std::move(r));
+    }
+}
+
+void Loader::supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s, int depth) {
+    if (!v.is_object()) {
+        fail(pointer, "expected a supervisor body (an object)", v);
+        return;
+    }
+    if (depth > kMaxDepth) {
+        fail_with(pointer, "expected supervisors nested at most " + std::to_string(kMaxDepth) + " deep",
+             "one nested deeper");
+        return;
+    }
+    check_keys(v, pointer, supervisor_keys());
+    if (const Json *x = member(v, "strategy")) {
+        using core::Strategy;
+        if (auto e = one_of<Strategy>(*x, child_pointer(pointer, "strategy"),
+                                      {{"one_for_one", Strategy::OneForOne},
+                                       {"one_for_all", Strategy::OneForAll},
+                                       {"rest_for_one", Strategy::RestForOne}}))
+            s.strategy = *e;
+    }
+    if (const Json *x = member(v, "max_restarts"))
+        if (auto n = integer(*x, child_pointer(pointer, "max_restarts"), 0, kMaxRestartsLimit))
+            s.max_restarts = static_cast<unsigned>(*n);
+    if (const Json *x = member(v, "period"))
+        if (auto d = seconds(*x, child_pointer(pointer, "period"), false)) s.period = *d;
+    if (const Json *x = member(v, "children")) {
+        std::string children_pointer = child_pointer(pointer, "children");
+        if (!x->is_array()) {
+            fail(children_pointer, "expected an array of children", *x);
+            return;
+        }
+        Siblings siblings;
+        s.children.reserve(x->size());
+        for (std::size_t i = 0; i < x->size(); ++i) {
+            core::ChildSpec c;
+            child((*x)[i], child_pointer(children_pointer, i), c, depth, siblings);
+            s.children.push_back(std::move(c));
+        }
+    }
+}
+
+void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c, int depth, Siblings &siblings) {
+    if (!v.is_object()) {
+        fail(pointer, "expected a child (an object with \"name\" and \"command\" or \"supervisor\")", v);
+        return;
+    }
+    const Json *cmd = member(v, "command");
+    const Json *sup = member(v, "supervisor");
+    if (cmd && sup) {
+        fail_with(pointer, "expected exactly one of command, supervisor", "both");
+    } else if (!cmd && !sup) {
+        fail_with(pointer, "expected exactly one of command, supervisor", "neither");
+    }
+    if (cmd && !sup) {
+        check_keys(v, pointer, worker_keys());
+    } else if (sup && !cmd) {
+        check_keys(v, pointer, supervisor_child_keys(), &worker_keys(),
+                   "a worker field, not allowed on a supervisor child");
+    } else {
+        // Which kind was meant is unclear: accept the keys of either.
+        std::vector<std::string> either = worker_keys();
+        either.push_back("supervisor");
+        check_keys(v, pointer, either);
+    }
+
+    std::string name_pointer = child_pointer(pointer, "name");
+    const Json *name = member(v, "name");
+    bool named = false;
+    if (!name) {
+        fail_with(name_pointer, kChildName, kNothing);
+    } else if (!name->is_string() || !valid_child_name(name->get_ref<const std::string &>())) {
+        fail(name_pointer, kChildName, *name);
+    } else {
+        c.name = name->get<std::string>();
+        named = true;
+    }
+
+    // With both, check both: every error is worth showing.
+    if (cmd) worker(v, pointer, c.worker);
+    if (sup) {
+        c.is_supervisor = cmd == nullptr;
+        supervisor(*sup, child_pointer(pointer, "supervisor"), c.supervisor, depth + 1);
+    }
+
+    if (named) {
+        unsigned instances = c.is_supervisor ? 1 : c.worker.instances;
+        if (auto clash = siblings.clash(c.name, instances)) {
+            fail_with(name_pointer, "expected a name unique among its siblings",
+                 describe(*name) + clash->before + ", already used by " + clash->pointer + clash->after);
+        } else {
+            siblings.add(c.name, instances, pointer);
+        }
+    }
+}
+
+void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
+    auto at = [&](const char *key) { return child_pointer(pointer, key); };
+    if (const Json *x = member(v, "command")) command(*x, at("command"), w);
+    if (const Json *x = member(v, "restart")) {
+        using core::RestartType;
+        if (auto e = one_of<RestartType>(*x, at("restart"),
+                                         {{"permanent", RestartType::Permanent},
+                                          {"transient", RestartType::Transient},
+                                          {"temporary", RestartType::Temporary}}))
+            w.restart = *e;
+    }
+    if (const Json *x = member(v, "instances"))
+        if (auto n = integer(*x, at("instances"), 1, kMaxInstances)) w.instances = static_cast<unsigned>(*n);
+    if (const Json *x = member(v, "env")) env(*x, at("env"), w);
+    w.cwd = dir_;
+    if (const Json *x = member(v, "cwd"))
+        if (auto p = path(*x, at("cwd"), "expected a non-empty path")) w.cwd = *p;
+    account(v, pointer, w);
+    if (const Json *x = member(v, "ready")) {
+        using core::ReadyMode;
+        if (auto e = one_of<ReadyMode>(*x, at("ready"), {{"started", ReadyMode::Started}, {"notify", ReadyMode::Notify}}))
+            w.ready = *e;
+    }
+    if (const Json *x = member(v, "start_timeout"))
+        if (auto d = seconds(*x, at("start_timeout"), false)) w.start_timeout = *d;
+    if (const Json *x = member(v, "stop_timeout"))
+        if (auto d = seconds(*x, at("stop_timeout"), true)) w.stop_timeout = *d;
+    if (const Json *x = member(v, "stop_signal")) stop_signal(*x, at("stop_signal"), w);
+    if (const Json *x = member(v, "join")) join(*x, at("join"), w);
+    if (const Json *x = member(v, "stdout")) output(*x, at("stdout"), w.out);
+    if (const Json *x = member(v, "stderr")) output(*x, at("stderr"), w.err);
+}
+
+void Loader::command(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
+    if (!v.is_array() || v.empty()) {
+        fail(pointer, "expected a non-empty array of strings (the program and its arguments)", v);
+        return;
+    }
+    std::vector<std::string> argv;
+    bool ok = true;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const std::string *arg = text(v[i], child_pointer(pointer, i), "expected a non-empty string");
+        ok = ok && arg;
+        if (arg) argv.push_back(*arg);
+    }
+    if (!ok) return;
+    // A program with a '/' is a path, relative ones from the spec's folder;
+    // a bare name is looked up in PATH when it is started.
+    if (argv[0].find('/') != std::string::npos) argv[0] = absolute(argv[0]);
+    w.command = std::move(argv);
+}
+
+void Loader::env(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
+    if (!v.is_object()) {
+        fail(pointer, "expected an object of environment variables {\"NAME\": \"value\"}", v);
+        return;
+    }
+    for (const auto &[key, value] : v.items()) {
+        std::string p = child_pointer(pointer, key);
+        bool ok = true;
+        if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos) {
+            fail_with(p, "expected a variable name, non-empty and without '='", describe(Json(key)));
+            ok = false;
+        }
+        if (!value.is_string() || value.get_ref<const std::string &>().find('\0') != std::string::npos) {
+            fail(p, "expected a string value", value);
+            ok = false;
+        }
+        if (ok) w.env.emplace_back(key, value.get<std::string>());
+    }
+}
+
+void Loader::account(const Json &obj, const std::string &pointer, core::WorkerSpec &w) {
+    std::optional<Account> user;
+    std::optional<gid_t> group;
+    const Json *u = member(obj, "user");
+    const Json *g = member(obj, "group");
+    if (u) {
+        std::string p = child_pointer(pointer, "user");
+        if (const std::string *name = text(*u, p, "expected an existing user (a name or a numeric id)")) {
+            user = find_user(*name);
+            if (!user) fail(p, "expected an existing user (a name or a numeric id)", *u);
+            else w.user = *name;
+        }
+    }
+    if (g) {
+        std::string p = child_pointer(pointer, "group");
+        if (const std::string *name = text(*g, p, "expected an existing group (a name or a numeric id)")) {
+            group = find_group(*name);
+            if (!group) fail(p, "expected an existing group (a name or a numeric id)", *g);
+            else w.group = *name;
+        }
+    }
+    if (user) {
+        w.uid = user->uid;
+        if (!group && !user->gid && !g) {
+            // Running as a uid with chipd's own (often root's) group would be a surprise.
+            fail(child_pointer(pointer, "user"),
+                 "expected a user with a passwd entry, or a \"group\" beside a numeric user id", *u);
+        }
+        w.gid = group ? group : user->gid;
+    } else if (group) {
+        w.gid = group;
+    }
+}
+
+void Loader::stop_signal(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
+    std::optional<int> sig;
+    if (v.is_string()) {
+        sig = parse_signal(v.get_ref<const std::string &>());
+    } else if (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() > 0 &&
+               v.get<std::int64_t>() <= 64) {
+        sig = parse_signal(std::to_string(v.get<std::int64_t>()));
+    } else if (v.is_number_unsigned() && v.get<std::uint64_t>() <= 64) {
+        sig = parse_signal(std::to_string(v.get<std::uint64_t>()));
+    }
+    if (!sig) {
+        fail(pointer, "expected a signal name (TERM, INT, QUIT, HUP, USR1, ...) or number", v);
+    } else if (*sig == SIGSTOP) {
+        // A stopped process never exits: every stop would wait out stop_timeout.
+        fail(pointer, "expected a signal that ends a process (STOP only suspends it)", v);
+    } else {
+        w.stop_signal = *sig;
+    }
+}
+
+void Loader::join(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
+    if (!v.is_object()) {
+        fail(pointer, "expected an object {\"REGISTRY\": [\"GROUP\", ...]}", v);
+        return;
+    }
+    for (const auto &[registry, groups] : v.items()) {
+        std::string p = child_pointer(pointer, registry);
+        bool ok = true;
+        if (!contains(declared_, registry)) {
+            std::string known = declared_.empty() ? "there is none" : join_words(declared_);
+            fail_with(p, "expected a registry declared in /registries (" + known + ")", describe(Json(registry)));
+            ok = false;
+        }
+        if (!groups.is_array()) {
+            fail(p, "expected an array of group names", groups);
+            continue;
+        }
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < groups.size(); ++i) {
+            const Json &g = groups[i];
+            if (!g.is_string() || !valid_group_name(g.get_ref<const std::string &>())) {
+                fail(child_pointer(p, i), kGroupName, g);
+                ok = false;
+            } else {
+                names.push_back(g.get<std::string>());
+            }
+        }
+        if (ok) w.join.emplace_back(registry, std::move(names));
+    }
+}
+
+void Loader::output(const Json &v, const std::string &pointer, core::OutputSpec &o) {
+    if (v.is_string()) {
+        const auto &s = v.get_ref<const std::string &>();
+        if (s == "inherit") o.mode = core::OutputSpec::Mode::Inherit;
+        else if (s == "null") o.mode = core::OutputSpec::Mode::Null;
+        else fail(pointer, kOutput, v);
+        return;
+    }
+    if (!v.is_object()) {
+        fail(pointer, kOutput, v);
+        return;
+    }
+    check_keys(v, pointer, output_keys());
+    o.mode = core::OutputSpec::Mode::File;
+    std::string file_pointer = child_pointer(pointer, "file");
+    constexpr std::string_view kFile = "expected a file in an existing, writable folder";
+    if (const Json *f = member(v, "file")) {
+        if (const std::string *raw = text(*f, file_pointer, kFile)) {
+            fs::path p = fs::path(absolute(*raw));
+            // "dir/", "." and ".." name folders, not files.
+            bool names_file = !raw->empty() && raw->back() != '/' && p.filename() != "." && p.filename() != ".." &&
+                              p.has_filename() && p != p.root_path();
+            struct stat st{};
+            bool folder_ok = names_file && ::stat(p.parent_path().c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+                             ::access(p.parent_path().c_str(), W_OK | X_OK) == 0;
+            bool not_a_folder = ::stat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode);
+            if (folder_ok && not_a_folder) o.file = p.string();
+            else fail(file_pointer, kFile, *f);
+        }
+    } else {
+        fail_with(file_pointer, kFile, kNothing);
+    }
+    if (const Json *x = member(v, "max_bytes"))
+        if (auto n = integer(*x, child_pointer(pointer, "max_bytes"), kMinMaxBytes, UINT64_MAX)) o.max_bytes = *n;
+    if (const Json *x = member(v, "keep"))
+        if (auto n = integer(*x, child_pointer(pointer, "keep"), 1, kMaxKeep)) o.keep = static_cast<unsigned>(*n);
+}
+
+// DIR absolute and lexically normal (against the cwd when relative).
+std::string absolute_dir(const std::string &dir) {
+    std::error_code ec;
+    fs::path p = fs::absolute(dir.empty() ? fs::path(".") : fs::path(dir), ec);
+    if (ec) p = fs::path(dir);
+    std::string s = p.lexically_normal().string();
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    return s;
+}
+
+}  // namespace
+
+core::Spec load_string(std::string_view text, const std::string &file_label, const std::string &dir) {
+    Document doc = parse_document(text, file_label);
+    if (doc.syntax_error) throw SpecError(std::move(doc.errors));
+    // Duplicate keys come first: they were found first, in document order.
+    Loader loader(file_label, absolute_dir(dir), std::move(doc.errors));
+    core::Spec spec = loader.load(doc.root);
+    if (!loader.errors().empty()) throw SpecError(std::move(loader.errors()));
+    spec.file = file_label;
+    return spec;
+}
+
+core::Spec load_file(const std::string &path) {
+    auto unreadable = [&](int err) { return SpecError({path + ": unable to read: " + std::strerror(err)}); };
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw unreadable(errno);
+    std::string text;
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+        int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
+        ::close(fd);
+        throw unreadable(err);
+    }
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            throw unreadable(err);
+        }
+        if (n == 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+        // A spec is small; this bounds what e.g. /dev/zero would cost.
+        if (text.size() > kMaxFileSize) {
+            ::close(fd);
+            throw SpecError({path + ": unable to read: larger than 16 MiB"});
+        }
+    }
+    ::close(fd);
+    fs::path parent = fs::path(path).parent_path();
+    return load_string(text, path, parent.empty() ? "." : parent.string());
+}
+
+}  // namespace chip::spec

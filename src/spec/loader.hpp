@@ -1,0 +1,62 @@
+// The spec loader: JSON text -> core::Spec, validated whole, with every default
+// filled in and every relative path made absolute against the spec's folder.
+//
+// Invalid specs are refused whole: the loader collects every error it finds (it
+// keeps checking siblings after one) and throws them together, each a full line
+// "FILE: POINTER: expected X; got Y" (JSON Pointer, RFC 6901; the document is "/"),
+// or "FILE:LINE:COL: syntax error: ..." for text that is not JSON at all.
+// The grammar is the one DESIGN.md ("The spec", chipd "Spec errors") promises.
+//
+// It does not check what only the running system can tell: whether a command or
+// a cwd exists, or whether chipd may switch to a user. Users and groups are
+// resolved here (the spec names them), and log folders must be writable.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/spec.hpp"
+
+namespace chip::spec {
+
+// Every error of one spec, each a full line without a trailing newline.
+// what() is the lines joined with '\n'.
+class SpecError : public std::runtime_error {
+public:
+    explicit SpecError(std::vector<std::string> errors);
+    const std::vector<std::string> &errors() const noexcept { return errors_; }
+
+private:
+    std::vector<std::string> errors_;
+};
+
+// Reads and loads the spec at PATH; relative paths in it are taken from PATH's
+// folder. An unreadable file is a SpecError "PATH: unable to read: <strerror>".
+core::Spec load_file(const std::string &path);
+
+// Loads spec TEXT; FILE_LABEL names it in errors and in Spec::file, DIR is the
+// folder relative paths are taken from (made absolute against the cwd).
+core::Spec load_string(std::string_view text, const std::string &file_label, const std::string &dir);
+
+// The keys the loader accepts, in the order error messages list them. Exposed so
+// that tests can hold the JSON Schema (config/chip.schema.json) to the same sets.
+const std::vector<std::string> &top_level_keys();         // the document
+const std::vector<std::string> &registry_keys();          // an item of "registries" as an object
+const std::vector<std::string> &supervisor_keys();        // a supervisor body
+const std::vector<std::string> &worker_keys();            // a child with "command" (with "name")
+const std::vector<std::string> &supervisor_child_keys();  // a child with "supervisor" (with "name")
+const std::vector<std::string> &output_keys();            // "stdout"/"stderr" as an object
+
+// Limits the loader enforces beyond the contract's lower bounds (also in the schema).
+inline constexpr unsigned kMaxInstances = 100000;
+inline constexpr unsigned kMaxRestartsLimit = 1000000;
+inline constexpr double kMaxSeconds = 1e9;  // period and timeouts; keeps nanoseconds in int64
+inline constexpr unsigned kMaxKeep = 1000;
+inline constexpr std::uint64_t kMinMaxBytes = 4096;
+inline constexpr std::uint32_t kMaxGroupsLimit = 1u << 20;
+inline constexpr std::uint32_t kMaxMembersLimit = 1u << 24;
+inline constexpr int kMaxDepth = 64;  // nested supervisors below the root
+
+}  // namespace chip::spec
