@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstddef>
 #include <cstring>
 
@@ -152,6 +153,22 @@ Result<void> write_all(int fd, const char *buf, std::size_t len) {
     }
     return {};
 }
+
+ssize_t send_some(int fd, const char *buf, std::size_t len) {
+    for (;;) {
+        ssize_t n = ::send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+}
+
+void remove_path(const std::string &path, bool folder) {
+    if (folder) ::rmdir(path.c_str());
+    else ::unlink(path.c_str());
+}
+
+void ignore_sigpipe() { ::signal(SIGPIPE, SIG_IGN); }
 
 UniqueFd open_dev_null() { return UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC)); }
 

@@ -43,6 +43,13 @@ Result<void> make_pipe(UniqueFd &read_end, UniqueFd &write_end);
 ssize_t read_some(int fd, char *buf, std::size_t cap);
 // Writes all of BUF to a blocking fd, retrying EINTR and short writes.
 Result<void> write_all(int fd, const char *buf, std::size_t len);
+// send(2) without blocking and without SIGPIPE: bytes sent, or -errno
+// (-EAGAIN when the socket buffer is full).
+ssize_t send_some(int fd, const char *buf, std::size_t len);
+// unlink(2) or, for a folder, rmdir(2); a missing path is not an error.
+void remove_path(const std::string &path, bool folder = false);
+// SIGPIPE ignored: a client that went away is an EPIPE, not chipd's death.
+void ignore_sigpipe();
 // open("/dev/null", O_RDWR | O_CLOEXEC).
 UniqueFd open_dev_null();
 

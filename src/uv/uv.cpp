@@ -45,6 +45,9 @@ struct Trampolines {
     static void timer(uv_timer_t *h) noexcept {
         if (auto *self = static_cast<Timer *>(h->data)) guarded([&] { self->cb_(); });
     }
+    static void check(uv_check_t *h) noexcept {
+        if (auto *self = static_cast<Check *>(h->data)) guarded([&] { self->cb_(); });
+    }
     static void poll(uv_poll_t *h, int status, int events) noexcept {
         auto *self = static_cast<Poll *>(h->data);
         if (!self) return;
@@ -102,5 +105,13 @@ void Poll::start(int events) {
 }
 
 void Poll::stop() { uv_poll_stop(h_); }
+
+Check::Check(Loop &loop, std::function<void()> cb) : h_(new uv_check_t), cb_(std::move(cb)) {
+    check(uv_check_init(loop.raw(), h_), "uv_check_init");
+    h_->data = this;
+    check(uv_check_start(h_, Trampolines::check), "uv_check_start");
+}
+
+Check::~Check() { close_and_free(h_); }
 
 }  // namespace chip::uv

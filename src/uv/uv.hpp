@@ -14,6 +14,7 @@ struct uv_loop_s;
 struct uv_signal_s;
 struct uv_timer_s;
 struct uv_poll_s;
+struct uv_check_s;
 
 namespace chip::uv {
 
@@ -83,6 +84,21 @@ private:
     uv_poll_s *h_;
     int fd_;
     std::function<void(int)> cb_;
+    friend struct Trampolines;
+};
+
+// Runs CB once per loop turn, after the I/O callbacks of that turn: the place
+// for work batched over several events.
+class Check {
+public:
+    Check(Loop &loop, std::function<void()> cb);
+    ~Check();
+    Check(const Check &) = delete;
+    Check &operator=(const Check &) = delete;
+
+private:
+    uv_check_s *h_;
+    std::function<void()> cb_;
     friend struct Trampolines;
 };
 

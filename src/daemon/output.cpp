@@ -1,0 +1,159 @@
+#include "daemon/output.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "os/socket.hpp"
+
+namespace chip::daemon {
+
+void InheritSink::write_lines(const std::string &prefix, const char *data, std::size_t len) {
+    buf_.clear();
+    const char *end = data + len;
+    while (data < end) {
+        const char *nl = static_cast<const char *>(std::memchr(data, '\n', end - data));
+        const char *stop = nl ? nl + 1 : end;
+        buf_.append(prefix);
+        buf_.append(": ");
+        buf_.append(data, stop);
+        data = stop;
+    }
+    // Blocking write: chipd's own stdout/stderr are the user's terminal, the
+    // journal or a container runtime, all of which read promptly.
+    (void)os::write_all(fd_, buf_.data(), buf_.size());
+}
+
+FileSink::FileSink(const core::OutputSpec &spec, Warn warn)
+    : path_(spec.file), max_bytes_(spec.max_bytes), keep_(spec.keep), warn_(std::move(warn)) {
+    open_file();
+}
+
+bool FileSink::open_file() {
+    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!fd_) {
+        if (!failing_) warn_("cannot open log file " + path_ + ": " + std::strerror(errno));
+        failing_ = true;
+        return false;
+    }
+    struct stat st;
+    size_ = ::fstat(fd_.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    return true;
+}
+
+void FileSink::rotate() {
+    fd_.reset();
+    // PATH.keep is dropped by being overwritten; shift the others up.
+    for (unsigned i = keep_; i > 1; --i) {
+        std::string from = path_ + "." + std::to_string(i - 1);
+        std::string to = path_ + "." + std::to_string(i);
+        ::rename(from.c_str(), to.c_str());
+    }
+    ::rename(path_.c_str(), (path_ + ".1").c_str());
+    open_file();
+}
+
+void FileSink::write_lines(const std::string &, const char *data, std::size_t len) {
+    const char *end = data + len;
+    while (data < end) {
+        // Take as many whole lines as fit in the current file; at least one.
+        const char *stop = data;
+        std::uint64_t room = size_ < max_bytes_ ? max_bytes_ - size_ : 0;
+        while (stop < end) {
+            const char *nl = static_cast<const char *>(std::memchr(stop, '\n', end - stop));
+            const char *line_end = nl ? nl + 1 : end;
+            if (static_cast<std::uint64_t>(line_end - data) > room) break;
+            stop = line_end;
+        }
+        if (stop == data) {
+            // The next line does not fit: rotate (unless the file is empty, for
+            // a line longer than max_bytes), then write it whole.
+            if (size_ > 0 || !fd_) rotate();
+            const char *nl = static_cast<const char *>(std::memchr(data, '\n', end - data));
+            stop = nl ? nl + 1 : end;
+        }
+        std::size_t n = static_cast<std::size_t>(stop - data);
+        if (!fd_ && !open_file()) {
+            dropped_ += n;
+        } else if (auto r = os::write_all(fd_.get(), data, n); !r) {
+            dropped_ += n;
+            if (!failing_)
+                warn_("cannot write log file " + path_ + ": " + r.error().message +
+                      " (output is dropped and counted until writes succeed)");
+            failing_ = true;
+        } else {
+            if (failing_) {
+                warn_("log file " + path_ + " writable again; " + std::to_string(dropped_) +
+                      " bytes dropped so far");
+                failing_ = false;
+            }
+            size_ += n;
+        }
+        data = stop;
+    }
+}
+
+OutputPipe::OutputPipe(uv::Loop &loop, os::UniqueFd fd, std::shared_ptr<Sink> sink,
+                       std::string prefix, std::function<void(OutputPipe *)> on_eof)
+    : fd_(std::move(fd)),
+      sink_(std::move(sink)),
+      prefix_(std::move(prefix)),
+      on_eof_(std::move(on_eof)),
+      poll_(loop, fd_.get(), [this](int) { on_readable(); }) {
+    poll_.start(uv::Poll::Readable);
+}
+
+void OutputPipe::on_readable() {
+    static char buf[64 * 1024];
+    for (int rounds = 0; rounds < 4; ++rounds) {
+        ssize_t n = os::read_some(fd_.get(), buf, sizeof buf);
+        if (n == -EAGAIN) return;
+        if (n <= 0) {
+            // EOF (every writer is gone) or an error: flush and finish.
+            if (!partial_.empty()) {
+                partial_.push_back('\n');
+                flush_partial();
+            }
+            poll_.stop();
+            on_eof_(this);
+            return;
+        }
+        const char *data = buf;
+        const char *end = buf + n;
+        const char *last_nl = nullptr;
+        for (const char *p = end; p > data; --p) {
+            if (p[-1] == '\n') {
+                last_nl = p;
+                break;
+            }
+        }
+        if (!last_nl) {
+            partial_.append(data, end);
+            if (partial_.size() >= kMaxLine) {
+                partial_.push_back('\n');
+                flush_partial();
+            }
+            continue;
+        }
+        if (!partial_.empty()) {
+            const char *first_nl = static_cast<const char *>(std::memchr(data, '\n', end - data));
+            partial_.append(data, first_nl + 1);
+            flush_partial();
+            data = first_nl + 1;
+        }
+        if (data < last_nl) sink_->write_lines(prefix_, data, static_cast<std::size_t>(last_nl - data));
+        partial_.assign(last_nl, end);
+        if (static_cast<std::size_t>(n) < sizeof buf) return;
+    }
+}
+
+void OutputPipe::flush_partial() {
+    sink_->write_lines(prefix_, partial_.data(), partial_.size());
+    partial_.clear();
+}
+
+}  // namespace chip::daemon

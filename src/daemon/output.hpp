@@ -1,0 +1,92 @@
+// Worker output capture: chipd holds the read end of a pipe per captured stream
+// of each worker process and forwards whole lines to a sink: chipd's own
+// stdout/stderr with the worker's path as prefix ("inherit"), or a size-rotated
+// file. It does not decide which worker gets what (the daemon does).
+//
+// A pipe lives as long as any process holds its write end (the worker and its
+// descendants), so output written while a worker is being restarted is still
+// read to the end: nothing is lost across a restart. A line longer than
+// kMaxLine is cut into kMaxLine pieces. Write failures to a file (full disk)
+// drop the data, count it, and are reported once per episode; chipd keeps
+// reading so that a worker is never blocked on a full pipe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/spec.hpp"
+#include "os/fd.hpp"
+#include "uv/uv.hpp"
+
+namespace chip::daemon {
+
+inline constexpr std::size_t kMaxLine = 64 * 1024;
+
+// Where complete lines go.
+class Sink {
+public:
+    virtual ~Sink() = default;
+    // Writes DATA: one or more complete lines, each ending in '\n'.
+    virtual void write_lines(const std::string &prefix, const char *data, std::size_t len) = 0;
+};
+
+// chipd's stdout or stderr: each line as "PREFIX: line".
+class InheritSink : public Sink {
+public:
+    explicit InheritSink(int fd) : fd_(fd) {}
+    void write_lines(const std::string &prefix, const char *data, std::size_t len) override;
+
+private:
+    int fd_;
+    std::string buf_;
+};
+
+// A log file rotated by size: PATH is live; before a write would pass
+// max_bytes it becomes PATH.1 (PATH.1 -> PATH.2 ... up to PATH.keep, the oldest
+// dropped). A single line longer than max_bytes goes whole to a fresh file.
+class FileSink : public Sink {
+public:
+    using Warn = std::function<void(const std::string &)>;
+    FileSink(const core::OutputSpec &spec, Warn warn);
+    void write_lines(const std::string &prefix, const char *data, std::size_t len) override;
+    const std::string &path() const { return path_; }
+    std::uint64_t dropped_bytes() const { return dropped_; }
+
+private:
+    bool open_file();
+    void rotate();
+
+    std::string path_;
+    std::uint64_t max_bytes_;
+    unsigned keep_;
+    Warn warn_;
+    os::UniqueFd fd_;
+    std::uint64_t size_ = 0;
+    std::uint64_t dropped_ = 0;
+    bool failing_ = false;
+};
+
+// One pipe read end being drained into a sink.
+class OutputPipe {
+public:
+    // Reads FD (non-blocking) until EOF; then calls on_eof (which may destroy this).
+    OutputPipe(uv::Loop &loop, os::UniqueFd fd, std::shared_ptr<Sink> sink, std::string prefix,
+               std::function<void(OutputPipe *)> on_eof);
+    OutputPipe(const OutputPipe &) = delete;
+    OutputPipe &operator=(const OutputPipe &) = delete;
+
+private:
+    void on_readable();
+    void flush_partial();
+
+    os::UniqueFd fd_;
+    std::shared_ptr<Sink> sink_;
+    std::string prefix_;
+    std::string partial_;  // an unfinished last line, usually empty
+    std::function<void(OutputPipe *)> on_eof_;
+    uv::Poll poll_;
+};
+
+}  // namespace chip::daemon
