@@ -345,6 +345,11 @@ void Tree::supervisor_finished_stopping(Node &sup, Time now) {
         if (failed || shutting_down_) {
             exited_ = true;
             fx_.exit(failed ? 1 : 0);
+        } else if (sup.want_start) {
+            // `start /` arrived while it was stopping: the root has no parent to
+            // start it, so it starts itself.
+            sup.want_start = false;
+            begin_supervisor_start(sup, now);
         }
         return;
     }
@@ -376,8 +381,14 @@ void Tree::child_down(Node &sup, Node &child, bool abnormal, bool start_failure,
     }
     RestartType type = child.is_supervisor ? RestartType::Permanent : child.worker->restart;
     bool restart = type == RestartType::Permanent || (type == RestartType::Transient && abnormal);
-    child.state = start_failure ? State::Failed : State::Exited;
-    if (!restart || child.held) return;
+    // A supervisor only comes down by failing (it gave up or its start failed).
+    child.state = start_failure || child.is_supervisor ? State::Failed : State::Exited;
+    if (child.held) {
+        // The user is stopping it and it died before its turn: it is stopped.
+        if (child.state == State::Exited) child.state = State::Stopped;
+        return;
+    }
+    if (!restart) return;
     if (!sup.intensity->record(now)) {
         emit(Event::Kind::GiveUp, sup, now, sup.sup->max_restarts,
              "more than " + std::to_string(sup.sup->max_restarts) + " restarts within " +
@@ -488,10 +499,10 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
         case Command::Start:
             n->held = false;
             if (is_up(n->state) || n->state == State::Stopping) {
-                if (n->state == State::Stopping && n->parent) {
+                if (n->state == State::Stopping) {
                     n->manual_start = true;
                     n->want_start = true;
-                    mark_dirty(*n->parent);
+                    if (n->parent) mark_dirty(*n->parent);
                 }
                 break;
             }
@@ -520,11 +531,13 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
 bool Tree::pending_done(const Pending &p, Result<void> &out) const {
     std::string failure;
     for (const auto &[n, starts0] : p.nodes) {
+        bool restarted = n->starts > starts0;
         if (p.cmd == Command::Stop) {
+            // Started again since (a later start): it did stop in between.
+            if (restarted) continue;
             if (is_up(n->state) || n->state == State::Stopping || n->want_stop) return false;
             continue;
         }
-        bool restarted = n->starts > starts0;
         bool fresh = p.cmd == Command::Start || restarted;
         if (n->state == State::Running && fresh) continue;
         if (n->want_start || n->want_stop || n->state == State::Starting ||

@@ -1,0 +1,1303 @@
+// The supervision core against a fake world: fake processes (pids handed out by
+// a FakeEffects), a fake clock (`now`, advanced by hand), and exact sequences of
+// actions asserted after every event. No fork, no sleep, no thread.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/tree.hpp"
+
+using namespace std::chrono_literals;
+using chip::Error;
+using chip::core::ChildSpec;
+using chip::core::Command;
+using chip::core::Effects;
+using chip::core::Event;
+using chip::core::ExitStatus;
+using chip::core::Node;
+using chip::core::ReadyMode;
+using chip::core::RestartType;
+using chip::core::Strategy;
+using chip::core::SupervisorSpec;
+using chip::core::Time;
+using chip::core::Tree;
+using chip::core::WorkerSpec;
+using Actions = std::vector<std::string>;
+
+// Sequences print in failure messages.
+namespace doctest {
+template <>
+struct StringMaker<std::vector<std::string>> {
+    static String convert(const std::vector<std::string> &v) {
+        std::string out = "{";
+        for (const auto &s : v) out += (out.size() > 1 ? ", \"" : "\"") + s + "\"";
+        return (out + "}").c_str();
+    }
+};
+}  // namespace doctest
+
+namespace {
+
+std::string signal_text(int sig) {
+    switch (sig) {
+    case SIGTERM: return "TERM";
+    case SIGKILL: return "KILL";
+    case SIGCONT: return "CONT";
+    case SIGINT: return "INT";
+    case SIGHUP: return "HUP";
+    case SIGQUIT: return "QUIT";
+    case SIGSEGV: return "SEGV";
+    default: return std::to_string(sig);
+    }
+}
+
+// The world as the core sees it. Every call is recorded in one trace of actions
+// ("spawn a", "spawn-failed b", "kill a TERM", "exit 1") and one of log events.
+struct FakeEffects : Effects {
+    pid_t next_pid = 100;
+    std::map<std::string, Error> failures;  // path -> the spawn error
+    std::map<pid_t, std::string> pid_path;  // every pid ever handed out
+    Actions actions;
+    std::vector<Event::Kind> kinds;
+    std::vector<std::string> logs;  // "restart b 1", "start-failed b: No such file..."
+    std::vector<std::pair<pid_t, int>> kills;
+    std::vector<int> exits;
+
+    chip::Result<pid_t> spawn(const Node &w) override {
+        auto f = failures.find(w.path);
+        if (f != failures.end()) {
+            actions.push_back("spawn-failed " + w.path);
+            return f->second;
+        }
+        pid_t pid = next_pid++;
+        pid_path[pid] = w.path;
+        actions.push_back("spawn " + w.path);
+        return pid;
+    }
+    void kill_group(pid_t pgid, int sig) override {
+        kills.emplace_back(pgid, sig);
+        auto p = pid_path.find(pgid);
+        std::string who = p == pid_path.end() ? "pid " + std::to_string(pgid) : p->second;
+        actions.push_back("kill " + who + " " + signal_text(sig));
+    }
+    void log(const Event &e) override {
+        kinds.push_back(e.kind);
+        std::string line = std::string(chip::core::event_name(e.kind)) + " " + e.node->path;
+        if (e.kind == Event::Kind::Restart || e.kind == Event::Kind::GiveUp)
+            line += " " + std::to_string(e.count);
+        if (!e.message.empty()) line += ": " + e.message;
+        logs.push_back(line);
+    }
+    void exit(int code) override {
+        exits.push_back(code);
+        actions.push_back("exit " + std::to_string(code));
+    }
+
+    // The actions since the last take, and forget them.
+    Actions take() {
+        Actions out;
+        out.swap(actions);
+        return out;
+    }
+    std::vector<std::string> take_logs() {
+        std::vector<std::string> out;
+        out.swap(logs);
+        kinds.clear();
+        return out;
+    }
+    std::size_t count_logs(Event::Kind k) const {
+        std::size_t n = 0;
+        for (auto x : kinds) n += x == k;
+        return n;
+    }
+};
+
+// ---- building specs in C++ --------------------------------------------------
+
+struct W {
+    ChildSpec c;
+    explicit W(std::string name) {
+        c.name = std::move(name);
+        c.worker.command = {"/bin/" + c.name};
+        c.worker.cwd = "/";
+    }
+    W &notify(std::chrono::nanoseconds start_timeout = 10s) {
+        c.worker.ready = ReadyMode::Notify;
+        c.worker.start_timeout = start_timeout;
+        return *this;
+    }
+    W &transient() {
+        c.worker.restart = RestartType::Transient;
+        return *this;
+    }
+    W &temporary() {
+        c.worker.restart = RestartType::Temporary;
+        return *this;
+    }
+    W &instances(unsigned n) {
+        c.worker.instances = n;
+        return *this;
+    }
+    W &stop(int sig, std::chrono::nanoseconds timeout = 5s) {
+        c.worker.stop_signal = sig;
+        c.worker.stop_timeout = timeout;
+        return *this;
+    }
+    operator ChildSpec() const { return c; }
+};
+
+SupervisorSpec sup_spec(Strategy s, unsigned max_restarts, std::chrono::nanoseconds period,
+                        std::vector<ChildSpec> children) {
+    SupervisorSpec sp;
+    sp.strategy = s;
+    sp.max_restarts = max_restarts;
+    sp.period = period;
+    sp.children = std::move(children);
+    return sp;
+}
+
+SupervisorSpec sup_spec(Strategy s, std::vector<ChildSpec> children) {
+    return sup_spec(s, 3, 5s, std::move(children));
+}
+
+ChildSpec sup(std::string name, SupervisorSpec body) {
+    ChildSpec c;
+    c.name = std::move(name);
+    c.is_supervisor = true;
+    c.supervisor = std::move(body);
+    return c;
+}
+
+// ---- the world: a tree, its fake effects and a fake clock -------------------
+
+struct World {
+    SupervisorSpec spec;  // the tree points into it: never changed once built
+    FakeEffects fx;
+    Time now = 1000s;  // arbitrary monotonic origin
+    std::unique_ptr<Tree> tree;
+
+    explicit World(SupervisorSpec s) : spec(std::move(s)) {
+        tree = std::make_unique<Tree>(spec, fx);
+    }
+
+    Node &node(const std::string &path) {
+        auto r = tree->resolve(path);
+        REQUIRE_MESSAGE(r.ok(), "no node " << path);
+        REQUIRE(r->size() == 1);
+        return *r->front();
+    }
+    pid_t pid(const std::string &path) { return node(path).pid; }
+    std::string state(const std::string &path) {
+        return chip::core::state_name(node(path).state);
+    }
+
+    void start() { tree->start(now); }
+    void advance(std::chrono::nanoseconds d) {
+        now += d;
+        tree->on_time(now);
+    }
+    void exit_worker(const std::string &path, int code) {
+        pid_t p = pid(path);
+        REQUIRE_MESSAGE(p != 0, path << " has no process");
+        tree->on_exit(p, ExitStatus{false, code}, now);
+    }
+    void die(const std::string &path, int sig) {
+        pid_t p = pid(path);
+        REQUIRE_MESSAGE(p != 0, path << " has no process");
+        tree->on_exit(p, ExitStatus{true, sig}, now);
+    }
+    void ready(const std::string &path) { tree->on_ready(node(path).id, now); }
+    // The stop signal was sent to PATH's process group: the worker obeys it.
+    void stop_completes(const std::string &path) {
+        Node &n = node(path);
+        REQUIRE_MESSAGE(n.pid != 0, path << " has no process");
+        REQUIRE(n.state == chip::core::State::Stopping);
+        int sig = n.killed ? SIGKILL : n.worker->stop_signal;
+        bool sent = false;
+        for (auto &[pg, s] : fx.kills) sent = sent || (pg == n.pid && s == sig);
+        REQUIRE_MESSAGE(sent, path << " was not sent " << signal_text(sig));
+        tree->on_exit(n.pid, ExitStatus{true, sig}, now);
+    }
+    std::uint64_t command(Command c, const std::string &path) {
+        auto r = tree->command(c, path, now);
+        REQUIRE_MESSAGE(r.ok(), "command on " << path << ": " << r.error().message);
+        return *r;
+    }
+    // The outcome of TICKET if it finished since the last call.
+    std::optional<chip::Result<void>> finished(std::uint64_t ticket) {
+        std::optional<chip::Result<void>> out;
+        for (auto &f : tree->take_finished())
+            if (f.ticket == ticket) out = f.result;
+        return out;
+    }
+};
+
+Actions stop_of(const std::string &path, const std::string &sig = "TERM") {
+    return {"kill " + path + " " + sig, "kill " + path + " CONT"};
+}
+
+SupervisorSpec abc(Strategy s, unsigned max_restarts = 3) {
+    return sup_spec(s, max_restarts, 5s, {W("a"), W("b"), W("c")});
+}
+
+}  // namespace
+
+// ---- start -------------------------------------------------------------------
+
+TEST_CASE("start: children start in order and the supervisor is running once all are") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    CHECK(w.fx.take() == Actions{"spawn a", "spawn b", "spawn c"});
+    CHECK(w.fx.take_logs() ==
+          std::vector<std::string>{"start a", "start b", "start c", "started /"});
+    CHECK(w.state("/") == "running");
+    for (auto p : {"a", "b", "c"}) CHECK(w.state(p) == "running");
+    CHECK(w.pid("a") == 100);
+    CHECK(w.pid("b") == 101);
+    CHECK(w.pid("c") == 102);
+    CHECK(w.node("a").restarts == 0);
+    CHECK(w.fx.exits.empty());
+}
+
+TEST_CASE("start: with ready=notify the next child is not spawned until the first is ready") {
+    World w(sup_spec(Strategy::OneForOne, {W("a").notify(), W("b").notify(), W("c")}));
+    w.start();
+    CHECK(w.fx.take() == Actions{"spawn a"});
+    CHECK(w.state("a") == "starting");
+    CHECK(w.state("/") == "starting");
+    w.ready("a");
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    CHECK(w.state("a") == "running");
+    CHECK(w.state("/") == "starting");
+    w.ready("b");
+    CHECK(w.fx.take() == Actions{"spawn c"});
+    CHECK(w.state("/") == "running");
+}
+
+TEST_CASE("start: a child missing start_timeout is killed, and at its exit the start fails: "
+          "started children stopped in reverse order, root failed, exit 1") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b"), W("c").notify(10s), W("d")}));
+    w.start();
+    CHECK(w.fx.take() == Actions{"spawn a", "spawn b", "spawn c"});
+    REQUIRE(w.tree->next_deadline() == w.now + 10s);
+    w.advance(9s);
+    CHECK(w.fx.take().empty());
+    w.advance(1s);
+    CHECK(w.fx.take() == Actions{"kill c KILL"});
+    CHECK(w.state("c") == "starting");  // the failure is handled at its exit
+    w.ready("c");                       // too late: ignored
+    CHECK(w.fx.take().empty());
+    w.die("c", SIGKILL);
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"exit 1"});
+    CHECK(w.state("c") == "failed");
+    CHECK(w.state("b") == "stopped");
+    CHECK(w.state("a") == "stopped");
+    CHECK(w.state("d") == "stopped");
+    CHECK(w.state("/") == "failed");
+    auto logs = w.fx.take_logs();
+    CHECK(std::count(logs.begin(), logs.end(),
+                     "start-failed c: did not become ready within 10 s") == 1);
+    CHECK(std::count(logs.begin(), logs.end(), "start-failed /: child c failed to start") == 1);
+}
+
+TEST_CASE("start: a missing executable fails the start with its errno message, exit 1") {
+    World w(abc(Strategy::OneForOne));
+    w.fx.failures["b"] = Error{ENOENT, "No such file or directory"};
+    w.start();
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn-failed b", "kill a TERM", "kill a CONT"}));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"exit 1"});
+    CHECK(w.fx.exits == std::vector<int>{1});
+    CHECK(w.state("b") == "failed");
+    CHECK(w.state("c") == "stopped");
+    CHECK(w.state("/") == "failed");
+    auto logs = w.fx.take_logs();
+    CHECK(std::count(logs.begin(), logs.end(), "start-failed b: No such file or directory") == 1);
+}
+
+TEST_CASE("start: a spawn failure inside a nested supervisor escalates to the root's start "
+          "failure") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x"), W("y"), W("z")})),
+                      W("c")}));
+    w.fx.failures["sub/y"] = Error{ENOENT, "No such file or directory"};
+    w.start();
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn sub/x", "spawn-failed sub/y",
+                                  "kill sub/x TERM", "kill sub/x CONT"}));
+    w.stop_completes("sub/x");
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"exit 1"});
+    CHECK(w.state("sub/y") == "failed");
+    CHECK(w.state("sub") == "failed");
+    CHECK(w.state("/") == "failed");
+    CHECK(w.state("sub/z") == "stopped");
+    CHECK(w.state("c") == "stopped");
+    auto logs = w.fx.take_logs();
+    CHECK(std::count(logs.begin(), logs.end(),
+                     "start-failed sub/y: No such file or directory") == 1);
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
+}
+
+TEST_CASE("start: a notify child exiting before it is ready fails the start") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").notify()}));
+    w.start();
+    CHECK(w.fx.take() == Actions{"spawn a", "spawn b"});
+    w.exit_worker("b", 0);
+    CHECK(w.fx.take() == stop_of("a"));
+    CHECK(w.tree->next_deadline() == w.now + 5s);  // a's stop_timeout, b's start deadline gone
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"exit 1"});
+    CHECK(w.state("b") == "failed");
+}
+
+// ---- instances -----------------------------------------------------------------
+
+TEST_CASE("instances: NAME.0 .. NAME.N-1 are started in order with instance numbers") {
+    World w(sup_spec(Strategy::OneForOne, {W("db"), W("pool").instances(3), W("web")}));
+    w.start();
+    CHECK(w.fx.take() == (Actions{"spawn db", "spawn pool.0", "spawn pool.1", "spawn pool.2",
+                                  "spawn web"}));
+    for (unsigned i = 0; i < 3; ++i) {
+        Node &n = w.node("pool." + std::to_string(i));
+        CHECK(n.instance == i);
+        CHECK(n.base == "pool");
+        CHECK(n.name == "pool." + std::to_string(i));
+    }
+    CHECK(w.node("db").instance == 0);
+    auto group = w.tree->resolve("pool");
+    REQUIRE(group.ok());
+    CHECK(group->size() == 3);
+    CHECK_FALSE(w.tree->resolve("pool.3").ok());
+}
+
+// ---- strategies ------------------------------------------------------------------
+
+TEST_CASE("one_for_one: only the exited child restarts, same path, new pid, restarts 1") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.fx.take();
+    w.fx.take_logs();
+    pid_t a = w.pid("a"), b = w.pid("b"), c = w.pid("c");
+    w.exit_worker("b", 1);
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    CHECK(w.fx.take_logs() == std::vector<std::string>{"exit b", "restart b 1", "start b"});
+    CHECK(w.pid("b") != b);
+    CHECK(w.pid("b") != 0);
+    CHECK(w.pid("a") == a);
+    CHECK(w.pid("c") == c);
+    CHECK(w.state("b") == "running");
+    CHECK(w.node("b").restarts == 1);
+    CHECK(w.node("a").restarts == 0);
+    REQUIRE(w.node("b").last_exit.has_value());
+    CHECK(*w.node("b").last_exit == ExitStatus{false, 1});
+    CHECK(w.tree->node_by_pid(b) == nullptr);
+}
+
+TEST_CASE("one_for_all: B exits -> C then A stopped in reverse, then A, B, C started in order") {
+    World w(abc(Strategy::OneForAll));
+    w.start();
+    w.fx.take();
+    w.exit_worker("b", 1);
+    CHECK(w.fx.take() == stop_of("c"));
+    CHECK(w.state("b") == "exited");
+    CHECK(w.state("c") == "stopping");
+    CHECK(w.state("a") == "running");
+    w.stop_completes("c");
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn b", "spawn c"}));
+    for (auto p : {"a", "b", "c"}) {
+        CHECK(w.state(p) == "running");
+        CHECK(w.node(p).restarts == 1);
+    }
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 1);
+}
+
+TEST_CASE("one_for_all: the restart waits for notify children to be ready, in order") {
+    World w(sup_spec(Strategy::OneForAll, {W("a").notify(), W("b")}));
+    w.start();
+    w.ready("a");
+    w.fx.take();
+    w.exit_worker("b", 1);
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"spawn a"});
+    w.ready("a");
+    CHECK(w.fx.take() == Actions{"spawn b"});
+}
+
+TEST_CASE("rest_for_one: restarting B restarts C, not A") {
+    World w(abc(Strategy::RestForOne));
+    w.start();
+    w.fx.take();
+    pid_t a = w.pid("a");
+    w.exit_worker("b", 1);
+    CHECK(w.fx.take() == stop_of("c"));
+    w.stop_completes("c");
+    CHECK(w.fx.take() == (Actions{"spawn b", "spawn c"}));
+    CHECK(w.pid("a") == a);
+    CHECK(w.node("a").restarts == 0);
+    CHECK(w.state("c") == "running");
+}
+
+TEST_CASE("rest_for_one: the last child's exit restarts it alone") {
+    World w(abc(Strategy::RestForOne));
+    w.start();
+    w.fx.take();
+    w.exit_worker("c", 1);
+    CHECK(w.fx.take() == Actions{"spawn c"});
+}
+
+TEST_CASE("a second failure during a one_for_all restart merges: no duplicate spawns") {
+    World w(abc(Strategy::OneForAll));
+    w.start();
+    w.fx.take();
+    w.exit_worker("b", 1);
+    CHECK(w.fx.take() == stop_of("c"));
+    w.exit_worker("a", 2);  // crashes while C is stopping
+    CHECK(w.fx.take().empty());
+    w.stop_completes("c");
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn b", "spawn c"}));
+    for (auto p : {"a", "b", "c"}) CHECK(w.state(p) == "running");
+    CHECK(w.state("/") == "running");
+    CHECK(w.tree->next_deadline() == std::nullopt);
+}
+
+TEST_CASE("a second failure during a one_for_all restart merges: a restarted child crashes") {
+    World w(sup_spec(Strategy::OneForAll, {W("a"), W("b").notify(), W("c")}));
+    w.start();
+    w.ready("b");
+    w.fx.take();
+    w.exit_worker("c", 1);
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn b"}));
+    w.exit_worker("a", 1);  // b is starting, c not yet started
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn b"}));
+    w.ready("b");
+    CHECK(w.fx.take() == Actions{"spawn c"});
+    for (auto p : {"a", "b", "c"}) CHECK(w.state(p) == "running");
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 2);
+}
+
+// ---- restart types ---------------------------------------------------------------
+
+TEST_CASE("permanent: restarted after exit 0 and after a crash") {
+    World w(sup_spec(Strategy::OneForOne, {W("a")}));
+    w.start();
+    w.fx.take();
+    w.exit_worker("a", 0);
+    CHECK(w.fx.take() == Actions{"spawn a"});
+    w.now += 10s;
+    w.die("a", SIGSEGV);
+    CHECK(w.fx.take() == Actions{"spawn a"});
+    CHECK(w.node("a").restarts == 2);
+}
+
+TEST_CASE("transient: restarted only after an abnormal exit") {
+    World w(sup_spec(Strategy::OneForOne, 10, 5s, {W("a").transient()}));
+    w.start();
+    w.fx.take();
+    w.die("a", SIGSEGV);
+    CHECK(w.fx.take() == Actions{"spawn a"});
+    w.die("a", SIGTERM);  // a signal chipd did not send to stop it is abnormal too
+    CHECK(w.fx.take() == Actions{"spawn a"});
+    w.exit_worker("a", 3);
+    CHECK(w.fx.take() == Actions{"spawn a"});
+    w.exit_worker("a", 0);
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("a") == "exited");
+    CHECK(w.state("/") == "running");
+    CHECK(w.node("a").pid == 0);
+}
+
+TEST_CASE("temporary: never restarted, shows exited") {
+    World w(sup_spec(Strategy::OneForOne, {W("a").temporary(), W("b").temporary()}));
+    w.start();
+    w.fx.take();
+    w.exit_worker("a", 1);
+    w.die("b", SIGKILL);
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("a") == "exited");
+    CHECK(w.state("b") == "exited");
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
+}
+
+TEST_CASE("one_for_all: a child that exited for good is left alone by a sibling's restart") {
+    World w(sup_spec(Strategy::OneForAll, {W("a").transient(), W("b")}));
+    w.start();
+    w.fx.take();
+    w.exit_worker("a", 0);
+    CHECK(w.fx.take().empty());
+    w.exit_worker("b", 1);
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    CHECK(w.state("a") == "exited");
+}
+
+// ---- intensity -------------------------------------------------------------------
+
+TEST_CASE("intensity: max_restarts restarts within the period pass, the next gives up") {
+    World w(abc(Strategy::OneForOne, 3));  // period 5 s
+    w.start();
+    w.fx.take();
+    for (int i = 1; i <= 3; ++i) {
+        w.exit_worker("a", 1);
+        CHECK(w.fx.take() == Actions{"spawn a"});
+        w.now += 1s;
+    }
+    w.fx.take_logs();
+    w.exit_worker("a", 1);  // the 4th within 5 s (at +3 s)
+    CHECK(w.fx.take() == stop_of("c"));
+    auto logs = w.fx.take_logs();
+    CHECK(std::count(logs.begin(), logs.end(), "give-up / 3: more than 3 restarts within 5 s") ==
+          1);
+    CHECK(w.state("/") == "stopping");
+    w.stop_completes("c");
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    CHECK(w.fx.take() == Actions{"exit 1"});
+    CHECK(w.state("/") == "failed");
+    CHECK(w.state("a") == "exited");
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
+}
+
+TEST_CASE("intensity: restarts spaced more than period apart never give up") {
+    World w(sup_spec(Strategy::OneForOne, 3, 5s, {W("a")}));
+    w.start();
+    w.fx.take();
+    for (int i = 0; i < 20; ++i) {
+        w.now += 5001ms;
+        w.exit_worker("a", 1);
+        CHECK(w.fx.take() == Actions{"spawn a"});
+    }
+    CHECK(w.state("/") == "running");
+    CHECK(w.fx.exits.empty());
+    CHECK(w.node("a").restarts == 20);
+}
+
+TEST_CASE("intensity: a restart exactly period after an old one no longer counts it") {
+    // The window is (t - period, t]: at t = 5 s the restart of t = 0 is out.
+    World w(sup_spec(Strategy::OneForOne, 3, 5s, {W("a")}));
+    w.start();
+    w.fx.take();
+    Time t0 = w.now;
+    for (std::chrono::milliseconds at : {0ms, 1000ms, 2000ms, 5000ms}) {
+        w.now = t0 + at;
+        w.exit_worker("a", 1);
+        CHECK(w.fx.take() == Actions{"spawn a"});
+    }
+    w.now = t0 + 5500ms;
+    w.exit_worker("a", 1);  // 1, 2, 5 and now: 4 within (0.5, 5.5]
+    CHECK(w.fx.take() == Actions{"exit 1"});
+}
+
+TEST_CASE("intensity: max_restarts 0 gives up at the first restart") {
+    World w(abc(Strategy::OneForOne, 0));
+    w.start();
+    w.fx.take();
+    w.exit_worker("b", 0);
+    CHECK(w.fx.take() == stop_of("c"));
+    w.stop_completes("c");
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"exit 1"});
+    CHECK(w.fx.count_logs(Event::Kind::GiveUp) == 1);
+}
+
+TEST_CASE("intensity: a transient normal exit is not a restart and is not counted") {
+    World w(sup_spec(Strategy::OneForOne, 0, 5s, {W("a").transient(), W("b")}));
+    w.start();
+    w.fx.take();
+    w.exit_worker("a", 0);
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("/") == "running");
+}
+
+// ---- escalation ------------------------------------------------------------------
+
+TEST_CASE("escalation: a nested supervisor that gives up is restarted by its parent, "
+          "counted in the parent's intensity, and repeated failures exit 1 at the root") {
+    World w(sup_spec(Strategy::OneForOne, 1, 5s,
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, 0, 5s, {W("x"), W("y")}))}));
+    w.start();
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn sub/x", "spawn sub/y"}));
+    pid_t x0 = w.pid("sub/x"), y0 = w.pid("sub/y");
+    w.fx.take_logs();
+
+    w.exit_worker("sub/x", 1);  // sub: max_restarts 0 -> gives up
+    CHECK(w.fx.take() == stop_of("sub/y"));
+    CHECK(w.state("sub") == "stopping");
+    w.stop_completes("sub/y");
+    CHECK(w.fx.take() == (Actions{"spawn sub/x", "spawn sub/y"}));
+    auto logs = w.fx.take_logs();
+    CHECK(std::count(logs.begin(), logs.end(), "give-up sub 0: more than 0 restarts within 5 s") ==
+          1);
+    CHECK(std::count(logs.begin(), logs.end(), "restart sub 1") == 1);
+    CHECK(w.state("sub") == "running");
+    CHECK(w.node("sub").restarts == 1);
+    CHECK(w.pid("sub/x") != x0);
+    CHECK(w.pid("sub/y") != y0);
+    CHECK(w.state("sub/x") == "running");
+    CHECK(w.state("sub/y") == "running");
+
+    w.now += 1s;
+    w.die("sub/y", SIGSEGV);  // sub gives up again: the root's 2nd restart in 5 s
+    CHECK(w.fx.take() == stop_of("sub/x"));
+    w.stop_completes("sub/x");
+    CHECK(w.fx.take() == stop_of("a"));
+    CHECK(w.state("sub") == "failed");
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"exit 1"});
+    CHECK(w.state("/") == "failed");
+    CHECK(w.state("sub") == "failed");
+    CHECK(w.fx.count_logs(Event::Kind::GiveUp) == 2);
+}
+
+TEST_CASE("escalation: a nested supervisor that gave up is restarted by the parent's strategy") {
+    World w(sup_spec(Strategy::OneForAll, 3, 5s,
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, 0, 5s, {W("x")})),
+                      W("c")}));
+    w.start();
+    w.fx.take();
+    w.exit_worker("sub/x", 1);
+    CHECK(w.fx.take() == stop_of("c"));
+    w.stop_completes("c");
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn sub/x", "spawn c"}));
+    CHECK(w.state("/") == "running");
+}
+
+TEST_CASE("a child whose restart fails to start counts as a restart and is retried") {
+    World w(sup_spec(Strategy::OneForOne, 2, 5s, {W("a"), W("b")}));
+    w.start();
+    w.fx.take();
+    w.fx.failures["b"] = Error{ENOENT, "No such file or directory"};
+    w.exit_worker("b", 1);  // restart 1 -> spawn fails -> restart 2 -> fails -> gives up
+    CHECK(w.fx.take() ==
+          (Actions{"spawn-failed b", "spawn-failed b", "kill a TERM", "kill a CONT"}));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"exit 1"});
+    CHECK(w.state("b") == "failed");
+}
+
+// ---- stop ------------------------------------------------------------------------
+
+TEST_CASE("stop: stop_signal and SIGCONT to the process group, SIGKILL after stop_timeout") {
+    World w(sup_spec(Strategy::OneForOne, {W("a").stop(SIGINT, 3s), W("b")}));
+    w.start();
+    w.fx.take();
+    pid_t a = w.pid("a");
+    auto t = w.command(Command::Stop, "a");
+    CHECK(w.fx.take() == stop_of("a", "INT"));
+    CHECK(w.fx.kills == (std::vector<std::pair<pid_t, int>>{{a, SIGINT}, {a, SIGCONT}}));
+    CHECK(w.state("a") == "stopping");
+    CHECK(w.tree->next_deadline() == w.now + 3s);
+    w.advance(2999ms);
+    CHECK(w.fx.take().empty());
+    w.advance(1ms);
+    CHECK(w.fx.take() == Actions{"kill a KILL"});
+    CHECK(w.fx.kills.back() == std::pair<pid_t, int>{a, SIGKILL});
+    CHECK(w.tree->next_deadline() == std::nullopt);
+    CHECK_FALSE(w.finished(t).has_value());
+    w.die("a", SIGKILL);
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("a") == "stopped");
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+}
+
+TEST_CASE("stop: a supervisor stops its children in reverse order, each finished first") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x"), W("y")}))}));
+    w.start();
+    w.fx.take();
+    auto t = w.command(Command::Stop, "sub");
+    CHECK(w.fx.take() == stop_of("sub/y"));
+    w.advance(1s);
+    CHECK(w.fx.take().empty());  // x is not signalled until y exited
+    CHECK(w.state("sub/x") == "running");
+    CHECK(w.state("sub") == "stopping");
+    w.stop_completes("sub/y");
+    CHECK(w.fx.take() == stop_of("sub/x"));
+    CHECK_FALSE(w.finished(t).has_value());
+    w.stop_completes("sub/x");
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("sub") == "stopped");
+    CHECK(w.state("a") == "running");
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+}
+
+TEST_CASE("stop: a stop_signal KILL or a zero stop_timeout kills at once") {
+    World w(sup_spec(Strategy::OneForOne, {W("a").stop(SIGKILL), W("b").stop(SIGTERM, 0s)}));
+    w.start();
+    w.fx.take();
+    w.command(Command::Stop, "/");
+    CHECK(w.fx.take() == Actions{"kill b KILL"});
+    w.die("b", SIGKILL);
+    CHECK(w.fx.take() == Actions{"kill a KILL"});
+    w.die("a", SIGKILL);
+    CHECK(w.state("/") == "stopped");
+    CHECK(w.fx.exits.empty());  // not a shutdown: chipd goes on
+}
+
+// ---- shutdown --------------------------------------------------------------------
+
+TEST_CASE("shutdown: stops everything in reverse order, then exit 0") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForAll, {W("x"), W("y")})),
+                      W("c")}));
+    w.start();
+    w.fx.take();
+    w.tree->shutdown(w.now);
+    CHECK(w.tree->shutting_down());
+    CHECK(w.fx.take() == stop_of("c"));
+    w.stop_completes("c");
+    CHECK(w.fx.take() == stop_of("sub/y"));
+    w.stop_completes("sub/y");
+    CHECK(w.fx.take() == stop_of("sub/x"));
+    w.stop_completes("sub/x");
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"exit 0"});
+    w.tree->shutdown(w.now);  // idempotent
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("/") == "stopped");
+    auto s = w.tree->summary();
+    CHECK(s.stopped == 4);
+    CHECK(s.running == 0);
+}
+
+TEST_CASE("shutdown: a crash during shutdown is not restarted") {
+    World w(abc(Strategy::OneForAll));
+    w.start();
+    w.fx.take();
+    w.tree->shutdown(w.now);
+    CHECK(w.fx.take() == stop_of("c"));
+    w.exit_worker("a", 1);
+    CHECK(w.fx.take().empty());
+    w.stop_completes("c");
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    CHECK(w.fx.take() == Actions{"exit 0"});
+}
+
+TEST_CASE("shutdown: hurry sends SIGKILL at once to the stopping worker and to later ones") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.fx.take();
+    w.tree->shutdown(w.now);
+    CHECK(w.fx.take() == stop_of("c"));
+    w.tree->hurry(w.now);
+    CHECK(w.fx.take() == Actions{"kill c KILL"});
+    CHECK(w.tree->next_deadline() == std::nullopt);
+    w.die("c", SIGKILL);
+    CHECK(w.fx.take() == Actions{"kill b KILL"});
+    w.die("b", SIGKILL);
+    CHECK(w.fx.take() == Actions{"kill a KILL"});
+    w.die("a", SIGKILL);
+    CHECK(w.fx.take() == Actions{"exit 0"});
+}
+
+TEST_CASE("shutdown: while starting, the starting child is stopped and later ones never start") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").notify(), W("c")}));
+    w.start();
+    CHECK(w.fx.take() == Actions{"spawn a", "spawn b"});
+    w.tree->shutdown(w.now);
+    CHECK(w.fx.take() == stop_of("b"));
+    CHECK(w.tree->next_deadline() == w.now + 5s);  // stop_timeout replaced start_timeout
+    w.ready("b");                                  // too late: ignored
+    CHECK(w.state("b") == "stopping");
+    w.stop_completes("b");
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"exit 0"});
+    CHECK(w.state("c") == "stopped");
+}
+
+TEST_CASE("shutdown: after the root failed it exits 1 once") {
+    World w(sup_spec(Strategy::OneForOne, 0, 5s, {W("a")}));
+    w.start();
+    w.exit_worker("a", 1);
+    CHECK(w.fx.exits == std::vector<int>{1});
+    w.tree->shutdown(w.now);
+    CHECK(w.fx.exits == std::vector<int>{1});
+}
+
+TEST_CASE("shutdown: an empty tree exits 0 at once") {
+    World w(sup_spec(Strategy::OneForOne, {}));
+    w.start();
+    CHECK(w.state("/") == "running");
+    w.tree->shutdown(w.now);
+    CHECK(w.fx.take() == Actions{"exit 0"});
+}
+
+// ---- commands --------------------------------------------------------------------
+
+TEST_CASE("command stop holds the node: its exit is not restarted, the ticket finishes then") {
+    World w(sup_spec(Strategy::OneForAll, {W("a"), W("b"), W("c")}));
+    w.start();
+    w.fx.take();
+    auto t = w.command(Command::Stop, "b");
+    CHECK(w.fx.take() == stop_of("b"));
+    CHECK_FALSE(w.finished(t).has_value());
+    w.stop_completes("b");
+    CHECK(w.fx.take().empty());  // no strategy, no restart
+    CHECK(w.state("b") == "stopped");
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+    // A sibling's restart leaves the held node alone.
+    w.exit_worker("c", 1);
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn c"}));
+    CHECK(w.state("b") == "stopped");
+}
+
+TEST_CASE("command start starts a stopped node again; the ticket finishes once it is ready") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").notify()}));
+    w.start();
+    w.ready("b");
+    w.fx.take();
+    auto t1 = w.command(Command::Stop, "b");
+    w.stop_completes("b");
+    REQUIRE(w.finished(t1).has_value());
+    w.fx.take();
+    auto t2 = w.command(Command::Start, "b");
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    CHECK(w.state("b") == "starting");
+    CHECK_FALSE(w.finished(t2).has_value());
+    w.ready("b");
+    auto r = w.finished(t2);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+    CHECK(w.state("b") == "running");
+    // Starting a running node is done at once.
+    auto t3 = w.command(Command::Start, "a");
+    CHECK(w.fx.take().empty());
+    auto r3 = w.finished(t3);
+    REQUIRE(r3.has_value());
+    CHECK(r3->ok());
+}
+
+TEST_CASE("command restart is a stop then a start of that node alone, never counted") {
+    World w(abc(Strategy::OneForAll, 3));
+    w.start();
+    w.fx.take();
+    pid_t a = w.pid("a"), c = w.pid("c");
+    for (int i = 0; i < 4; ++i) {  // max_restarts + 1 times within the period
+        auto t = w.command(Command::Restart, "b");
+        CHECK(w.fx.take() == stop_of("b"));
+        w.stop_completes("b");
+        CHECK(w.fx.take() == Actions{"spawn b"});
+        auto r = w.finished(t);
+        REQUIRE(r.has_value());
+        CHECK(r->ok());
+    }
+    CHECK(w.pid("a") == a);
+    CHECK(w.pid("c") == c);
+    CHECK(w.state("/") == "running");
+    CHECK(w.fx.count_logs(Event::Kind::GiveUp) == 0);
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
+    CHECK(w.node("b").restarts == 4);
+    // The intensity is untouched: 3 crashes still pass.
+    for (int i = 0; i < 3; ++i) {
+        w.exit_worker("a", 1);
+        w.stop_completes("c");
+        w.stop_completes("b");
+        CHECK(w.fx.take() == (Actions{"kill c TERM", "kill c CONT", "kill b TERM", "kill b CONT",
+                                      "spawn a", "spawn b", "spawn c"}));
+    }
+    CHECK(w.state("/") == "running");
+}
+
+TEST_CASE("command restart of a nested supervisor restarts all its children") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x"), W("y")}))}));
+    w.start();
+    w.fx.take();
+    auto t = w.command(Command::Restart, "sub");
+    CHECK(w.fx.take() == stop_of("sub/y"));
+    w.stop_completes("sub/y");
+    CHECK(w.fx.take() == stop_of("sub/x"));
+    w.stop_completes("sub/x");
+    CHECK(w.fx.take() == (Actions{"spawn sub/x", "spawn sub/y"}));
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+    CHECK(w.state("sub") == "running");
+    CHECK(w.node("sub").restarts == 1);
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
+}
+
+TEST_CASE("commands on an instance group name act on every instance") {
+    World w(sup_spec(Strategy::OneForOne, {W("db"), W("pool").instances(3)}));
+    w.start();
+    w.fx.take();
+    auto t = w.command(Command::Stop, "pool");
+    CHECK(w.fx.take() == stop_of("pool.2"));
+    w.stop_completes("pool.2");
+    CHECK(w.fx.take() == stop_of("pool.1"));
+    w.stop_completes("pool.1");
+    CHECK(w.fx.take() == stop_of("pool.0"));
+    CHECK_FALSE(w.finished(t).has_value());
+    w.stop_completes("pool.0");
+    REQUIRE(w.finished(t).has_value());
+    CHECK(w.state("db") == "running");
+
+    t = w.command(Command::Start, "pool");
+    CHECK(w.fx.take() == (Actions{"spawn pool.0", "spawn pool.1", "spawn pool.2"}));
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+
+    t = w.command(Command::Restart, "pool");
+    CHECK(w.fx.take() == stop_of("pool.2"));
+    w.stop_completes("pool.2");
+    w.stop_completes("pool.1");
+    w.stop_completes("pool.0");
+    CHECK(w.fx.take() == (Actions{"kill pool.1 TERM", "kill pool.1 CONT", "kill pool.0 TERM",
+                                  "kill pool.0 CONT", "spawn pool.0", "spawn pool.1",
+                                  "spawn pool.2"}));
+    r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+}
+
+TEST_CASE("commands on an unknown path fail with ENOENT") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.fx.take();
+    for (auto cmd : {Command::Start, Command::Stop, Command::Restart}) {
+        for (auto path : {"nope", "a/b", "a.0", "sub/x"}) {
+            auto r = w.tree->command(cmd, path, w.now);
+            REQUIRE_FALSE(r.ok());
+            CHECK(r.error().code == ENOENT);
+        }
+    }
+    CHECK(w.fx.take().empty());
+    CHECK(w.tree->take_finished().empty());
+}
+
+TEST_CASE("command start of a node whose supervisor is stopped fails") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x")}))}));
+    w.start();
+    w.fx.take();
+    w.command(Command::Stop, "sub");
+    w.stop_completes("sub/x");
+    w.tree->take_finished();
+    w.fx.take();
+    for (auto cmd : {Command::Start, Command::Restart}) {
+        auto r = w.tree->command(cmd, "sub/x", w.now);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == EBUSY);
+    }
+    CHECK(w.fx.take().empty());
+    // Starting the supervisor starts its children.
+    auto t = w.command(Command::Start, "sub");
+    CHECK(w.fx.take() == Actions{"spawn sub/x"});
+    REQUIRE(w.finished(t).has_value());
+}
+
+TEST_CASE("command start that fails finishes the ticket with an error and is not retried") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b")}));
+    w.start();
+    w.fx.take();
+    w.command(Command::Stop, "b");
+    w.stop_completes("b");
+    w.tree->take_finished();
+    w.fx.take();
+    w.fx.failures["b"] = Error{ENOENT, "No such file or directory"};
+    auto t = w.command(Command::Start, "b");
+    CHECK(w.fx.take() == Actions{"spawn-failed b"});
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->ok());
+    CHECK(w.state("b") == "failed");
+    w.advance(60s);
+    CHECK(w.fx.take().empty());
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
+    CHECK(w.state("/") == "running");
+}
+
+TEST_CASE("command start of a notify worker that misses start_timeout fails, not retried") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").notify(2s)}));
+    w.start();
+    w.ready("b");
+    w.command(Command::Stop, "b");
+    w.stop_completes("b");
+    w.tree->take_finished();
+    w.fx.take();
+    auto t = w.command(Command::Start, "b");
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    w.advance(2s);
+    CHECK(w.fx.take() == Actions{"kill b KILL"});
+    w.die("b", SIGKILL);
+    CHECK(w.fx.take().empty());
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->ok());
+    CHECK(w.state("b") == "failed");
+}
+
+// ---- events the core ignores --------------------------------------------------------
+
+TEST_CASE("on_exit of an unknown pid (an orphan) is ignored") {
+    World w(abc(Strategy::OneForAll));
+    w.start();
+    w.fx.take();
+    w.fx.take_logs();
+    w.tree->on_exit(4242, ExitStatus{false, 1}, w.now);
+    w.tree->on_exit(4242, ExitStatus{true, SIGKILL}, w.now);
+    CHECK(w.fx.take().empty());
+    CHECK(w.fx.take_logs().empty());
+    for (auto p : {"a", "b", "c"}) CHECK(w.state(p) == "running");
+}
+
+TEST_CASE("on_ready of a node that is not starting is ignored") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("a"), W("b").notify(), sup("sub", sup_spec(Strategy::OneForOne, {}))}));
+    w.start();
+    w.fx.take();
+    w.fx.take_logs();
+    w.ready("a");                             // running
+    w.tree->on_ready(0, w.now);               // the root
+    w.tree->on_ready(w.node("sub").id, w.now);  // a supervisor
+    w.tree->on_ready(999, w.now);             // no such node
+    CHECK(w.fx.take().empty());
+    CHECK(w.fx.take_logs().empty());
+    CHECK(w.state("b") == "starting");
+    w.ready("b");
+    CHECK(w.state("b") == "running");
+    w.ready("b");  // twice
+    CHECK(w.fx.count_logs(Event::Kind::Ready) == 1);
+}
+
+// ---- deadlines ----------------------------------------------------------------------
+
+TEST_CASE("next_deadline reports the earliest deadline, and none when idle") {
+    World w(sup_spec(Strategy::OneForOne, {W("a").stop(SIGTERM, 3s), W("b").notify(10s)}));
+    CHECK(w.tree->next_deadline() == std::nullopt);
+    Time t0 = w.now;
+    w.start();
+    CHECK(w.tree->next_deadline() == t0 + 10s);  // b's start_timeout
+    w.now += 1s;
+    w.command(Command::Stop, "a");
+    CHECK(w.tree->next_deadline() == t0 + 4s);  // a's stop_timeout comes first
+    w.ready("b");
+    CHECK(w.tree->next_deadline() == t0 + 4s);
+    w.advance(3s);
+    CHECK(w.fx.actions.back() == "kill a KILL");
+    CHECK(w.tree->next_deadline() == std::nullopt);
+    w.die("a", SIGKILL);
+    CHECK(w.tree->next_deadline() == std::nullopt);
+}
+
+TEST_CASE("on_time before a deadline does nothing; late on_time handles all passed ones") {
+    World w(sup_spec(Strategy::OneForOne, {W("a").stop(SIGTERM, 1s), W("b").stop(SIGTERM, 2s)}));
+    w.start();
+    w.fx.take();
+    w.command(Command::Stop, "b");
+    w.command(Command::Stop, "a");
+    CHECK(w.fx.take() == stop_of("b"));  // one at a time: a waits for b
+    w.advance(500ms);
+    CHECK(w.fx.take().empty());
+    w.advance(10s);
+    CHECK(w.fx.take() == Actions{"kill b KILL"});
+    w.die("b", SIGKILL);
+    CHECK(w.fx.take() == stop_of("a"));
+    CHECK(w.tree->next_deadline() == w.now + 1s);
+}
+
+// ---- races between commands and exits ------------------------------------------------
+
+TEST_CASE("command stop of a node that crashes before its turn to be stopped shows stopped") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.fx.take();
+    w.command(Command::Stop, "c");
+    CHECK(w.fx.take() == stop_of("c"));
+    auto t = w.command(Command::Stop, "b");  // waits for c
+    CHECK(w.fx.take().empty());
+    w.exit_worker("b", 1);  // dies on its own meanwhile: held, not restarted
+    CHECK(w.fx.take().empty());
+    w.stop_completes("c");
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("b") == "stopped");
+    CHECK(w.state("c") == "stopped");
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
+}
+
+TEST_CASE("command start of the root while it is being stopped starts it again after") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b")}));
+    w.start();
+    w.fx.take();
+    auto t1 = w.command(Command::Stop, "/");
+    CHECK(w.fx.take() == stop_of("b"));
+    auto t2 = w.command(Command::Start, "/");
+    w.stop_completes("b");
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn b"}));
+    auto done = w.tree->take_finished();
+    REQUIRE(done.size() == 2);
+    CHECK(done[0].ticket == t1);
+    CHECK(done[1].ticket == t2);
+    CHECK(done[1].result.ok());
+    CHECK(w.state("/") == "running");
+    CHECK(w.fx.exits.empty());
+}
+
+TEST_CASE("command stop then start of the root") {
+    World w(sup_spec(Strategy::OneForOne, {W("a")}));
+    w.start();
+    w.fx.take();
+    w.command(Command::Stop, "/");
+    w.stop_completes("a");
+    CHECK(w.state("/") == "stopped");
+    CHECK(w.fx.exits.empty());
+    auto t = w.command(Command::Start, "/");
+    CHECK(w.fx.take() == (Actions{"kill a TERM", "kill a CONT", "spawn a"}));
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+    CHECK(w.state("/") == "running");
+}
+
+TEST_CASE("command start of a subtree whose child fails leaves it failed, not retried") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x"), W("y")}))}));
+    w.start();
+    w.command(Command::Stop, "sub");
+    w.stop_completes("sub/y");
+    w.stop_completes("sub/x");
+    w.tree->take_finished();
+    w.fx.take();
+    w.fx.failures["sub/y"] = Error{ENOENT, "No such file or directory"};
+    auto t = w.command(Command::Start, "sub");
+    CHECK(w.fx.take() == (Actions{"spawn sub/x", "spawn-failed sub/y", "kill sub/x TERM",
+                                  "kill sub/x CONT"}));
+    CHECK_FALSE(w.finished(t).has_value());
+    w.stop_completes("sub/x");
+    CHECK(w.fx.take().empty());
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->ok());
+    CHECK(w.state("sub") == "failed");
+    CHECK(w.state("/") == "running");
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
+}
+
+TEST_CASE("command restart of a stopped node starts it") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.command(Command::Stop, "b");
+    w.stop_completes("b");
+    w.tree->take_finished();
+    w.fx.take();
+    auto t = w.command(Command::Restart, "b");
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+}
+
+TEST_CASE("command stop of a node that exited for good finishes at once") {
+    World w(sup_spec(Strategy::OneForOne, {W("a").temporary(), W("b")}));
+    w.start();
+    w.exit_worker("a", 0);
+    w.fx.take();
+    auto t = w.command(Command::Stop, "a");
+    CHECK(w.fx.take().empty());
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+}
+
+TEST_CASE("commands during shutdown are refused") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.tree->shutdown(w.now);
+    for (auto cmd : {Command::Start, Command::Stop, Command::Restart}) {
+        auto r = w.tree->command(cmd, "a", w.now);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == ECANCELED);
+    }
+}
+
+TEST_CASE("shutdown: hurry reaches workers of nested supervisors and starting workers") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x"), W("y")})),
+                      W("c").notify()}));
+    w.start();
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn sub/x", "spawn sub/y", "spawn c"}));
+    w.tree->hurry(w.now);  // a first SIGTERM-and-hurry: shuts down, kills at once
+    CHECK(w.fx.take() == (Actions{"kill c TERM", "kill c CONT", "kill c KILL"}));
+    w.die("c", SIGKILL);
+    CHECK(w.fx.take() == Actions{"kill sub/y KILL"});
+    w.die("sub/y", SIGKILL);
+    CHECK(w.fx.take() == Actions{"kill sub/x KILL"});
+    w.die("sub/x", SIGKILL);
+    CHECK(w.fx.take() == Actions{"kill a KILL"});
+    w.die("a", SIGKILL);
+    CHECK(w.fx.take() == Actions{"exit 0"});
+    CHECK(w.tree->next_deadline() == std::nullopt);
+}
+
+TEST_CASE("a nested supervisor that gives up while its parent is starting is restarted") {
+    World w(sup_spec(Strategy::OneForOne, 3, 5s,
+                     {sup("sub", sup_spec(Strategy::OneForOne, 0, 5s, {W("x")})),
+                      W("b").notify()}));
+    w.start();
+    CHECK(w.fx.take() == (Actions{"spawn sub/x", "spawn b"}));
+    w.exit_worker("sub/x", 1);  // sub gives up; the root is still starting (b not ready)
+    CHECK(w.fx.take().empty());  // waits for b: one start at a time
+    w.ready("b");
+    CHECK(w.fx.take() == Actions{"spawn sub/x"});
+    CHECK(w.state("/") == "running");
+    CHECK(w.state("sub") == "running");
+}
+
+TEST_CASE("command start during a stop: both tickets finish, the stop's once it stopped") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b")}));
+    w.start();
+    w.fx.take();
+    auto t1 = w.command(Command::Stop, "b");
+    CHECK(w.fx.take() == stop_of("b"));
+    auto t2 = w.command(Command::Start, "b");
+    CHECK(w.fx.take().empty());
+    CHECK(w.tree->take_finished().empty());
+    w.stop_completes("b");
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    auto done = w.tree->take_finished();
+    REQUIRE(done.size() == 2);
+    CHECK(done[0].ticket == t1);
+    CHECK(done[0].result.ok());
+    CHECK(done[1].ticket == t2);
+    CHECK(done[1].result.ok());
+    CHECK(w.state("b") == "running");
+}
