@@ -1,0 +1,364 @@
+#include "ctl/commands.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "chip/chip.h"
+#include "client/connection.hpp"
+#include "common/names.hpp"
+#include "ctl/format.hpp"
+#include "ctl/tail.hpp"
+
+namespace chip::ctl {
+
+namespace {
+
+using nlohmann::json;
+
+// An interactive command: polling a log file ten times a second is plenty.
+constexpr std::chrono::milliseconds kFollowPoll{100};
+
+void complain(const std::string &message) {
+    std::cerr << "chipctl: " << message << '\n';
+}
+
+int usage_error(const std::string &command, const std::string &message) {
+    complain(message);
+    std::cerr << "Run 'chipctl " << command << " --help' for more information.\n";
+    return kExitUsage;
+}
+
+std::string quoted(const std::string &s) {
+    return '"' + s + '"';
+}
+
+// A request's outcome: chipd's response (ok or not) when EXIT is kExitOk;
+// otherwise a transport failure, already reported.
+struct Reply {
+    int exit = kExitOk;
+    json body;
+
+    bool ok() const {
+        auto it = body.find("ok");
+        return exit == kExitOk && it != body.end() && it->is_boolean() && it->get<bool>();
+    }
+    std::string errno_name() const {
+        auto it = body.find("errno");
+        return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
+    }
+};
+
+// One request on a fresh connection. Not reaching chipd, or losing it before the
+// answer (it died), is kExitUnreachable; a garbled answer is a failure.
+Reply call(const Context &ctx, const json &request) {
+    auto conn = client::Connection::open(ctx.socket);
+    if (!conn) {
+        complain(conn.error().message);
+        return {kExitUnreachable, {}};
+    }
+    auto response = conn->request(request);
+    if (!response) {
+        complain("lost chipd at " + ctx.socket + ": " + response.error().message);
+        return {response.error().code == EPROTO ? kExitFailed : kExitUnreachable, {}};
+    }
+    return {kExitOk, std::move(*response)};
+}
+
+// Reports an {"ok": false} response; returns the exit code for it.
+int failed(const Reply &reply) {
+    auto it = reply.body.find("error");
+    if (it != reply.body.end() && it->is_string())
+        complain(it->get<std::string>());
+    else
+        complain(
+            "chipd refused the request (" +
+            (reply.errno_name().empty() ? std::string("no reason given") : reply.errno_name()) +
+            ")");
+    return kExitFailed;
+}
+
+// The exit code of a request whose success prints nothing.
+int simple(const Context &ctx, const json &request) {
+    Reply reply = call(ctx, request);
+    if (reply.exit != kExitOk) return reply.exit;
+    return reply.ok() ? kExitOk : failed(reply);
+}
+
+std::string join_names(const std::vector<std::string> &names) {
+    std::string out;
+    for (const auto &n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+}
+
+int several_registries(const std::string &command, const std::vector<std::string> &names) {
+    return usage_error(command,
+                       "several registries (" + join_names(names) + "): choose one with -r");
+}
+
+// After chipd answered EINVAL to a request with a null registry: if that is
+// because it serves several, it is the user's usage error (DESIGN.md); else
+// chipd's own error stands.
+int registry_ambiguous_or(const Context &ctx, const std::string &command, const Reply &original) {
+    Reply reply = call(ctx, json{{"op", "registries"}});
+    if (reply.ok()) {
+        auto it = reply.body.find("registries");
+        if (it != reply.body.end() && it->is_array() && it->size() > 1) {
+            std::vector<std::string> names;
+            for (const auto &r : *it)
+                if (r.is_object() && r.contains("name") && r["name"].is_string())
+                    names.push_back(r["name"].get<std::string>());
+            return several_registries(command, names);
+        }
+    }
+    return failed(original);
+}
+
+bool check_group(const std::string &group) {
+    if (valid_group_name(group)) return true;
+    complain("invalid group name " + quoted(group) + " (expected [A-Za-z0-9_.:-]{1,64})");
+    return false;
+}
+
+bool check_registry(const std::optional<std::string> &registry) {
+    if (!registry || valid_group_name(*registry)) return true;
+    complain("invalid registry name " + quoted(*registry) + " (expected [A-Za-z0-9_.:-]{1,64})");
+    return false;
+}
+
+json registry_json(const std::optional<std::string> &registry) {
+    return registry ? json(*registry) : json(nullptr);
+}
+
+// libchip's handle, closed on every path.
+struct ClientDeleter {
+    void operator()(chip_client *c) const { chip_close(c); }
+};
+using Client = std::unique_ptr<chip_client, ClientDeleter>;
+
+// Connects through libchip; members and groups need it to find the shared
+// memory, and it works while chipd is SIGSTOPped (the socket backlog accepts).
+Client connect_client(const Context &ctx, int &exit) {
+    Client c(chip_connect(ctx.socket.c_str()));
+    if (!c) {
+        complain("cannot reach chipd at " + ctx.socket + ": " + std::strerror(errno));
+        exit = kExitUnreachable;
+    }
+    return c;
+}
+
+std::string libchip_error(ssize_t code, const std::string &registry, const std::string &what) {
+    if (code == -ENOENT) return "unknown registry " + quoted(registry);
+    return what + ": " + chip_strerror(static_cast<int>(code));
+}
+
+// The registry to read: GIVEN, else the only one chipd serves. Sets OUT, or
+// reports and returns the exit code.
+int pick_registry(chip_client *c, const std::string &command,
+                  const std::optional<std::string> &given, std::string &out) {
+    if (given) {
+        if (!check_registry(given)) return kExitFailed;
+        out = *given;
+        return kExitOk;
+    }
+    std::size_t cap = 8;
+    for (;;) {
+        auto names = std::make_unique<char[][65]>(cap);
+        ssize_t n = chip_registries(c, names.get(), cap);
+        if (n < 0) {
+            complain(std::string("cannot list the registries: ") +
+                     chip_strerror(static_cast<int>(n)));
+            return kExitFailed;
+        }
+        if (static_cast<std::size_t>(n) > cap) {
+            cap = static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n == 0) {
+            complain("no registry");
+            return kExitFailed;
+        }
+        std::vector<std::string> list;
+        for (ssize_t i = 0; i < n; ++i) list.emplace_back(names[i], strnlen(names[i], 65));
+        if (list.size() > 1) return several_registries(command, list);
+        out = list.front();
+        return kExitOk;
+    }
+}
+
+}  // namespace
+
+int cmd_status(const Context &ctx, const std::string &path) {
+    Reply reply = call(ctx, json{{"op", "status"}, {"path", path}});
+    if (reply.exit != kExitOk) return reply.exit;
+    if (!reply.ok()) return failed(reply);
+    const json nodes = reply.body.value("nodes", json::array());
+    if (ctx.json)
+        std::cout << nodes.dump() << '\n';
+    else
+        std::cout << format_status_table(nodes);
+    return kExitOk;
+}
+
+int cmd_members(const Context &ctx, const std::optional<std::string> &registry,
+                const std::string &group) {
+    if (!check_group(group)) return kExitFailed;
+    int exit = kExitOk;
+    Client c = connect_client(ctx, exit);
+    if (!c) return exit;
+    std::string reg;
+    if (int rc = pick_registry(c.get(), "members", registry, reg); rc != kExitOk) return rc;
+
+    // The group may grow between two reads: retry until the buffer holds it all.
+    std::vector<pid_t> pids(64);
+    for (;;) {
+        ssize_t n = chip_members(c.get(), reg.c_str(), group.c_str(), pids.data(), pids.size());
+        if (n < 0) {
+            complain(libchip_error(n, reg, "cannot read the members of " + group));
+            return kExitFailed;
+        }
+        if (static_cast<std::size_t>(n) <= pids.size()) {
+            pids.resize(static_cast<std::size_t>(n));
+            break;
+        }
+        pids.resize(static_cast<std::size_t>(n) + static_cast<std::size_t>(n) / 4 + 8);
+    }
+    if (ctx.json) {
+        std::cout << json(pids).dump() << '\n';
+    } else {
+        for (pid_t p : pids) std::cout << p << '\n';
+    }
+    return kExitOk;
+}
+
+int cmd_groups(const Context &ctx, const std::optional<std::string> &registry) {
+    int exit = kExitOk;
+    Client c = connect_client(ctx, exit);
+    if (!c) return exit;
+    std::string reg;
+    if (int rc = pick_registry(c.get(), "groups", registry, reg); rc != kExitOk) return rc;
+
+    std::vector<chip_group_info> infos(64);
+    for (;;) {
+        ssize_t n = chip_groups(c.get(), reg.c_str(), infos.data(), infos.size());
+        if (n < 0) {
+            complain(libchip_error(n, reg, "cannot read the groups of " + reg));
+            return kExitFailed;
+        }
+        if (static_cast<std::size_t>(n) <= infos.size()) {
+            infos.resize(static_cast<std::size_t>(n));
+            break;
+        }
+        infos.resize(static_cast<std::size_t>(n) + static_cast<std::size_t>(n) / 4 + 8);
+    }
+    std::vector<std::pair<std::string, std::uint32_t>> groups;
+    for (const auto &g : infos)
+        groups.emplace_back(std::string(g.name, strnlen(g.name, 65)), g.count);
+    if (ctx.json) {
+        json out = json::object();
+        for (const auto &[name, count] : groups) out[name] = count;
+        std::cout << out.dump() << '\n';
+    } else {
+        std::cout << format_groups(std::move(groups));
+    }
+    return kExitOk;
+}
+
+int cmd_membership(const Context &ctx, const std::string &op,
+                   const std::optional<std::string> &registry, const std::string &group,
+                   std::optional<pid_t> pid) {
+    if (!check_group(group) || !check_registry(registry)) return kExitFailed;
+    json request{{"op", op},
+                 {"registry", registry_json(registry)},
+                 {"group", group},
+                 {"pid", pid.value_or(::getppid())}};
+    Reply reply = call(ctx, request);
+    if (reply.exit != kExitOk) return reply.exit;
+    if (reply.ok()) return kExitOk;
+    if (!registry && reply.errno_name() == "EINVAL") return registry_ambiguous_or(ctx, op, reply);
+    return failed(reply);
+}
+
+int cmd_signal(const Context &ctx, const std::string &signal,
+               const std::optional<std::string> &path, const std::optional<std::string> &group,
+               const std::optional<std::string> &registry) {
+    auto sig = parse_signal(signal);
+    if (!sig) return usage_error("signal", "unknown signal " + quoted(signal));
+    if (path && group) return usage_error("signal", "give PATH or --group, not both");
+    if (!path && !group) return usage_error("signal", "give PATH or --group GROUP");
+    if (registry && !group) return usage_error("signal", "-r goes with --group");
+
+    json request{{"op", "signal"}, {"signal", signal_name(*sig)}};
+    if (path) {
+        request["path"] = *path;
+    } else {
+        if (!check_group(*group) || !check_registry(registry)) return kExitFailed;
+        request["group"] = *group;
+        request["registry"] = registry_json(registry);
+    }
+    Reply reply = call(ctx, request);
+    if (reply.exit != kExitOk) return reply.exit;
+    if (!reply.ok()) {
+        if (group && !registry && reply.errno_name() == "EINVAL")
+            return registry_ambiguous_or(ctx, "signal", reply);
+        return failed(reply);
+    }
+    if (ctx.json)
+        std::cout << json{{"pids", reply.body.value("pids", json::array())}}.dump() << '\n';
+    return kExitOk;
+}
+
+int cmd_control(const Context &ctx, const std::string &op, const std::string &path) {
+    return simple(ctx, json{{"op", op}, {"path", path}});
+}
+
+int cmd_wait(const Context &ctx, const std::string &path, std::optional<double> timeout_s) {
+    json request{{"op", "wait"}, {"path", path}};
+    if (timeout_s) request["timeout"] = *timeout_s;
+    Reply reply = call(ctx, request);
+    if (reply.exit != kExitOk) return reply.exit;
+    if (reply.ok()) return kExitOk;
+    if (reply.errno_name() == "ETIMEDOUT") {
+        complain("timed out waiting for " + path);
+        return kExitFailed;
+    }
+    return failed(reply);
+}
+
+int cmd_logs(const Context &ctx, const std::string &path, std::size_t lines, bool follow_file) {
+    Reply reply = call(ctx, json{{"op", "logs"}, {"path", path}});
+    if (reply.exit != kExitOk) return reply.exit;
+    if (!reply.ok()) return failed(reply);
+    std::string file;
+    for (const char *key : {"stdout", "stderr"}) {
+        auto it = reply.body.find(key);
+        if (it != reply.body.end() && it->is_string()) {
+            file = it->get<std::string>();
+            break;
+        }
+    }
+    if (file.empty()) {
+        complain(path + " has no log file (its output is not captured to a file)");
+        return kExitFailed;
+    }
+    std::cout.flush();
+    auto done = follow_file ? follow(file, lines, STDOUT_FILENO, kFollowPoll)
+                            : print_last_lines(file, lines, STDOUT_FILENO);
+    if (!done) {
+        complain(done.error().message);
+        return kExitFailed;
+    }
+    return kExitOk;
+}
+
+int cmd_shutdown(const Context &ctx) {
+    return simple(ctx, json{{"op", "shutdown"}});
+}
+
+}  // namespace chip::ctl

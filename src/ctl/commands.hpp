@@ -1,0 +1,45 @@
+// chipctl's subcommands (DESIGN.md, "chipctl"): one function each, taking the
+// global options and the subcommand's own, printing the result and any error
+// ("chipctl: ..." on stderr), and returning the exit code. Argument parsing is
+// main.cpp's; these only check what CLI11 cannot (signal names, combinations).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace chip::ctl {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;       // chipd (or libchip) refused or failed
+inline constexpr int kExitUsage = 2;        // bad command line
+inline constexpr int kExitUnreachable = 3;  // no chipd at the socket, or it went away
+
+// The global options.
+struct Context {
+    std::string socket;  // control socket path, already resolved
+    bool json = false;   // machine-readable output
+};
+
+int cmd_status(const Context &ctx, const std::string &path);
+// From the registry's shared memory through libchip.
+int cmd_members(const Context &ctx, const std::optional<std::string> &registry,
+                const std::string &group);
+int cmd_groups(const Context &ctx, const std::optional<std::string> &registry);
+// OP is "join" or "leave"; PID defaults to chipctl's parent (the calling shell).
+int cmd_membership(const Context &ctx, const std::string &op,
+                   const std::optional<std::string> &registry, const std::string &group,
+                   std::optional<pid_t> pid);
+// Exactly one of PATH and GROUP; REGISTRY only with GROUP.
+int cmd_signal(const Context &ctx, const std::string &signal,
+               const std::optional<std::string> &path, const std::optional<std::string> &group,
+               const std::optional<std::string> &registry);
+// OP is "start", "stop" or "restart"; chipd answers once it is done.
+int cmd_control(const Context &ctx, const std::string &op, const std::string &path);
+int cmd_wait(const Context &ctx, const std::string &path, std::optional<double> timeout_s);
+int cmd_logs(const Context &ctx, const std::string &path, std::size_t lines, bool follow);
+int cmd_shutdown(const Context &ctx);
+
+}  // namespace chip::ctl

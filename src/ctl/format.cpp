@@ -1,0 +1,133 @@
+#include "ctl/format.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+
+#include "common/names.hpp"
+
+namespace chip::ctl {
+
+namespace {
+
+using nlohmann::json;
+
+// "%d%c%02d%c" without the locale and printf width games of iostreams.
+std::string two_units(std::int64_t big, char big_unit, std::int64_t small, char small_unit) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%lld%c%02lld%c", static_cast<long long>(big), big_unit,
+                  static_cast<long long>(small), small_unit);
+    return buf;
+}
+
+std::string field_string(const json &node, const char *key) {
+    auto it = node.find(key);
+    if (it == node.end() || !it->is_string()) return "-";
+    return it->get<std::string>();
+}
+
+std::string field_integer(const json &node, const char *key) {
+    auto it = node.find(key);
+    if (it == node.end() || !it->is_number()) return "-";
+    if (it->is_number_float()) return std::to_string(static_cast<std::int64_t>(it->get<double>()));
+    return it->dump();
+}
+
+// The last name of PATH ("session.3" for "sessions/session.3"; "/" for the root).
+std::string_view last_name(std::string_view path) {
+    if (path == "/") return path;
+    auto slash = path.rfind('/');
+    return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+std::string format_uptime(std::int64_t s) {
+    if (s < 0) s = 0;
+    if (s < 60) return std::to_string(s) + "s";
+    if (s < 3600) return two_units(s / 60, 'm', s % 60, 's');
+    if (s < 86400) return two_units(s / 3600, 'h', s / 60 % 60, 'm');
+    return two_units(s / 86400, 'd', s / 3600 % 24, 'h');
+}
+
+std::string format_uptime(const json &uptime_s) {
+    if (!uptime_s.is_number()) return "-";
+    double v = uptime_s.get<double>();
+    if (!std::isfinite(v)) return "-";
+    return format_uptime(static_cast<std::int64_t>(std::floor(v)));
+}
+
+std::string format_last_exit(const json &last_exit) {
+    if (!last_exit.is_object()) return "-";
+    if (auto it = last_exit.find("code"); it != last_exit.end() && it->is_number_integer())
+        return "exit " + it->dump();
+    if (auto it = last_exit.find("signal"); it != last_exit.end()) {
+        if (it->is_string()) return "signal " + it->get<std::string>();
+        if (it->is_number_integer()) return "signal " + signal_name(it->get<int>());
+    }
+    return "-";
+}
+
+std::size_t path_depth(std::string_view path) {
+    if (path.empty() || path == "/") return 0;
+    return static_cast<std::size_t>(std::count(path.begin(), path.end(), '/')) + 1;
+}
+
+std::string format_status_table(const json &nodes) {
+    constexpr std::size_t kColumns = 6;
+    using Row = std::array<std::string, kColumns>;
+    std::vector<Row> rows{{"PATH", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"}};
+
+    const json empty = json::array();
+    const json &list = nodes.is_array() ? nodes : empty;
+    std::size_t base = SIZE_MAX;
+    for (const auto &node : list)
+        if (node.is_object()) base = std::min(base, path_depth(field_string(node, "path")));
+
+    for (const auto &node : list) {
+        if (!node.is_object()) continue;
+        std::string path = field_string(node, "path");
+        std::size_t depth = path_depth(path);
+        std::string shown =
+            depth == base ? path
+                          : std::string(2 * (depth - base), ' ') + std::string(last_name(path));
+        auto get = [&](const char *key) { return node.contains(key) ? node.at(key) : json(); };
+        rows.push_back({shown, field_string(node, "state"), field_integer(node, "pid"),
+                        format_uptime(get("uptime_s")), field_integer(node, "restarts"),
+                        format_last_exit(get("last_exit"))});
+    }
+
+    std::array<std::size_t, kColumns> width{};
+    for (const auto &row : rows)
+        for (std::size_t c = 0; c < kColumns; ++c) width[c] = std::max(width[c], row[c].size());
+
+    std::string out;
+    for (const auto &row : rows) {
+        std::string line;
+        for (std::size_t c = 0; c < kColumns; ++c) {
+            line += row[c];
+            if (c + 1 < kColumns) line.append(width[c] - row[c].size() + 2, ' ');
+        }
+        line.erase(line.find_last_not_of(' ') + 1);
+        out += line;
+        out += '\n';
+    }
+    return out;
+}
+
+std::string format_groups(std::vector<std::pair<std::string, std::uint32_t>> groups) {
+    std::sort(groups.begin(), groups.end());
+    std::size_t width = 0;
+    for (const auto &g : groups) width = std::max(width, g.first.size());
+    std::string out;
+    for (const auto &[name, count] : groups) {
+        out += name;
+        out.append(width - name.size() + 2, ' ');
+        out += std::to_string(count);
+        out += '\n';
+    }
+    return out;
+}
+
+}  // namespace chip::ctl

@@ -1,0 +1,37 @@
+// chipctl's text output: the status table, uptimes, last exits and the groups
+// list, as pure functions of chipd's JSON (README.md, "Protocol") so they are
+// unit-tested without a chipd. They never throw on missing or mistyped fields:
+// what cannot be read is shown as "-". No I/O here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace chip::ctl {
+
+// A duration as chipctl shows it, two units at most: "5s", "3m12s", "2h04m", "3d04h".
+std::string format_uptime(std::int64_t seconds);
+// The "uptime_s" field: "-" when null or not a number.
+std::string format_uptime(const nlohmann::json &uptime_s);
+
+// The "last_exit" field: "exit 3", "signal TERM" (a number becomes its name), "-" when null.
+std::string format_last_exit(const nlohmann::json &last_exit);
+
+// The depth of a node path: 0 for "/", 1 for "db", 2 for "sessions/session.3".
+std::size_t path_depth(std::string_view path);
+
+// The status table of NODES (the "nodes" array of a status response): a header
+// and one line per node, columns aligned with two spaces between them and no
+// trailing blanks. The shallowest nodes show their full path; the others their
+// last name, indented by two spaces per level below them.
+std::string format_status_table(const nlohmann::json &nodes);
+
+// One "GROUP  COUNT" line per group, sorted by name, counts aligned in a column.
+std::string format_groups(std::vector<std::pair<std::string, std::uint32_t>> groups);
+
+}  // namespace chip::ctl

@@ -1,0 +1,159 @@
+// chipctl: the command line of chip (DESIGN.md, "chipctl"). This file only
+// declares the command line and dispatches; the subcommands are commands.cpp.
+#include <sys/types.h>
+
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "common/names.hpp"
+#include "ctl/commands.hpp"
+
+namespace {
+
+using namespace chip::ctl;
+
+// CLI11's NonNegativeNumber and PositiveNumber print DBL_MAX in full in their
+// messages; these say it shortly.
+CLI::Validator number_above(double min, bool or_equal) {
+    std::string want =
+        std::string(or_equal ? ">= " : "> ") + (min == 0 ? "0" : std::to_string(min));
+    return CLI::Validator(
+        [=](const std::string &s) {
+            double v = 0;
+            bool good = CLI::detail::lexical_cast(s, v) && (or_equal ? v >= min : v > min);
+            return good ? std::string() : "expected a number " + want + ", got " + s;
+        },
+        "NUMBER " + want);
+}
+
+// "Run 'chipctl signal --help' ..." names the subcommand being parsed, if any.
+std::string help_hint(const CLI::App &app) {
+    std::string cmd = "chipctl";
+    for (const CLI::App *sub : app.get_subcommands()) cmd += " " + sub->get_name();
+    return "Run '" + cmd + " --help' for more information.\n";
+}
+
+int run(int argc, char **argv) {
+    CLI::App app{"chipctl: control chipd, the chip process supervisor, and query its registries",
+                 "chipctl"};
+    app.set_version_flag("--version", std::string("chipctl ") + CHIP_VERSION);
+    app.require_subcommand(0, 1);
+    // Global options may also follow the subcommand: `chipctl status --json`.
+    app.fallthrough();
+
+    std::optional<std::string> socket;
+    bool json = false;
+    app.add_option("--socket", socket,
+                   "control socket (default: $CHIP_SOCKET, else the default path)");
+    app.add_flag("--json", json, "machine-readable output");
+
+    std::function<int(const Context &)> action;
+
+    // Option values live here until the chosen action runs.
+    std::string path = "/", group, signal, op;
+    std::optional<std::string> opt_path, registry, opt_group;
+    std::optional<pid_t> pid;
+    std::optional<double> timeout;
+    std::size_t lines = 10;
+    bool follow = false;
+
+    auto *status =
+        app.add_subcommand("status", "show the tree (or the subtree at PATH) as a table");
+    status->add_option("PATH", path, "node path (default: /, the whole tree)");
+    status->callback([&] { action = [&](const Context &c) { return cmd_status(c, path); }; });
+
+    auto *members = app.add_subcommand("members", "list the member pids of GROUP, in join order");
+    members->add_option("-r,--registry", registry, "registry (default: the only one)");
+    members->add_option("GROUP", group, "group name")->required();
+    members->callback(
+        [&] { action = [&](const Context &c) { return cmd_members(c, registry, group); }; });
+
+    auto *groups =
+        app.add_subcommand("groups", "list the groups of a registry and their member counts");
+    groups->add_option("-r,--registry", registry, "registry (default: the only one)");
+    groups->callback([&] { action = [&](const Context &c) { return cmd_groups(c, registry); }; });
+
+    for (const char *name : {"join", "leave"}) {
+        auto *sub = app.add_subcommand(
+            name,
+            std::string(name) + " GROUP for PID (default: chipctl's parent, the calling shell)");
+        sub->add_option("-r,--registry", registry, "registry (default: the only one)");
+        sub->add_option("GROUP", group, "group name")->required();
+        sub->add_option("--pid", pid, "the pid to act for")->check(number_above(0, false));
+        sub->callback([&, name] {
+            op = name;
+            action = [&](const Context &c) { return cmd_membership(c, op, registry, group, pid); };
+        });
+    }
+
+    auto *sig = app.add_subcommand("signal",
+                                   "send SIG to the workers of PATH or to the members of a group");
+    sig->add_option("SIG", signal, "TERM, SIGTERM or a number")->required();
+    sig->add_option("PATH", opt_path, "node path: every running worker under it");
+    sig->add_option("-g,--group", opt_group, "signal every member of this group instead");
+    sig->add_option("-r,--registry", registry, "registry of --group (default: the only one)");
+    sig->callback([&] {
+        action = [&](const Context &c) {
+            return cmd_signal(c, signal, opt_path, opt_group, registry);
+        };
+    });
+
+    for (const char *name : {"start", "stop", "restart"}) {
+        auto *sub = app.add_subcommand(
+            name, std::string(name) + " the worker or subtree at PATH and wait until done");
+        sub->add_option("PATH", path, "node path")->required();
+        sub->callback([&, name] {
+            op = name;
+            action = [&](const Context &c) { return cmd_control(c, op, path); };
+        });
+    }
+
+    auto *wait = app.add_subcommand("wait", "wait until PATH is ready");
+    wait->add_option("PATH", path, "node path")->required();
+    wait->add_option("--timeout", timeout, "give up after S seconds (exit 1)")
+        ->type_name("S")
+        ->check(number_above(0, true));
+    wait->callback([&] { action = [&](const Context &c) { return cmd_wait(c, path, timeout); }; });
+
+    auto *logs = app.add_subcommand("logs", "show the captured output of the worker at PATH");
+    logs->add_option("PATH", path, "worker path")->required();
+    logs->add_option("-n,--lines", lines, "show the last N lines (default 10)")
+        ->type_name("N")
+        ->check(number_above(0, true));
+    logs->add_flag("-f,--follow", follow, "keep printing what is appended, across rotations");
+    logs->callback(
+        [&] { action = [&](const Context &c) { return cmd_logs(c, path, lines, follow); }; });
+
+    auto *shutdown = app.add_subcommand("shutdown", "stop the whole tree in order; chipd exits 0");
+    shutdown->callback([&] { action = [](const Context &c) { return cmd_shutdown(c); }; });
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError &e) {
+        if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+        std::cerr << "chipctl: " << e.what() << '\n' << help_hint(app);
+        return kExitUsage;
+    }
+    if (!action) {
+        std::cerr << app.help();
+        return kExitUsage;
+    }
+    Context ctx{chip::resolve_socket_path(socket ? socket->c_str() : nullptr), json};
+    return action(ctx);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception &e) {
+        std::cerr << "chipctl: " << e.what() << '\n';
+        return kExitFailed;
+    }
+}

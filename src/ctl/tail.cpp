@@ -1,0 +1,171 @@
+#include "ctl/tail.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace chip::ctl {
+
+namespace {
+
+constexpr std::size_t kBlock = 64 * 1024;
+
+Error io_error(int code, const std::string &what) {
+    return make_error(code, what + ": " + std::strerror(code));
+}
+
+bool write_all(int out, const char *p, std::size_t n) {
+    while (n > 0) {
+        ssize_t w = ::write(out, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+    return true;
+}
+
+// A file being followed, identified by its inode so a rotation is noticed.
+struct Followed {
+    int fd = -1;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t offset = 0;
+
+    Followed() = default;
+    Followed(const Followed &) = delete;
+    Followed &operator=(const Followed &) = delete;
+    ~Followed() { reset(); }
+    void reset() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+};
+
+// Opens FILE into F (closing what F held). False when it does not exist (yet).
+Result<bool> open_followed(const std::string &file, Followed &f) {
+    f.reset();
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return false;
+        return io_error(errno, file);
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) < 0) {
+        int e = errno;
+        ::close(fd);
+        return io_error(e, file);
+    }
+    f.fd = fd;
+    f.dev = st.st_dev;
+    f.ino = st.st_ino;
+    f.offset = 0;
+    return true;
+}
+
+}  // namespace
+
+Result<off_t> last_lines_offset(int fd, off_t size, std::size_t lines) {
+    if (lines == 0 || size <= 0) return size;
+    std::vector<char> buf(kBlock);
+    std::size_t seen = 0;
+    off_t end = size;
+    while (end > 0) {
+        off_t start = end > static_cast<off_t>(kBlock) ? end - static_cast<off_t>(kBlock) : 0;
+        auto want = static_cast<std::size_t>(end - start);
+        std::size_t got = 0;
+        while (got < want) {
+            ssize_t n = ::pread(fd, buf.data() + got, want - got, start + static_cast<off_t>(got));
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return io_error(errno, "read");
+            }
+            if (n == 0) return make_error(EIO, "read: file shrank while being read");
+            got += static_cast<std::size_t>(n);
+        }
+        for (std::size_t i = want; i-- > 0;) {
+            off_t at = start + static_cast<off_t>(i);
+            // The newline ending the file closes the last line; it starts none.
+            if (buf[i] == '\n' && at != size - 1 && ++seen == lines) return at + 1;
+        }
+        end = start;
+    }
+    return off_t{0};
+}
+
+Result<off_t> copy_to_end(int fd, off_t offset, int out) {
+    std::vector<char> buf(kBlock);
+    for (;;) {
+        ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return io_error(errno, "read");
+        }
+        if (n == 0) return offset;
+        if (!write_all(out, buf.data(), static_cast<std::size_t>(n)))
+            return io_error(errno, "write");
+        offset += n;
+    }
+}
+
+Result<void> print_last_lines(const std::string &file, std::size_t lines, int out) {
+    Followed f;
+    auto opened = open_followed(file, f);
+    if (!opened) return opened.error();
+    if (!*opened) return io_error(ENOENT, file);
+    struct stat st {};
+    if (::fstat(f.fd, &st) < 0) return io_error(errno, file);
+    auto from = last_lines_offset(f.fd, st.st_size, lines);
+    if (!from) return make_error(from.error().code, file + ": " + from.error().message);
+    auto done = copy_to_end(f.fd, *from, out);
+    if (!done) return make_error(done.error().code, file + ": " + done.error().message);
+    return {};
+}
+
+Result<void> follow(const std::string &file, std::size_t lines, int out,
+                    std::chrono::milliseconds poll) {
+    Followed f;
+    auto opened = open_followed(file, f);
+    if (!opened) return opened.error();
+    if (*opened) {
+        struct stat st {};
+        if (::fstat(f.fd, &st) < 0) return io_error(errno, file);
+        auto from = last_lines_offset(f.fd, st.st_size, lines);
+        if (!from) return make_error(from.error().code, file + ": " + from.error().message);
+        f.offset = *from;
+    }
+    for (;;) {
+        if (f.fd >= 0) {
+            auto done = copy_to_end(f.fd, f.offset, out);
+            if (!done) return make_error(done.error().code, file + ": " + done.error().message);
+            f.offset = *done;
+        }
+        std::this_thread::sleep_for(poll);
+        struct stat st {};
+        if (::stat(file.c_str(), &st) < 0) {
+            // Between the rename to FILE.1 and the creation of the new FILE.
+            if (errno == ENOENT) continue;
+            return io_error(errno, file);
+        }
+        if (f.fd < 0 || st.st_dev != f.dev || st.st_ino != f.ino) {
+            // Rotated: finish the old file (written up to the rename), then the new one.
+            if (f.fd >= 0) {
+                auto done = copy_to_end(f.fd, f.offset, out);
+                if (!done) return make_error(done.error().code, file + ": " + done.error().message);
+            }
+            auto reopened = open_followed(file, f);
+            if (!reopened) return reopened.error();
+        } else if (st.st_size < f.offset) {
+            f.offset = 0;  // truncated in place: start over, as tail -F does
+        }
+    }
+}
+
+}  // namespace chip::ctl
