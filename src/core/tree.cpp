@@ -319,6 +319,9 @@ void Tree::begin_supervisor_start(Node &sup, Time now) {
     for (auto &c : sup.children) {
         c->want_stop = false;
         c->want_start = !c->held;
+        // The supervisor's own start: a child's failure fails it, even if a
+        // user start of that child was cut short before.
+        c->manual_start = false;
     }
     mark_dirty(sup);
 }

@@ -1301,3 +1301,25 @@ TEST_CASE("command start during a stop: both tickets finish, the stop's once it 
     CHECK(done[1].result.ok());
     CHECK(w.state("b") == "running");
 }
+
+TEST_CASE("a user restart cut short by a give-up does not make the next start's failure final") {
+    World w(sup_spec(Strategy::OneForOne, 3, 5s,
+                     {sup("sub", sup_spec(Strategy::OneForAll, 0, 5s, {W("x"), W("y").notify()}))}));
+    w.start();
+    w.ready("sub/y");
+    w.fx.take();
+    w.command(Command::Restart, "sub/y");
+    w.stop_completes("sub/y");
+    CHECK(w.fx.take() == (Actions{"kill sub/y TERM", "kill sub/y CONT", "spawn sub/y"}));
+    w.exit_worker("sub/x", 1);  // sub gives up while y's restart is starting
+    CHECK(w.fx.take() == stop_of("sub/y"));
+    w.stop_completes("sub/y");
+    CHECK(w.fx.take() == (Actions{"spawn sub/x", "spawn sub/y"}));  // the root restarts sub
+    w.exit_worker("sub/y", 1);  // y fails sub's own start: sub's start fails
+    CHECK(w.fx.take() == (Actions{"kill sub/x TERM", "kill sub/x CONT"}));
+    w.stop_completes("sub/x");
+    CHECK(w.fx.take() == (Actions{"spawn sub/x", "spawn sub/y"}));  // and is restarted again
+    w.ready("sub/y");
+    CHECK(w.state("sub") == "running");
+    CHECK(w.node("sub").restarts == 2);
+}
