@@ -546,14 +546,20 @@ bool Tree::pending_done(const Pending &p, Result<void> &out) const {
         if (n->want_start || n->want_stop || n->state == State::Starting ||
             n->state == State::Stopping)
             return false;
-        if (p.cmd == Command::Restart && !restarted && !n->held) return false;
+        // Its supervisor went down for good meanwhile: nothing will start it.
+        const Node *sup = n->parent;
+        bool orphaned = sup && !is_up(sup->state) && sup->state != State::Stopping &&
+                        !sup->want_start;
+        if (p.cmd == Command::Restart && !restarted && !n->held && !orphaned) return false;
         if (n->state == State::Exited && n->last_exit && !n->last_exit->signaled &&
             n->last_exit->value == 0 && restarted)
             continue;  // a job that ran and finished
         if (failure.empty()) {
-            failure = n->path + (n->held ? " was stopped before it was ready"
-                                         : " failed to start (" +
-                                               std::string(state_name(n->state)) + ")");
+            failure = n->path + (n->held     ? " was stopped before it was ready"
+                                 : orphaned ? " was not started: its supervisor " + sup->path +
+                                                  " is " + state_name(sup->state)
+                                            : " failed to start (" +
+                                                  std::string(state_name(n->state)) + ")");
         }
     }
     out = failure.empty() ? Result<void>{} : Result<void>{make_error(EIO, failure)};

@@ -1323,3 +1323,26 @@ TEST_CASE("a user restart cut short by a give-up does not make the next start's 
     CHECK(w.state("sub") == "running");
     CHECK(w.node("sub").restarts == 2);
 }
+
+TEST_CASE("command restart whose supervisor is stopped meanwhile finishes with an error") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x"), W("y")}))}));
+    w.start();
+    w.fx.take();
+    auto t1 = w.command(Command::Restart, "sub/y");
+    CHECK(w.fx.take() == stop_of("sub/y"));
+    auto t2 = w.command(Command::Stop, "sub");
+    w.stop_completes("sub/y");
+    CHECK(w.fx.take() == stop_of("sub/x"));
+    w.stop_completes("sub/x");
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("sub") == "stopped");
+    auto done = w.tree->take_finished();
+    REQUIRE(done.size() == 2);
+    CHECK(done[0].ticket == t1);
+    REQUIRE_FALSE(done[0].result.ok());
+    CHECK(done[0].result.error().message ==
+          "sub/y was not started: its supervisor sub is stopped");
+    CHECK(done[1].ticket == t2);
+    CHECK(done[1].result.ok());
+}
