@@ -1,0 +1,726 @@
+// The spec loader: defaults, every error form, path resolution, and the
+// example specs in config/. Messages are asserted exactly where users see them.
+#include <doctest/doctest.h>
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "spec/loader.hpp"
+
+using namespace chip;
+using namespace std::chrono_literals;
+using chip::spec::load_string;
+using chip::spec::SpecError;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A folder of our own, removed at the end of the test.
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/chip-spec-test-XXXXXX";
+        char *p = ::mkdtemp(tmpl);
+        REQUIRE(p != nullptr);
+        path = p;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+core::Spec load(const std::string &text, const std::string &dir = "/spec") {
+    return load_string(text, "t.json", dir);
+}
+
+// The errors TEXT is refused with (empty when it loads).
+std::vector<std::string> errors_of(const std::string &text, const std::string &dir = "/spec") {
+    try {
+        load_string(text, "t.json", dir);
+    } catch (const SpecError &e) {
+        return e.errors();
+    }
+    return {};
+}
+
+std::string one_error(const std::string &text, const std::string &dir = "/spec") {
+    auto errors = errors_of(text, dir);
+    INFO(text);
+    REQUIRE(errors.size() == 1);
+    return errors[0];
+}
+
+// A spec whose root has one worker "w" running "prog", with FIELDS added to it
+// and TOP added to the document.
+std::string worker_spec(const std::string &fields, const std::string &top = "") {
+    return "{" + top + R"("root": {"children": [{"name": "w", "command": ["prog"])" +
+           (fields.empty() ? "" : ", " + fields) + "}]}}";
+}
+
+const core::WorkerSpec &only_worker(const core::Spec &spec) {
+    REQUIRE(spec.root.children.size() == 1);
+    REQUIRE_FALSE(spec.root.children[0].is_supervisor);
+    return spec.root.children[0].worker;
+}
+
+core::WorkerSpec load_worker(const std::string &fields, const std::string &top = "") {
+    return only_worker(load(worker_spec(fields, top)));
+}
+
+const std::string kWorkerKeys =
+    "name, command, restart, instances, env, cwd, user, group, ready, start_timeout, stop_signal, stop_timeout, "
+    "join, stdout, stderr";
+
+std::vector<std::string> example_specs() {
+    std::vector<std::string> files;
+    for (const auto &entry : fs::directory_iterator(fs::path(CHIP_SOURCE_ROOT) / "config"))
+        if (entry.path().extension() == ".json" && entry.path().filename() != "chip.schema.json")
+            files.push_back(entry.path().string());
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+}  // namespace
+
+// ---- defaults ----
+
+TEST_CASE("a minimal spec gets every top-level and supervisor default") {
+    auto spec = load(R"({"root": {}})");
+    CHECK(spec.file == "t.json");
+    CHECK(spec.dir == "/spec");
+    CHECK(spec.registries.empty());
+    CHECK_FALSE(spec.socket.has_value());
+    CHECK(spec.root.strategy == core::Strategy::OneForOne);
+    CHECK(spec.root.max_restarts == 3);
+    CHECK(spec.root.period == 5s);
+    CHECK(spec.root.children.empty());
+}
+
+TEST_CASE("a worker gets every field's default") {
+    auto w = load_worker("");
+    CHECK(w.command == std::vector<std::string>{"prog"});
+    CHECK(w.restart == core::RestartType::Permanent);
+    CHECK(w.instances == 1);
+    CHECK(w.env.empty());
+    CHECK(w.cwd == "/spec");
+    CHECK_FALSE(w.user.has_value());
+    CHECK_FALSE(w.group.has_value());
+    CHECK_FALSE(w.uid.has_value());
+    CHECK_FALSE(w.gid.has_value());
+    CHECK(w.ready == core::ReadyMode::Started);
+    CHECK(w.start_timeout == 10s);
+    CHECK(w.stop_signal == 15);
+    CHECK(w.stop_timeout == 5s);
+    CHECK(w.join.empty());
+    CHECK(w.out.mode == core::OutputSpec::Mode::Inherit);
+    CHECK(w.err.mode == core::OutputSpec::Mode::Inherit);
+}
+
+TEST_CASE("a registry given by name gets the default capacities") {
+    auto spec = load(R"({"registries": ["sessions"], "root": {}})");
+    REQUIRE(spec.registries.size() == 1);
+    CHECK(spec.registries[0].name == "sessions");
+    CHECK(spec.registries[0].max_groups == 1024);
+    CHECK(spec.registries[0].max_members == 16384);
+}
+
+TEST_CASE("a registry object sets its capacities, and defaults the one it omits") {
+    auto spec = load(R"({"registries": [{"name": "a", "max_groups": 1, "max_members": 16777216},
+                                        {"name": "b:x", "max_members": 7}], "root": {}})");
+    REQUIRE(spec.registries.size() == 2);
+    CHECK(spec.registries[0].max_groups == 1);
+    CHECK(spec.registries[0].max_members == 16777216);
+    CHECK(spec.registries[1].name == "b:x");
+    CHECK(spec.registries[1].max_groups == 1024);
+    CHECK(spec.registries[1].max_members == 7);
+}
+
+TEST_CASE("an output file gets the default max_bytes and keep") {
+    TempDir tmp;
+    auto w = only_worker(load(worker_spec(R"("stdout": {"file": "out.log"})"), tmp.path));
+    CHECK(w.out.mode == core::OutputSpec::Mode::File);
+    CHECK(w.out.file == tmp.path + "/out.log");
+    CHECK(w.out.max_bytes == 10485760);
+    CHECK(w.out.keep == 5);
+    CHECK(w.err.mode == core::OutputSpec::Mode::Inherit);
+}
+
+// ---- every field read ----
+
+TEST_CASE("every worker field is read") {
+    TempDir tmp;
+    auto spec = load(worker_spec(R"("restart": "transient", "instances": 3, "env": {"B": "2", "A": ""},
+        "cwd": "/var", "ready": "notify", "start_timeout": 2.5, "stop_signal": "INT", "stop_timeout": 0,
+        "join": {"r": ["g1", "g:2"]}, "stdout": "null",
+        "stderr": {"file": ")" + tmp.path + R"(/err.log", "max_bytes": 4096, "keep": 1000})",
+                                 R"("registries": ["r"], )"),
+                     tmp.path);
+    const auto &w = only_worker(spec);
+    CHECK(w.restart == core::RestartType::Transient);
+    CHECK(w.instances == 3);
+    REQUIRE(w.env.size() == 2);
+    CHECK(w.env[0] == std::pair<std::string, std::string>{"B", "2"});  // spec order, not sorted
+    CHECK(w.env[1] == std::pair<std::string, std::string>{"A", ""});
+    CHECK(w.cwd == "/var");
+    CHECK(w.ready == core::ReadyMode::Notify);
+    CHECK(w.start_timeout == 2500ms);
+    CHECK(w.stop_signal == 2);
+    CHECK(w.stop_timeout == 0s);
+    REQUIRE(w.join.size() == 1);
+    CHECK(w.join[0].first == "r");
+    CHECK(w.join[0].second == std::vector<std::string>{"g1", "g:2"});
+    CHECK(w.out.mode == core::OutputSpec::Mode::Null);
+    CHECK(w.err.mode == core::OutputSpec::Mode::File);
+    CHECK(w.err.file == tmp.path + "/err.log");
+    CHECK(w.err.max_bytes == 4096);
+    CHECK(w.err.keep == 1000);
+}
+
+TEST_CASE("a nested supervisor is read with its own fields and children") {
+    auto spec = load(R"({"root": {"strategy": "rest_for_one", "max_restarts": 0, "period": 0.25, "children": [
+        {"name": "db", "command": ["db"]},
+        {"name": "pool", "supervisor": {"strategy": "one_for_all", "children": [
+            {"name": "a", "command": ["a"]}, {"name": "b", "command": ["b"]}]}}]}})");
+    CHECK(spec.root.strategy == core::Strategy::RestForOne);
+    CHECK(spec.root.max_restarts == 0);
+    CHECK(spec.root.period == 250ms);
+    REQUIRE(spec.root.children.size() == 2);
+    CHECK(spec.root.children[0].name == "db");
+    CHECK_FALSE(spec.root.children[0].is_supervisor);
+    const auto &pool = spec.root.children[1];
+    CHECK(pool.name == "pool");
+    CHECK(pool.is_supervisor);
+    CHECK(pool.supervisor.strategy == core::Strategy::OneForAll);
+    CHECK(pool.supervisor.max_restarts == 3);
+    CHECK(pool.supervisor.period == 5s);
+    REQUIRE(pool.supervisor.children.size() == 2);
+    CHECK(pool.supervisor.children[1].name == "b");
+}
+
+TEST_CASE("a tiny positive period is kept positive in nanoseconds") {
+    auto spec = load(R"({"root": {"period": 1e-12}})");
+    CHECK(spec.root.period == std::chrono::nanoseconds(1));
+}
+
+TEST_CASE("stop_signal accepts names, SIG names, numbers and KILL") {
+    CHECK(load_worker(R"("stop_signal": "HUP")").stop_signal == 1);
+    CHECK(load_worker(R"("stop_signal": "SIGQUIT")").stop_signal == 3);
+    CHECK(load_worker(R"("stop_signal": 10)").stop_signal == 10);
+    CHECK(load_worker(R"("stop_signal": "KILL")").stop_signal == 9);
+}
+
+TEST_CASE("stop_signal refuses STOP with a reason") {
+    CHECK(one_error(worker_spec(R"("stop_signal": "STOP")")) ==
+          R"(t.json: /root/children/0/stop_signal: expected a signal that ends a process (STOP only suspends it); got "STOP")");
+    CHECK(one_error(worker_spec(R"("stop_signal": 19)")) ==
+          R"(t.json: /root/children/0/stop_signal: expected a signal that ends a process (STOP only suspends it); got 19)");
+}
+
+TEST_CASE("stop_signal refuses what is not a signal") {
+    CHECK(one_error(worker_spec(R"("stop_signal": "FOO")")) ==
+          R"(t.json: /root/children/0/stop_signal: expected a signal name (TERM, INT, QUIT, HUP, USR1, ...) or number; got "FOO")");
+    for (const char *bad : {"0", "65", "-1", "1.5", "\"\"", "null", "[15]", "18446744073709551615"})
+        CHECK(errors_of(worker_spec(std::string("\"stop_signal\": ") + bad)).size() == 1);
+}
+
+// ---- error forms ----
+
+TEST_CASE("the contract's example error is reproduced exactly") {
+    std::string text = R"({"root": {"children": [{"name": "a", "command": ["a"]}, {"name": "b", "command": ["b"]},
+        {"name": "c", "command": ["c"], "restart": "always"}]}})";
+    try {
+        load_string(text, "sessions.json", "/spec");
+        FAIL("loaded");
+    } catch (const SpecError &e) {
+        REQUIRE(e.errors().size() == 1);
+        CHECK(e.errors()[0] ==
+              R"(sessions.json: /root/children/2/restart: expected one of permanent, transient, temporary; got "always")");
+    }
+}
+
+TEST_CASE("enum fields name every choice") {
+    CHECK(one_error(R"({"root": {"strategy": "one_for_none"}})") ==
+          R"(t.json: /root/strategy: expected one of one_for_one, one_for_all, rest_for_one; got "one_for_none")");
+    CHECK(one_error(worker_spec(R"("ready": true)")) ==
+          R"(t.json: /root/children/0/ready: expected one of started, notify; got true)");
+}
+
+TEST_CASE("a value of the wrong type is reported with the value as written") {
+    CHECK(one_error(R"({"root": {"max_restarts": "3"}})") ==
+          R"(t.json: /root/max_restarts: expected an integer from 0 to 1000000; got "3")");
+    CHECK(one_error(R"({"root": {"children": {}}})") == R"(t.json: /root/children: expected an array of children; got {})");
+    CHECK(one_error(R"({"root": []})") == R"(t.json: /root: expected a supervisor body (an object); got [])");
+    CHECK(one_error(R"({"root": {"children": [null]}})") ==
+          R"(t.json: /root/children/0: expected a child (an object with "name" and "command" or "supervisor"); got null)");
+}
+
+TEST_CASE("integers must be JSON integers") {
+    for (std::string bad : {"1.5", "2.0", "\"2\"", "true", "null", "[2]"}) {
+        INFO(bad);
+        CHECK(one_error(worker_spec(std::string("\"instances\": ") + bad)) ==
+              std::string("t.json: /root/children/0/instances: expected an integer from 1 to 100000; got ") + bad);
+    }
+    CHECK(one_error(worker_spec(R"("instances": 1e3)")) ==
+          "t.json: /root/children/0/instances: expected an integer from 1 to 100000; got 1000.0");
+}
+
+TEST_CASE("integer ranges are enforced at both ends") {
+    CHECK(one_error(worker_spec(R"("instances": 0)")) ==
+          "t.json: /root/children/0/instances: expected an integer from 1 to 100000; got 0");
+    CHECK(errors_of(worker_spec(R"("instances": 100001)")).size() == 1);
+    CHECK(load_worker(R"("instances": 100000)").instances == 100000);
+    CHECK(one_error(R"({"root": {"max_restarts": -1}})") ==
+          "t.json: /root/max_restarts: expected an integer from 0 to 1000000; got -1");
+    CHECK(errors_of(R"({"root": {"max_restarts": 1000001}})").size() == 1);
+    CHECK(one_error(R"({"registries": [{"name": "r", "max_groups": 1048577}], "root": {}})") ==
+          "t.json: /registries/0/max_groups: expected an integer from 1 to 1048576; got 1048577");
+    CHECK(errors_of(R"({"registries": [{"name": "r", "max_members": 0}], "root": {}})").size() == 1);
+    CHECK(errors_of(R"({"registries": [{"name": "r", "max_members": 16777217}], "root": {}})").size() == 1);
+    CHECK(one_error(worker_spec(R"("stdout": {"file": "/tmp/x.log", "max_bytes": 4095})")) ==
+          "t.json: /root/children/0/stdout/max_bytes: expected an integer of at least 4096; got 4095");
+    CHECK(errors_of(worker_spec(R"("stdout": {"file": "/tmp/x.log", "keep": 0})")).size() == 1);
+    CHECK(one_error(worker_spec(R"("stdout": {"file": "/tmp/x.log", "keep": 1001})")) ==
+          "t.json: /root/children/0/stdout/keep: expected an integer from 1 to 1000; got 1001");
+    // Beyond uint64 nlohmann reads a float: still refused, never wrapped.
+    CHECK(errors_of(worker_spec(R"("instances": 18446744073709551616)")).size() == 1);
+}
+
+TEST_CASE("period and start_timeout must be greater than zero") {
+    CHECK(one_error(R"({"root": {"period": 0}})") ==
+          "t.json: /root/period: expected a number of seconds greater than 0 and at most 1000000000; got 0");
+    for (std::string bad : {"-1", "\"5\"", "1e10", "null"}) {
+        INFO(bad);
+        CHECK(errors_of(R"({"root": {"period": )" + bad + "}}").size() == 1);
+        CHECK(errors_of(worker_spec(std::string("\"start_timeout\": ") + bad)).size() == 1);
+    }
+    CHECK(errors_of(worker_spec(R"("start_timeout": 0)")).size() == 1);
+}
+
+TEST_CASE("stop_timeout may be zero but not negative") {
+    CHECK(load_worker(R"("stop_timeout": 0)").stop_timeout == 0s);
+    CHECK(one_error(worker_spec(R"("stop_timeout": -0.5)")) ==
+          "t.json: /root/children/0/stop_timeout: expected a number of seconds from 0 to 1000000000; got -0.5");
+}
+
+TEST_CASE("an unknown key is an error with a did-you-mean when one key is close") {
+    CHECK(one_error(worker_spec(R"("restat": "permanent")")) ==
+          "t.json: /root/children/0/restat: unknown key; expected one of " + kWorkerKeys +
+              "; did you mean \"restart\"?");
+}
+
+TEST_CASE("an unknown key that differs only in case suggests the known one") {
+    CHECK(one_error(R"({"root": {"STRATEGY": "one_for_one"}})") ==
+          "t.json: /root/STRATEGY: unknown key; expected one of strategy, max_restarts, period, children; "
+          "did you mean \"strategy\"?");
+}
+
+TEST_CASE("an unknown key far from every known key gets no suggestion") {
+    CHECK(one_error(R"({"description": "no", "root": {}})") ==
+          "t.json: /description: unknown key; expected one of registries, root, socket");
+}
+
+TEST_CASE("unknown keys are found in registries and outputs too") {
+    CHECK(one_error(R"({"registries": [{"name": "r", "max_group": 4}], "root": {}})") ==
+          "t.json: /registries/0/max_group: unknown key; expected one of name, max_groups, max_members; "
+          "did you mean \"max_groups\"?");
+    CHECK(one_error(worker_spec(R"("stderr": {"file": "/tmp/x.log", "keeps": 2})")) ==
+          "t.json: /root/children/0/stderr/keeps: unknown key; expected one of file, max_bytes, keep; "
+          "did you mean \"keep\"?");
+}
+
+TEST_CASE("worker fields on a supervisor child are refused as such") {
+    CHECK(one_error(R"({"root": {"children": [{"name": "s", "supervisor": {}, "restart": "temporary"}]}})") ==
+          "t.json: /root/children/0/restart: a worker field, not allowed on a supervisor child; "
+          "expected one of name, supervisor");
+}
+
+TEST_CASE("keys with / and ~ are escaped in pointers") {
+    CHECK(one_error(R"({"a/b~c": 1, "root": {}})") ==
+          "t.json: /a~1b~0c: unknown key; expected one of registries, root, socket");
+}
+
+TEST_CASE("a duplicate child name is reported at the second sibling") {
+    CHECK(one_error(R"({"root": {"children": [{"name": "a", "command": ["x"]}, {"name": "b", "command": ["x"]},
+        {"name": "a", "supervisor": {}}]}})") ==
+          R"(t.json: /root/children/2/name: expected a name unique among its siblings; got "a", already used by /root/children/0)");
+}
+
+TEST_CASE("the same name may appear under different supervisors") {
+    auto spec = load(R"({"root": {"children": [{"name": "a", "command": ["x"]},
+        {"name": "s", "supervisor": {"children": [{"name": "a", "command": ["x"]}]}}]}})");
+    CHECK(spec.root.children[1].supervisor.children[0].name == "a");
+}
+
+TEST_CASE("a sibling named like an instance of an earlier pool is a duplicate") {
+    CHECK(one_error(R"({"root": {"children": [{"name": "web", "command": ["x"], "instances": 3},
+        {"name": "web.2", "command": ["x"]}]}})") ==
+          R"(t.json: /root/children/1/name: expected a name unique among its siblings; got "web.2", already used by /root/children/0 ("web" with 3 instances))");
+    CHECK(errors_of(R"({"root": {"children": [{"name": "web", "command": ["x"], "instances": 3},
+        {"name": "web", "command": ["x"]}]}})").size() == 1);
+    // Past the last instance, or not an index, it is a different name.
+    CHECK(errors_of(R"({"root": {"children": [{"name": "web", "command": ["x"], "instances": 3},
+        {"name": "web.3", "command": ["x"]}, {"name": "web.02", "command": ["x"]}, {"name": "web.x", "command": ["x"]}]}})")
+              .empty());
+}
+
+TEST_CASE("a pool whose instance names an earlier sibling is a duplicate") {
+    CHECK(one_error(R"({"root": {"children": [{"name": "api.1", "command": ["x"]},
+        {"name": "api", "command": ["x"], "instances": 2}]}})") ==
+          R"(t.json: /root/children/1/name: expected a name unique among its siblings; got "api", whose 2 instances include "api.1", already used by /root/children/0)");
+    CHECK(errors_of(R"({"root": {"children": [{"name": "api.2", "command": ["x"]},
+        {"name": "api", "command": ["x"], "instances": 2}]}})").empty());
+}
+
+TEST_CASE("a worker with one instance claims only its name") {
+    CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": ["x"]},
+        {"name": "w.0", "command": ["x"]}]}})").empty());
+}
+
+TEST_CASE("a child with both command and supervisor is an error at the child") {
+    CHECK(one_error(R"({"root": {"children": [{"name": "x", "command": ["x"], "supervisor": {}}]}})") ==
+          "t.json: /root/children/0: expected exactly one of command, supervisor; got both");
+}
+
+TEST_CASE("a child with neither command nor supervisor is an error at the child") {
+    CHECK(one_error(R"({"root": {"children": [{"name": "x"}]}})") ==
+          "t.json: /root/children/0: expected exactly one of command, supervisor; got neither");
+}
+
+TEST_CASE("a missing name is reported at its pointer as nothing") {
+    CHECK(one_error(R"({"root": {"children": [{"command": ["x"]}]}})") ==
+          "t.json: /root/children/0/name: expected a name of 1 to 64 letters, digits, '_', '.' or '-'; got nothing");
+}
+
+TEST_CASE("child names follow the name rule") {
+    for (std::string bad : {"\"a b\"", "\"\"", "\"a/b\"", "\"a:b\"", "5", "null"}) {
+        INFO(bad);
+        CHECK(errors_of(R"({"root": {"children": [{"name": )" + bad + R"(, "command": ["x"]}]}})")
+                  .size() == 1);
+    }
+    std::string name64(64, 'n');
+    CHECK(errors_of(R"({"root": {"children": [{"name": ")" + name64 + R"(", "command": ["x"]}]}})").empty());
+    CHECK(errors_of(R"({"root": {"children": [{"name": ")" + name64 + R"(n", "command": ["x"]}]}})").size() == 1);
+}
+
+TEST_CASE("a missing root is an error at /root") {
+    CHECK(one_error(R"({"registries": []})") == "t.json: /root: expected a supervisor body (an object); got nothing");
+}
+
+TEST_CASE("a document that is not an object is an error at /") {
+    CHECK(one_error("[1]") == R"(t.json: /: expected an object with "root"; got [1])");
+    CHECK(one_error("null") == R"(t.json: /: expected an object with "root"; got null)");
+}
+
+TEST_CASE("join to an undeclared registry names the declared ones") {
+    CHECK(one_error(worker_spec(R"("join": {"foo": ["g"]})", R"("registries": ["sessions"], )")) ==
+          R"(t.json: /root/children/0/join/foo: expected a registry declared in /registries (sessions); got "foo")");
+    CHECK(one_error(worker_spec(R"("join": {"foo": ["g"]})")) ==
+          R"(t.json: /root/children/0/join/foo: expected a registry declared in /registries (there is none); got "foo")");
+}
+
+TEST_CASE("join group names follow the group name rule") {
+    CHECK(one_error(worker_spec(R"("join": {"r": ["ok", "not ok"]})", R"("registries": ["r"], )")) ==
+          R"(t.json: /root/children/0/join/r/1: expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'; got "not ok")");
+    CHECK(errors_of(worker_spec(R"("join": {"r": "g"})", R"("registries": ["r"], )")).size() == 1);
+    CHECK(errors_of(worker_spec(R"("join": ["r"])", R"("registries": ["r"], )")).size() == 1);
+}
+
+TEST_CASE("registry names must be valid and declared once") {
+    CHECK(one_error(R"({"registries": ["a", {"name": "a"}], "root": {}})") ==
+          R"(t.json: /registries/1/name: expected a registry name declared once; got "a", already declared at /registries/0)");
+    CHECK(one_error(R"({"registries": ["a b"], "root": {}})") ==
+          R"(t.json: /registries/0: expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'; got "a b")");
+    CHECK(one_error(R"({"registries": [{"max_groups": 2}], "root": {}})") ==
+          R"(t.json: /registries/0/name: expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'; got nothing)");
+    CHECK(errors_of(R"({"registries": "a", "root": {}})").size() == 1);
+    CHECK(errors_of(R"({"registries": [5], "root": {}})").size() == 1);
+}
+
+TEST_CASE("command must be a non-empty array of non-empty strings") {
+    CHECK(one_error(R"({"root": {"children": [{"name": "w", "command": []}]}})") ==
+          "t.json: /root/children/0/command: expected a non-empty array of strings (the program and its arguments); got []");
+    CHECK(one_error(R"({"root": {"children": [{"name": "w", "command": ["a", ""]}]}})") ==
+          R"(t.json: /root/children/0/command/1: expected a non-empty string; got "")");
+    CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": "prog"}]}})").size() == 1);
+    CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": [1, null]}]}})").size() == 2);
+    CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": ["a\u0000b"]}]}})").size() == 1);
+}
+
+TEST_CASE("env keeps values as strings and refuses bad names") {
+    CHECK(one_error(worker_spec(R"("env": {"A=B": "x"})")) ==
+          R"(t.json: /root/children/0/env/A=B: expected a variable name, non-empty and without '='; got "A=B")");
+    CHECK(one_error(worker_spec(R"("env": {"N": 5})")) ==
+          "t.json: /root/children/0/env/N: expected a string value; got 5");
+    CHECK(errors_of(worker_spec(R"("env": {"": "x"})")).size() == 1);
+    CHECK(errors_of(worker_spec(R"("env": ["A=1"])")).size() == 1);
+}
+
+TEST_CASE("stdout and stderr accept inherit, null or a file object only") {
+    CHECK(load_worker(R"("stdout": "inherit")").out.mode == core::OutputSpec::Mode::Inherit);
+    CHECK(load_worker(R"("stderr": "null")").err.mode == core::OutputSpec::Mode::Null);
+    CHECK(one_error(worker_spec(R"("stdout": "file")")) ==
+          R"(t.json: /root/children/0/stdout: expected "inherit", "null" or {"file": PATH, "max_bytes": N, "keep": K}; got "file")");
+    CHECK(one_error(worker_spec(R"("stdout": {"max_bytes": 5000})")) ==
+          "t.json: /root/children/0/stdout/file: expected a file in an existing, writable folder; got nothing");
+    CHECK(errors_of(worker_spec(R"("stdout": 1)")).size() == 1);
+}
+
+TEST_CASE("an output file needs an existing, writable folder and must not be a folder") {
+    TempDir tmp;
+    fs::create_directory(tmp.path + "/logs");
+    auto w = only_worker(load(worker_spec(R"("stdout": {"file": "logs/../logs/a.log"})"), tmp.path));
+    CHECK(w.out.file == tmp.path + "/logs/a.log");
+    CHECK(one_error(worker_spec(R"("stdout": {"file": "missing/a.log"})"), tmp.path) ==
+          R"(t.json: /root/children/0/stdout/file: expected a file in an existing, writable folder; got "missing/a.log")");
+    CHECK(errors_of(worker_spec(R"("stdout": {"file": "logs"})"), tmp.path).size() == 1);
+    CHECK(errors_of(worker_spec(R"("stdout": {"file": "logs/"})"), tmp.path).size() == 1);
+    CHECK(errors_of(worker_spec(R"("stdout": {"file": "."})"), tmp.path).size() == 1);
+    CHECK(errors_of(worker_spec(R"("stdout": {"file": "/"})"), tmp.path).size() == 1);
+    CHECK(errors_of(worker_spec(R"("stdout": {"file": ""})"), tmp.path).size() == 1);
+    if (::geteuid() != 0) {
+        // Root may write anywhere, so only an ordinary user sees this one.
+        fs::permissions(tmp.path + "/logs", fs::perms::owner_read | fs::perms::owner_exec);
+        CHECK(errors_of(worker_spec(R"("stdout": {"file": "logs/b.log"})"), tmp.path).size() == 1);
+        fs::permissions(tmp.path + "/logs", fs::perms::owner_all);
+    }
+}
+
+TEST_CASE("users and groups are resolved to ids") {
+    auto w = load_worker(R"("user": "root")");
+    CHECK(w.user == "root");
+    CHECK(w.uid == 0u);
+    CHECK(w.gid == 0u);  // root's primary group
+    w = load_worker(R"("group": "root")");
+    CHECK_FALSE(w.uid.has_value());
+    CHECK(w.gid == 0u);
+    w = load_worker(R"("user": "0", "group": "0")");
+    CHECK(w.uid == 0u);
+    CHECK(w.gid == 0u);
+}
+
+TEST_CASE("an unknown user or group is an error at its pointer") {
+    CHECK(one_error(worker_spec(R"("user": "nosuchuser-chip")")) ==
+          R"(t.json: /root/children/0/user: expected an existing user (a name or a numeric id); got "nosuchuser-chip")");
+    CHECK(one_error(worker_spec(R"("group": "nosuchgroup-chip")")) ==
+          R"(t.json: /root/children/0/group: expected an existing group (a name or a numeric id); got "nosuchgroup-chip")");
+    CHECK(errors_of(worker_spec(R"("user": 0)")).size() == 1);
+    CHECK(errors_of(worker_spec(R"("user": "")")).size() == 1);
+}
+
+TEST_CASE("a numeric user without a passwd entry needs a group") {
+    CHECK(one_error(worker_spec(R"("user": "3999999999")")) ==
+          R"(t.json: /root/children/0/user: expected a user with a passwd entry, or a "group" beside a numeric user id; got "3999999999")");
+    auto w = load_worker(R"("user": "3999999999", "group": "root")");
+    CHECK(w.uid == 3999999999u);
+    CHECK(w.gid == 0u);
+}
+
+TEST_CASE("a JSON syntax error gives the file, line and column") {
+    CHECK(one_error("{\n  \"root\": {\n    \"strategy\": tru\n") ==
+          "t.json:3:20: syntax error: invalid literal; last read: '\"strategy\": tru<U+000A>'");
+    CHECK(one_error("{") == "t.json:1:2: syntax error: unexpected end of input; expected string literal");
+    CHECK(one_error("") == "t.json:1:1: syntax error: unexpected end of input; expected '[', '{', or a literal");
+    CHECK(one_error(R"({"root": {}} x)").rfind("t.json:1:14: syntax error: ", 0) == 0);
+}
+
+TEST_CASE("a number too large for a double is a syntax error with its position") {
+    CHECK(one_error("{\"root\":\n 1e400}") == "t.json:2:6: syntax error: number overflow parsing '1e400'");
+}
+
+TEST_CASE("a duplicate key is reported at its pointer") {
+    CHECK(one_error(R"({"root": {"children": [{"name": "a", "command": ["x"], "name": "b"}]}})") ==
+          R"(t.json: /root/children/0/name: expected each key once in an object; got "name" again)");
+}
+
+TEST_CASE("all errors are collected, not only the first") {
+    auto errors = errors_of(R"({"root": {"strategy": "x", "children": [
+        {"name": "a", "command": ["x"], "restart": "always"},
+        {"name": "b", "command": ["x"], "instances": 0}]}})");
+    REQUIRE(errors.size() == 3);
+    CHECK(errors[0] == R"(t.json: /root/strategy: expected one of one_for_one, one_for_all, rest_for_one; got "x")");
+    CHECK(errors[1] ==
+          R"(t.json: /root/children/0/restart: expected one of permanent, transient, temporary; got "always")");
+    CHECK(errors[2] == "t.json: /root/children/1/instances: expected an integer from 1 to 100000; got 0");
+}
+
+TEST_CASE("SpecError's what() is every error, one per line") {
+    try {
+        load(R"({"root": {"strategy": 1, "period": 0}})");
+        FAIL("loaded");
+    } catch (const SpecError &e) {
+        REQUIRE(e.errors().size() == 2);
+        CHECK(std::string(e.what()) == e.errors()[0] + "\n" + e.errors()[1]);
+    }
+}
+
+TEST_CASE("long values are cut in messages") {
+    std::string big(10000, 'x');
+    auto error = one_error(R"({"root": {"strategy": ")" + big + R"("}})");
+    CHECK(error.size() < 200);
+    CHECK(error.find("...") != std::string::npos);
+}
+
+// ---- paths ----
+
+TEST_CASE("a command path is made absolute against the spec folder; a bare name is not") {
+    CHECK(load_worker("").command[0] == "prog");
+    auto spec = load(R"({"root": {"children": [
+        {"name": "a", "command": ["./bin/db", "./arg"]}, {"name": "b", "command": ["../x/./y"]},
+        {"name": "c", "command": ["/usr/bin/env"]}]}})", "/srv/app");
+    CHECK(spec.root.children[0].worker.command == std::vector<std::string>{"/srv/app/bin/db", "./arg"});
+    CHECK(spec.root.children[1].worker.command[0] == "/srv/x/y");
+    CHECK(spec.root.children[2].worker.command[0] == "/usr/bin/env");
+}
+
+TEST_CASE("cwd and socket are made absolute against the spec folder") {
+    auto spec = load(worker_spec(R"("cwd": "data/")", R"("socket": "run/chipd.sock", )"), "/srv/app");
+    CHECK(only_worker(spec).cwd == "/srv/app/data");
+    CHECK(spec.socket == "/srv/app/run/chipd.sock");
+    CHECK(load_worker(R"("cwd": "/")").cwd == "/");
+}
+
+TEST_CASE("a socket path too long for sun_path is refused") {
+    std::string long_path = "/" + std::string(120, 's');
+    CHECK(errors_of(R"({"socket": ")" + long_path + R"(", "root": {}})").size() == 1);
+    CHECK(errors_of(R"({"socket": "", "root": {}})").size() == 1);
+}
+
+TEST_CASE("a relative folder given to load_string is made absolute") {
+    auto spec = load(R"({"root": {}})", "some/dir/");
+    CHECK(spec.dir == (fs::current_path() / "some/dir").string());
+}
+
+TEST_CASE("load_file takes relative paths from the file's folder") {
+    TempDir tmp;
+    std::ofstream(tmp.path + "/s.json") << R"({"root": {"children": [{"name": "w", "command": ["./w"]}]}})";
+    auto spec = spec::load_file(tmp.path + "/s.json");
+    CHECK(spec.file == tmp.path + "/s.json");
+    CHECK(spec.dir == tmp.path);
+    CHECK(only_worker(spec).command[0] == tmp.path + "/w");
+    CHECK(only_worker(spec).cwd == tmp.path);
+}
+
+TEST_CASE("load_file names the file in its errors") {
+    TempDir tmp;
+    std::ofstream(tmp.path + "/bad.json") << R"({"root": {"period": -1}})";
+    try {
+        spec::load_file(tmp.path + "/bad.json");
+        FAIL("loaded");
+    } catch (const SpecError &e) {
+        REQUIRE(e.errors().size() == 1);
+        CHECK(e.errors()[0].rfind(tmp.path + "/bad.json: /root/period: ", 0) == 0);
+    }
+}
+
+TEST_CASE("load_file reports an unreadable file with the reason") {
+    TempDir tmp;
+    try {
+        spec::load_file(tmp.path + "/missing.json");
+        FAIL("loaded");
+    } catch (const SpecError &e) {
+        CHECK(e.errors() == std::vector<std::string>{tmp.path + "/missing.json: unable to read: No such file or directory"});
+    }
+    try {
+        spec::load_file(tmp.path);
+        FAIL("loaded");
+    } catch (const SpecError &e) {
+        CHECK(e.errors() == std::vector<std::string>{tmp.path + ": unable to read: Is a directory"});
+    }
+}
+
+// ---- nesting and totality ----
+
+TEST_CASE("supervisors nest 64 deep, and no deeper") {
+    auto nested = [](int depth) {
+        std::string text = R"({"root": )";
+        for (int i = 0; i < depth; ++i) text += R"({"children": [{"name": "s", "supervisor": )";
+        text += "{}";
+        for (int i = 0; i < depth; ++i) text += "}]}";
+        return text + "}";
+    };
+    CHECK(errors_of(nested(64)).empty());
+    auto errors = errors_of(nested(65));
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].find(": expected supervisors nested at most 64 deep; got one nested deeper") != std::string::npos);
+}
+
+TEST_CASE("any JSON value in any field yields errors, never a crash") {
+    std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    std::vector<std::string> values{"null", "true", "-1", "0", "1.5", "1e300", "-1e300", "18446744073709551615",
+                                    "-9223372036854775808", "\"\"", "\"x\"", "\"\\u0000\"", "[]", "{}", "[1,[2]]",
+                                    "{\"a\":{}}", deep};
+    auto attempt = [](const std::string &text) {
+        try {
+            load(text);
+        } catch (const SpecError &e) {
+            CHECK_FALSE(e.errors().empty());
+            for (const auto &line : e.errors()) CHECK(line.size() < 1000);
+        }
+    };
+    for (const auto &v : values) {
+        for (const auto &key : spec::worker_keys()) attempt(worker_spec("\"" + key + "\": " + v));
+        for (const auto &key : spec::supervisor_keys()) attempt(R"({"root": {")" + key + "\": " + v + "}}");
+        for (const auto &key : spec::top_level_keys()) attempt(R"({"root": {}, ")" + key + "\": " + v + "}");
+        for (const auto &key : spec::output_keys()) attempt(worker_spec(R"("stdout": {")" + key + "\": " + v + "}"));
+        for (const auto &key : spec::registry_keys())
+            attempt(R"({"registries": [{")" + key + "\": " + v + R"(}], "root": {}})");
+        attempt(worker_spec(R"("env": {"K": )" + v + "}"));
+        attempt(worker_spec(R"("join": {"r": )" + v + "}", R"("registries": ["r"], )"));
+        attempt(worker_spec(R"("join": {"r": [)" + v + "]}", R"("registries": ["r"], )"));
+        attempt(R"({"root": {"children": [)" + v + "]}}");
+        attempt(R"({"root": {"children": [{"name": "s", "supervisor": )" + v + "}]}}");
+        attempt(v);
+    }
+}
+
+TEST_CASE("truncated and garbled text is a syntax error, never a crash") {
+    std::string text = R"({"registries": ["r"], "root": {"children": [{"name": "w", "command": ["x"], "join": {"r": ["g"]}}]}})";
+    for (std::size_t n = 0; n < text.size(); ++n) {
+        auto errors = errors_of(text.substr(0, n));
+        REQUIRE(errors.size() == 1);
+        CHECK(errors[0].rfind("t.json:1:", 0) == 0);
+    }
+    CHECK(one_error("{\"root\": \"\xff\"}") ==
+          "t.json:1:11: syntax error: invalid string: ill-formed UTF-8 byte; last read: '\"\\xFF'");
+}
+
+// ---- the examples ----
+
+TEST_CASE("every example spec in config/ loads") {
+    auto files = example_specs();
+    CHECK(files.size() >= 3);
+    for (const auto &file : files) {
+        INFO(file);
+        try {
+            auto spec = spec::load_file(file);
+            CHECK_FALSE(spec.root.children.empty());
+        } catch (const SpecError &e) {
+            FAIL(e.what());
+        }
+    }
+}
+
+TEST_CASE("sessions.json is the seed: five sessions in groups a, b, c, a, b") {
+    auto spec = spec::load_file(std::string(CHIP_SOURCE_ROOT) + "/config/sessions.json");
+    REQUIRE(spec.registries.size() == 1);
+    CHECK(spec.registries[0].name == "sessions");
+    CHECK(spec.root.strategy == core::Strategy::RestForOne);
+    CHECK(spec.root.max_restarts == 5);
+    CHECK(spec.root.period == 1s);
+    REQUIRE(spec.root.children.size() == 5);
+    const char *groups[] = {"a", "b", "c", "a", "b"};
+    for (std::size_t i = 0; i < 5; ++i) {
+        const auto &w = spec.root.children[i].worker;
+        REQUIRE(w.join.size() == 1);
+        CHECK(w.join[0].first == "sessions");
+        CHECK(w.join[0].second == std::vector<std::string>{groups[i]});
+    }
+}
