@@ -1346,3 +1346,37 @@ TEST_CASE("command restart whose supervisor is stopped meanwhile finishes with a
     CHECK(done[1].ticket == t2);
     CHECK(done[1].result.ok());
 }
+
+TEST_CASE("command stop of a child not yet started during its supervisor's start skips it") {
+    World w(sup_spec(Strategy::OneForOne, {W("a").notify(), W("b"), W("c")}));
+    w.start();
+    CHECK(w.fx.take() == Actions{"spawn a"});
+    auto t = w.command(Command::Stop, "b");
+    CHECK(w.fx.take().empty());
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK(r->ok());
+    w.ready("a");
+    CHECK(w.fx.take() == Actions{"spawn c"});
+    CHECK(w.state("/") == "running");
+    CHECK(w.state("b") == "stopped");
+}
+
+TEST_CASE("shutdown finishes a pending start ticket with an error") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").notify()}));
+    w.start();
+    w.ready("b");
+    w.command(Command::Stop, "b");
+    w.stop_completes("b");
+    w.tree->take_finished();
+    auto t = w.command(Command::Start, "b");
+    w.fx.take();
+    w.tree->shutdown(w.now);
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    auto r = w.finished(t);
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->ok());
+    w.stop_completes("a");
+    CHECK(w.fx.take() == (Actions{"kill a TERM", "kill a CONT", "exit 0"}));
+}
