@@ -171,6 +171,8 @@ std::string syntax_message(std::string what) {
     return printable(what);
 }
 
+// Appends V to OUT like dump() would, but stops descending once OUT holds more
+// than BUDGET bytes: a value nested 100,000 deep costs at most BUDGET levels.
 void describe_into(const Json &v, std::string &out, std::size_t budget) {
     if (out.size() > budget) return;
     switch (v.type()) {
@@ -201,14 +203,15 @@ void describe_into(const Json &v, std::string &out, std::size_t budget) {
         break;
     }
     case Json::value_t::string: {
+        // Cut before dumping: a megabyte string need not be escaped whole.
         const auto &s = v.get_ref<const std::string &>();
         out += Json(std::string(utf8_prefix(s, budget + 1))).dump(-1, ' ', false, Json::error_handler_t::replace);
         break;
     }
-    case Json::value_t::binary:
+    case Json::value_t::binary:  // never produced by JSON text
         out += "<binary>";
         break;
-    default:
+    default:  // numbers, booleans, null: short, and dump() is exact for them
         out += v.dump();
         break;
     }
@@ -216,6 +219,7 @@ void describe_into(const Json &v, std::string &out, std::size_t budget) {
 
 }  // namespace
 
+// strict (the default): text after the document is an error too.
 Document parse_document(std::string_view text, const std::string &file) {
     Document doc;
     Builder builder(doc.root, file, doc.errors);
@@ -239,6 +243,8 @@ Document parse_document(std::string_view text, const std::string &file) {
     return doc;
 }
 
+// Columns count bytes, as nlohmann's offsets do; an offset past the end (end of
+// input) lands just after the last character.
 std::pair<std::size_t, std::size_t> line_column(std::string_view text, std::size_t offset) {
     offset = std::min(offset, text.size());
     std::size_t line = 1, line_start = 0;
@@ -251,6 +257,7 @@ std::pair<std::size_t, std::size_t> line_column(std::string_view text, std::size
     return {line, offset - line_start + 1};
 }
 
+// The cut may leave a container unclosed; "..." says so.
 std::string describe(const Json &v, std::size_t budget) {
     std::string out;
     describe_into(v, out, budget);
@@ -290,6 +297,8 @@ std::string child_pointer(const std::string &pointer, std::size_t index) {
     return pointer + "/" + std::to_string(index);
 }
 
+// The classic two-row dynamic programme; the length check first makes a huge
+// unknown key cost nothing.
 std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t cap) {
     std::size_t diff = a.size() > b.size() ? a.size() - b.size() : b.size() - a.size();
     if (diff > cap) return cap + 1;
@@ -307,6 +316,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t ca
     return std::min(row[b.size()], cap + 1);
 }
 
+// Ties go to the earlier key in KNOWN, which lists the likelier keys first.
 std::optional<std::string> closest(std::string_view unknown, const std::vector<std::string> &known) {
     auto lower = [](std::string_view s) {
         std::string out(s);

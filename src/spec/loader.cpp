@@ -38,6 +38,8 @@ SpecError::SpecError(std::vector<std::string> errors)
       }()),
       errors_(std::move(errors)) {}
 
+// The key lists below are the contract's tables, in the order a user reads them
+// in DESIGN.md; "unknown key" messages list them in this order.
 const std::vector<std::string> &top_level_keys() {
     static const std::vector<std::string> keys{"registries", "root", "socket"};
     return keys;
@@ -67,14 +69,19 @@ const std::vector<std::string> &output_keys() {
 
 namespace {
 
+// What "got" says for a key that is missing.
 const std::string kNothing = "nothing";
+// The name rules of common/names.hpp, in words.
 constexpr std::string_view kChildName = "expected a name of 1 to 64 letters, digits, '_', '.' or '-'";
 constexpr std::string_view kGroupName = "expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'";
 constexpr std::string_view kOutput = "expected \"inherit\", \"null\" or {\"file\": PATH, \"max_bytes\": N, \"keep\": K}";
+// A spec is a few KiB; this bounds what reading e.g. /dev/zero would cost.
 constexpr std::size_t kMaxFileSize = 16u << 20;
 
+// Pointers are built with "" for the document; messages show it as "/".
 std::string show(const std::string &pointer) { return pointer.empty() ? "/" : pointer; }
 
+// "a, b, c", for "expected one of ..." lists.
 std::string join_words(const std::vector<std::string> &words) {
     std::string out;
     for (const auto &w : words) out += (out.empty() ? "" : ", ") + w;
@@ -124,6 +131,8 @@ struct Account {
     std::optional<gid_t> gid;  // the primary group; unknown for a bare numeric id
 };
 
+// NAME as a user: by name first (like chown(1), a user may be named "1000"),
+// then as a numeric id, with its primary group when the id has an entry.
 std::optional<Account> find_user(const std::string &name) {
     passwd pw{};
     if (lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) { return getpwnam_r(name.c_str(), e, b, n, r); }))
@@ -190,11 +199,15 @@ private:
     std::map<std::string, Entry> names_;
 };
 
+// One load: walks the document top-down, fills a core::Spec, and collects
+// errors instead of stopping at the first. Each function below reads one part
+// of the contract and reports at the pointer it is given.
 class Loader {
 public:
     Loader(std::string file, std::string dir, std::vector<std::string> errors)
         : file_(std::move(file)), dir_(std::move(dir)), errors_(std::move(errors)) {}
 
+    // The spec of DOC; meaningful only if errors() is empty afterwards.
     core::Spec load(const Json &doc);
     std::vector<std::string> &errors() { return errors_; }
 
@@ -208,21 +221,32 @@ private:
         fail_with(pointer, expected, describe(got));
     }
 
+    // OBJ's value for KEY, or nullptr when it is absent (the default applies).
     static const Json *member(const Json &obj, const char *key) {
         auto it = obj.find(key);
         return it == obj.end() ? nullptr : &*it;
     }
 
+    // Reports every key of OBJ not in KNOWN; keys in MISPLACED get MISPLACED_NOTE
+    // instead of a did-you-mean (a worker field on a supervisor child).
     void check_keys(const Json &obj, const std::string &pointer, const std::vector<std::string> &known,
                     const std::vector<std::string> *misplaced = nullptr, std::string_view misplaced_note = {});
+    // Typed readers: the value when V is right, else an error and nullopt/nullptr.
+    // integer: a JSON integer in [LO, HI] (HI = UINT64_MAX: no upper bound).
     std::optional<std::uint64_t> integer(const Json &v, const std::string &pointer, std::uint64_t lo, std::uint64_t hi);
+    // seconds: a number > 0 (>= 0 with ZERO_OK), at most kMaxSeconds.
     std::optional<core::Duration> seconds(const Json &v, const std::string &pointer, bool zero_ok);
+    // text: a non-empty string without NUL.
     const std::string *text(const Json &v, const std::string &pointer, std::string_view expected);
+    // path: text made absolute against the spec's folder.
     std::optional<std::string> path(const Json &v, const std::string &pointer, std::string_view expected);
+    // one_of: a string among CHOICES, mapped to its enum value.
     template <typename E>
     std::optional<E> one_of(const Json &v, const std::string &pointer,
                             std::initializer_list<std::pair<const char *, E>> choices);
 
+    // The parts of a spec, one per contract section; each fills its target and
+    // leaves the defaults of core/spec.hpp where the spec says nothing.
     void registries(const Json &v, const std::string &pointer, std::vector<core::RegistrySpec> &out);
     void supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s, int depth);
     void child(const Json &v, const std::string &pointer, core::ChildSpec &c, int depth, Siblings &siblings);
@@ -242,8 +266,8 @@ private:
         return s;
     }
 
-    std::string file_;
-    std::string dir_;
+    std::string file_;                   // as given, the prefix of every error
+    std::string dir_;                    // absolute, for relative paths
     std::vector<std::string> errors_;
     std::vector<std::string> declared_;  // registry names, for "join"
 };
@@ -263,6 +287,8 @@ void Loader::check_keys(const Json &obj, const std::string &pointer, const std::
     }
 }
 
+// One message for a wrong type and a value out of range: both are answered by
+// the same "expected an integer from LO to HI".
 std::optional<std::uint64_t> Loader::integer(const Json &v, const std::string &pointer, std::uint64_t lo,
                                              std::uint64_t hi) {
     std::string expected = hi == UINT64_MAX ? "expected an integer of at least " + std::to_string(lo)
@@ -272,6 +298,7 @@ std::optional<std::uint64_t> Loader::integer(const Json &v, const std::string &p
         fail(pointer, expected, v);
         return std::nullopt;
     }
+    // Negative values were refused above, so the unsigned view is exact.
     std::uint64_t n = v.get<std::uint64_t>();
     if (n < lo || n > hi) {
         fail(pointer, expected, v);
@@ -310,6 +337,8 @@ std::optional<std::string> Loader::path(const Json &v, const std::string &pointe
     return absolute(*s);
 }
 
+// The message lists the choices in contract order, e.g. "expected one of
+// permanent, transient, temporary; got "always"" (DESIGN.md's example).
 template <typename E>
 std::optional<E> Loader::one_of(const Json &v, const std::string &pointer,
                                 std::initializer_list<std::pair<const char *, E>> choices) {
@@ -326,6 +355,7 @@ std::optional<E> Loader::one_of(const Json &v, const std::string &pointer,
     return std::nullopt;
 }
 
+// The document: {"registries", "root", "socket"}; only "root" is required.
 core::Spec Loader::load(const Json &doc) {
     core::Spec spec;
     spec.dir = dir_;
@@ -353,6 +383,8 @@ core::Spec Loader::load(const Json &doc) {
     return spec;
 }
 
+// "registries": each item a name, or {"name", "max_groups", "max_members"}.
+// A name declared twice is reported at the second declaration.
 void Loader::registries(const Json &v, const std::string &pointer, std::vector<core::RegistrySpec> &out) {
     if (!v.is_array()) {
         fail(pointer, "expected an array of registry names or {\"name\", \"max_groups\", \"max_members\"} objects", v);
@@ -401,10 +433,14 @@ void Loader::registries(const Json &v, const std::string &pointer, std::vector<c
         }
         seen.emplace(r.name, name_pointer);
         declared_.push_back(r.name);
+        // A valid name counts as declared even if its capacities are wrong, so
+        // "join" does not pile a second error onto the same mistake.
         if (ok) out.push_back(std::move(r));
     }
 }
 
+// A supervisor body: strategy, max_restarts, period, children. DEPTH counts
+// supervisors below the root, to bound the recursion on hostile input.
 void Loader::supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s, int depth) {
     if (!v.is_object()) {
         fail(pointer, "expected a supervisor body (an object)", v);
@@ -435,6 +471,8 @@ void Loader::supervisor(const Json &v, const std::string &pointer, core::Supervi
             fail(children_pointer, "expected an array of children", *x);
             return;
         }
+        // Invalid children are kept too: the spec is refused anyway, and the
+        // indexes stay aligned with the pointers in the messages.
         Siblings siblings;
         s.children.reserve(x->size());
         for (std::size_t i = 0; i < x->size(); ++i) {
@@ -445,6 +483,9 @@ void Loader::supervisor(const Json &v, const std::string &pointer, core::Supervi
     }
 }
 
+// A child: "name" and exactly one of "command" (a worker) or "supervisor".
+// Its name is checked against the siblings before it, so a duplicate is
+// reported at the second one.
 void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c, int depth, Siblings &siblings) {
     if (!v.is_object()) {
         fail(pointer, "expected a child (an object with \"name\" and \"command\" or \"supervisor\")", v);
@@ -499,6 +540,7 @@ void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c
     }
 }
 
+// The worker fields of DESIGN.md's table, in its order.
 void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
     auto at = [&](const char *key) { return child_pointer(pointer, key); };
     if (const Json *x = member(v, "command")) command(*x, at("command"), w);
@@ -551,6 +593,8 @@ void Loader::command(const Json &v, const std::string &pointer, core::WorkerSpec
     w.command = std::move(argv);
 }
 
+// "env": extra variables, kept in spec order (ordered_json) so that the
+// environment a worker sees is predictable.
 void Loader::env(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
     if (!v.is_object()) {
         fail(pointer, "expected an object of environment variables {\"NAME\": \"value\"}", v);
@@ -571,6 +615,8 @@ void Loader::env(const Json &v, const std::string &pointer, core::WorkerSpec &w)
     }
 }
 
+// "user" and "group": resolved now, so that a typo is a spec error rather than a
+// start failure at 3 a.m. gid is the group if given, else the user's primary one.
 void Loader::account(const Json &obj, const std::string &pointer, core::WorkerSpec &w) {
     std::optional<Account> user;
     std::optional<gid_t> group;
@@ -605,6 +651,8 @@ void Loader::account(const Json &obj, const std::string &pointer, core::WorkerSp
     }
 }
 
+// "stop_signal": a name ("TERM", "SIGTERM"), a number, or a number as text, as
+// chip::parse_signal reads them (the same words chipctl signal takes).
 void Loader::stop_signal(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
     std::optional<int> sig;
     if (v.is_string()) {
@@ -625,6 +673,7 @@ void Loader::stop_signal(const Json &v, const std::string &pointer, core::Worker
     }
 }
 
+// "join": {"REGISTRY": ["GROUP", ...]}, each registry declared in /registries.
 void Loader::join(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
     if (!v.is_object()) {
         fail(pointer, "expected an object {\"REGISTRY\": [\"GROUP\", ...]}", v);
@@ -656,6 +705,9 @@ void Loader::join(const Json &v, const std::string &pointer, core::WorkerSpec &w
     }
 }
 
+// "stdout"/"stderr": "inherit", "null" or a rotated file. The file's folder is
+// checked now (it must exist and be writable): chipd opens the file only after
+// forking, where a failure could only be logged.
 void Loader::output(const Json &v, const std::string &pointer, core::OutputSpec &o) {
     if (v.is_string()) {
         const auto &s = v.get_ref<const std::string &>();
@@ -706,6 +758,8 @@ std::string absolute_dir(const std::string &dir) {
 
 }  // namespace
 
+// Syntax errors end the load at once (there is no document to walk); every
+// other error is collected and thrown together at the end.
 core::Spec load_string(std::string_view text, const std::string &file_label, const std::string &dir) {
     Document doc = parse_document(text, file_label);
     if (doc.syntax_error) throw SpecError(std::move(doc.errors));
@@ -717,6 +771,7 @@ core::Spec load_string(std::string_view text, const std::string &file_label, con
     return spec;
 }
 
+// Plain read(2) rather than iostreams: errno survives, so the message can say why.
 core::Spec load_file(const std::string &path) {
     auto unreadable = [&](int err) { return SpecError({path + ": unable to read: " + std::strerror(err)}); };
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
