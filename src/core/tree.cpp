@@ -410,11 +410,14 @@ void Tree::apply_strategy(Node &sup, Node &child) {
     for (auto &d : sup.children) {
         if (d.get() == &child || d->held) continue;
         if (s == Strategy::RestForOne && d->index < child.index) continue;
+        // As in OTP, a temporary sibling is stopped with the others but never
+        // restarted.
+        bool temporary = !d->is_supervisor && d->worker->restart == RestartType::Temporary;
         if (is_up(d->state)) {
             d->want_stop = true;
-            d->want_start = true;
+            d->want_start = !temporary;
         } else if (d->state == State::Stopping) {
-            d->want_start = true;
+            d->want_start = !temporary;
         }
     }
 }

@@ -42,7 +42,8 @@
 //   one_for_all   stop every other started child (reverse), then start all (order)
 //   rest_for_one  stop the started children after it (reverse), then start it and
 //                 them (order)
-// Children that exited for good or that the user stopped are left alone.
+// Children that exited for good or that the user stopped are left alone; a
+// temporary sibling is stopped but not restarted (OTP).
 //
 // Start: during a supervisor's own start, a child that fails to start (spawn
 // error, exit before ready, start_timeout) fails the supervisor's start: it stops

@@ -1380,3 +1380,15 @@ TEST_CASE("shutdown finishes a pending start ticket with an error") {
     w.stop_completes("a");
     CHECK(w.fx.take() == (Actions{"kill a TERM", "kill a CONT", "exit 0"}));
 }
+
+TEST_CASE("one_for_all: a running temporary sibling is stopped with the others but not restarted") {
+    World w(sup_spec(Strategy::OneForAll, {W("a").temporary(), W("b")}));
+    w.start();
+    w.fx.take();
+    w.exit_worker("b", 1);
+    CHECK(w.fx.take() == stop_of("a"));
+    w.stop_completes("a");
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    CHECK(w.state("a") == "stopped");
+    CHECK(w.state("b") == "running");
+}
