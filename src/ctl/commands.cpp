@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -319,8 +321,23 @@ int cmd_control(const Context &ctx, const std::string &op, const std::string &pa
 }
 
 int cmd_wait(const Context &ctx, const std::string &path, std::optional<double> timeout_s) {
+    // `chipd spec.json & chipctl wait PATH`: a chipd that has not created its
+    // socket yet is waited for too, within the same timeout.
+    auto start = std::chrono::steady_clock::now();
+    auto left = [&] {
+        return timeout_s ? *timeout_s - std::chrono::duration<double>(
+                                            std::chrono::steady_clock::now() - start).count()
+                         : 1e9;
+    };
+    for (;;) {
+        auto probe = client::Connection::open(ctx.socket);
+        if (probe || (probe.error().code != ENOENT && probe.error().code != ECONNREFUSED) ||
+            left() <= 0)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     json request{{"op", "wait"}, {"path", path}};
-    if (timeout_s) request["timeout"] = *timeout_s;
+    if (timeout_s) request["timeout"] = std::max(0.0, left());
     Reply reply = call(ctx, request);
     if (reply.exit != kExitOk) return reply.exit;
     if (reply.ok()) return kExitOk;
