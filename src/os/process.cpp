@@ -50,14 +50,6 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
         e = errno;
         goto fail;
     }
-    if (p.parent_death_signal) {
-        ::prctl(PR_SET_PDEATHSIG, p.parent_death_signal);
-        // chipd may have died before prctl: then nobody would send it.
-        if (::getppid() != a->parent) {
-            e = ESRCH;
-            goto fail;
-        }
-    }
     if (p.fd_stdin >= 0 && ::dup2(p.fd_stdin, 0) < 0) {
         e = errno;
         goto fail;
@@ -70,16 +62,26 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
         e = errno;
         goto fail;
     }
-    if (p.cwd && ::chdir(p.cwd) < 0) {
-        e = errno;
-        goto fail;
-    }
     if (p.set_ids) {
         if (::setgroups(p.group_count, p.groups) < 0 || ::setgid(p.gid) < 0 ||
             ::setuid(p.uid) < 0) {
             e = errno;
             goto fail;
         }
+    }
+    // After setuid: a change of credentials clears the parent-death signal.
+    if (p.parent_death_signal) {
+        ::prctl(PR_SET_PDEATHSIG, p.parent_death_signal);
+        // chipd may have died before prctl: then nobody would send it.
+        if (::getppid() != a->parent) {
+            e = ESRCH;
+            goto fail;
+        }
+    }
+    // As the worker's user: it must be allowed into its folder.
+    if (p.cwd && ::chdir(p.cwd) < 0) {
+        e = errno;
+        goto fail;
     }
     ::sigprocmask(SIG_SETMASK, &a->mask, nullptr);
     e = ENOENT;
