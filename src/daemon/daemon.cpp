@@ -131,12 +131,11 @@ void Daemon::setup() {
     os::become_subreaper();
     os::ignore_sigpipe();
 
-    socket_path_ = resolve_socket_path(opts_.socket.empty()
-                                           ? (spec_.socket ? spec_.socket->c_str() : nullptr)
-                                           : opts_.socket.c_str());
-    // CHIP_SOCKET from chipd's own environment must not pick the socket: only
-    // --socket, the spec and the default do.
-    if (opts_.socket.empty() && !spec_.socket) socket_path_ = default_socket_path();
+    // --socket, else the spec's, else the default. $CHIP_SOCKET is the clients'
+    // variable: a chipd run as a worker of another chipd must not take its socket.
+    socket_path_ = !opts_.socket.empty() ? opts_.socket
+                   : spec_.socket        ? *spec_.socket
+                                         : default_socket_path();
     if (const char *ns = std::getenv("NOTIFY_SOCKET")) sd_notify_socket_ = ns;
     journal_ = std::getenv("JOURNAL_STREAM") != nullptr;
 
@@ -395,7 +394,10 @@ Result<pid_t> Daemon::spawn(const core::Node &node) {
     int fd_out = dev_null_.get(), fd_err = dev_null_.get();
     using Mode = core::OutputSpec::Mode;
     if (w.out.mode != Mode::Null) {
-        if (auto r = os::make_pipe(out_r, out_w); !r) return r.error();
+        if (auto r = os::make_pipe(out_r, out_w); !r) {
+            close_notify(slot);
+            return r.error();
+        }
         out_sink = w.out.mode == Mode::File ? c.out_file : inherit_out_;
         fd_out = out_w.get();
     }
@@ -403,7 +405,10 @@ Result<pid_t> Daemon::spawn(const core::Node &node) {
         if (w.err.mode == Mode::File && c.err_file == c.out_file && out_w) {
             fd_err = out_w.get();  // one file for both: one pipe keeps their order
         } else {
-            if (auto r = os::make_pipe(err_r, err_w); !r) return r.error();
+            if (auto r = os::make_pipe(err_r, err_w); !r) {
+                close_notify(slot);
+                return r.error();
+            }
             err_sink = w.err.mode == Mode::File ? c.err_file : inherit_err_;
             fd_err = err_w.get();
         }
