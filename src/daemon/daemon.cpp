@@ -4,11 +4,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <stdexcept>
 
 #include "common/names.hpp"
@@ -119,6 +121,8 @@ Daemon::~Daemon() {
     sig_hup_.reset();
     timer_.reset();
     waiter_timer_.reset();
+    status_timer_.reset();
+    watchdog_.reset();
     check_.reset();
 }
 
@@ -136,6 +140,8 @@ void Daemon::setup() {
     socket_path_ = !opts_.socket.empty() ? opts_.socket
                    : spec_.socket        ? *spec_.socket
                                          : default_socket_path();
+    // Absolute: workers get it as CHIP_SOCKET and run in other folders.
+    socket_path_ = std::filesystem::absolute(socket_path_).lexically_normal().string();
     if (const char *ns = std::getenv("NOTIFY_SOCKET")) sd_notify_socket_ = ns;
     journal_ = std::getenv("JOURNAL_STREAM") != nullptr;
 
@@ -181,14 +187,19 @@ void Daemon::setup() {
     sig_chld_ = std::make_unique<uv::Signal>(loop_, SIGCHLD, [this] { on_sigchld(); });
     sig_term_ = std::make_unique<uv::Signal>(loop_, SIGTERM, [this] { on_term_signal(SIGTERM); });
     sig_int_ = std::make_unique<uv::Signal>(loop_, SIGINT, [this] { on_term_signal(SIGINT); });
+    // SIGHUP is not forwarded: most programs die of it, and a tree-wide HUP
+    // would turn into restarts. `chipctl signal HUP PATH` sends it on purpose.
     sig_hup_ = std::make_unique<uv::Signal>(loop_, SIGHUP, [this] {
-        warn("SIGHUP ignored (chipd has no configuration to reload; restart it to change the spec)");
+        warn("SIGHUP ignored (chipd has no configuration to reload; restart it to change the "
+             "spec, or use chipctl signal HUP PATH to signal workers)");
     });
     timer_ = std::make_unique<uv::Timer>(loop_, [this] {
         armed_.reset();
         tree_->on_time(now());
     });
     waiter_timer_ = std::make_unique<uv::Timer>(loop_, [] {});
+    status_timer_ = std::make_unique<uv::Timer>(loop_, [this] { status_dirty_ = true; });
+    start_watchdog();
     check_ = std::make_unique<uv::Check>(loop_, [this] { after_events(); });
 }
 
@@ -202,7 +213,10 @@ int Daemon::run() {
 }
 
 void Daemon::cleanup() {
-    if (!sd_notify_socket_.empty()) sd_notify("STOPPING=1");
+    if (!told_stopping_) sd_notify("STOPPING=1");
+    // What workers wrote just before the tree finished may still sit in the
+    // pipes (their SIGCHLD can be handled before their last output).
+    for (auto &p : pipes_) p->drain();
     for (auto &r : registries_) {
         r->table.mark_dead();
         (void)os::unlink_shm(r->shm_name);
@@ -246,9 +260,11 @@ void Daemon::after_events() {
     }
     if (next_wait) waiter_timer_->start((*next_wait - t + 999999) / 1000000);
     arm_timer();
-    if (!told_ready_ && tree_->root().state == core::State::Running) {
+    // The root is running only once every child of the tree has started and
+    // is ready (DESIGN.md, "Start"), so READY=1 means the whole tree is up.
+    if (!told_ready_ && !told_stopping_ && tree_->root().state == core::State::Running) {
         told_ready_ = true;
-        if (!sd_notify_socket_.empty()) sd_notify("READY=1");
+        sd_notify("READY=1");
     }
     if (status_dirty_) update_status();
     if (exiting_) loop_.stop();
@@ -279,7 +295,7 @@ void Daemon::on_term_signal(int sig) {
     if (term_signals_ == 1 && !tree_->shutting_down()) {
         log(core::Event{core::Event::Kind::Stop, &tree_->root(), 0, {}, 0,
                         "SIG" + signal_name(sig) + " received: shutting down"});
-        if (!sd_notify_socket_.empty()) sd_notify("STOPPING=1");
+        sd_notify("STOPPING=1");
         tree_->shutdown(now());
     } else {
         log(core::Event{core::Event::Kind::Kill, &tree_->root(), 0, {}, 0,
@@ -300,20 +316,58 @@ void Daemon::warn(const std::string &msg) {
 }
 
 void Daemon::sd_notify(const std::string &msg) {
-    // Never blocks: a datagram to a socket that refuses it is simply lost.
+    if (sd_notify_socket_.empty()) return;
+    if (msg == "STOPPING=1") told_stopping_ = true;
+    // Never blocks: a fresh non-blocking socket per datagram, so a socket that
+    // refuses it (nobody listening, queue full) only loses the message.
     (void)os::send_datagram(sd_notify_socket_, msg);
 }
 
 void Daemon::update_status() {
     status_dirty_ = false;
     if (sd_notify_socket_.empty()) return;
+    constexpr core::Time kMinute = std::chrono::seconds(60);
+    core::Time t = now();
+    while (!recent_restarts_.empty() && t - recent_restarts_.front() >= kMinute)
+        recent_restarts_.pop_front();
+    // The count changes when the oldest restart leaves the minute: look again then.
+    if (!recent_restarts_.empty()) {
+        auto left = recent_restarts_.front() + kMinute - t;
+        status_timer_->start(static_cast<std::uint64_t>(left.count() / 1000000 + 1));
+    }
     auto s = tree_->summary();
+    std::size_t r = recent_restarts_.size();
     std::string line = std::to_string(s.running) + " running, " + std::to_string(s.starting) +
                        " starting, " + std::to_string(s.stopping) + " stopping, " +
-                       std::to_string(s.failed) + " failed";
+                       std::to_string(s.failed) + " failed; " + std::to_string(r) +
+                       (r == 1 ? " restart" : " restarts") + " in the last minute";
     if (line == last_status_) return;
     last_status_ = line;
     sd_notify("STATUS=" + line);
+}
+
+void Daemon::start_watchdog() {
+    const char *usec = std::getenv("WATCHDOG_USEC");
+    if (sd_notify_socket_.empty() || !usec) return;
+    // WATCHDOG_PID names the process systemd watches; another one's is not ours
+    // (e.g. a chipd started by a service's main process).
+    if (const char *wpid = std::getenv("WATCHDOG_PID");
+        wpid && std::strtol(wpid, nullptr, 10) != ::getpid())
+        return;
+    char *end = nullptr;
+    unsigned long long us = std::strtoull(usec, &end, 10);
+    if (end == usec || *end != '\0' || us == 0) {
+        warn(std::string("ignoring WATCHDOG_USEC=") + usec + ": not a positive integer");
+        return;
+    }
+    // Half the period, as sd_watchdog_enabled(3) advises; the ping comes from
+    // a loop timer, so a stuck loop stops it and systemd notices.
+    watchdog_ms_ = std::max<unsigned long long>(us / 2000, 1);
+    watchdog_ = std::make_unique<uv::Timer>(loop_, [this] {
+        sd_notify("WATCHDOG=1");
+        watchdog_->start(watchdog_ms_);
+    });
+    watchdog_->start(watchdog_ms_);
 }
 
 // ---- core effects ------------------------------------------------------------
@@ -531,6 +585,10 @@ void Daemon::kill_group(pid_t pgid, int sig) { os::kill_group(pgid, sig); }
 void Daemon::log(const core::Event &e) {
     using K = core::Event::Kind;
     status_dirty_ = true;
+    if (e.kind == K::Restart && !sd_notify_socket_.empty()) {
+        recent_restarts_.push_back(now());
+        if (recent_restarts_.size() > 100000) recent_restarts_.pop_front();  // bounded memory
+    }
     if (e.kind == K::Exit && e.node && !e.node->is_supervisor) {
         Slot &slot = slots_[e.node->id];
         close_notify(slot);
@@ -813,7 +871,7 @@ std::optional<json> Daemon::handle(Client &c, const json &req) {
         if (!tree_->shutting_down()) {
             log(core::Event{core::Event::Kind::Stop, &tree_->root(), 0, {}, 0,
                             "shutdown requested"});
-            if (!sd_notify_socket_.empty()) sd_notify("STOPPING=1");
+            sd_notify("STOPPING=1");
             tree_->shutdown(now());
         }
         c.busy = true;  // no more requests from this client
