@@ -1,0 +1,186 @@
+// chip_test_helper: the worker program of the integration tests.
+//
+//   chip_test_helper MODE[,MODE...] [MODE...]
+//
+// Modes run in order; the last one decides how it ends (by default it runs
+// until SIGTERM and exits 0):
+//   sleep             run until SIGTERM, exit 0 on it
+//   exit:N            exit N now
+//   exit-after:MS:N   exit N after MS milliseconds
+//   ignore-term       ignore SIGTERM (only SIGKILL ends it)
+//   notify            send READY=1 to $NOTIFY_SOCKET (a path, or '@' abstract)
+//   notify-after:MS   the same after MS milliseconds
+//   never-ready       nothing (documents a notify worker that never sends)
+//   print:TEXT        "out:TEXT" on stdout, "err:TEXT" on stderr
+//   record:FILE       append "start PID CHIP_PATH CHIP_INSTANCE" to FILE, then
+//                     "ready PID" before each READY=1 and "stop PID" on SIGTERM
+//   env:FILE          write its environment to FILE, one VAR=VALUE a line
+//   pid:FILE          write its pid to FILE
+//   fork-orphan:FILE[:MS]  fork a child that writes its pid to FILE, lives MS
+//                     (default 300) milliseconds and exits: with exit:0 after
+//                     it, the child is orphaned and its new parent must reap it
+//   pgid:FILE         write "PGID SID" to FILE
+// Files are written whole and renamed into place (or appended with one
+// write), so a test polling for them never reads half a line.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+extern char **environ;
+
+namespace {
+
+std::string g_record;  // record:FILE, for the SIGTERM handler
+char g_stop_line[64];
+std::size_t g_stop_len = 0;
+
+void append_line(const std::string &file, const std::string &line) {
+    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    std::string l = line + "\n";
+    (void)!::write(fd, l.data(), l.size());
+    ::close(fd);
+}
+
+void write_whole(const std::string &file, const std::string &text) {
+    std::string tmp = file + ".tmp." + std::to_string(::getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    (void)!::write(fd, text.data(), text.size());
+    ::close(fd);
+    ::rename(tmp.c_str(), file.c_str());
+}
+
+void sleep_ms(long ms) {
+    timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+    while (::nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+extern "C" void on_term(int) {
+    if (g_stop_len) {
+        int fd = ::open(g_record.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            (void)!::write(fd, g_stop_line, g_stop_len);
+            ::close(fd);
+        }
+    }
+    ::_exit(0);
+}
+
+std::string env(const char *name) {
+    const char *v = std::getenv(name);
+    return v ? v : "";
+}
+
+void notify_ready() {
+    if (!g_record.empty()) append_line(g_record, "ready " + std::to_string(::getpid()));
+    std::string path = env("NOTIFY_SOCKET");
+    if (path.empty()) {
+        std::fprintf(stderr, "chip_test_helper: no NOTIFY_SOCKET\n");
+        std::exit(99);
+    }
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), std::min(path.size(), sizeof addr.sun_path - 1));
+    socklen_t len = sizeof(sa_family_t) + static_cast<socklen_t>(path.size());
+    if (path[0] == '@') addr.sun_path[0] = '\0';
+    else len += 1;
+    const char msg[] = "READY=1";
+    if (::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr *>(&addr), len) < 0) {
+        std::perror("chip_test_helper: sendto NOTIFY_SOCKET");
+        std::exit(98);
+    }
+    ::close(fd);
+}
+
+[[noreturn]] void sleep_forever() {
+    for (;;) ::pause();
+}
+
+std::vector<std::string> split(const std::string &s, char sep) {
+    std::vector<std::string> parts;
+    std::size_t pos = 0;
+    for (;;) {
+        auto next = s.find(sep, pos);
+        parts.push_back(s.substr(pos, next == std::string::npos ? next : next - pos));
+        if (next == std::string::npos) return parts;
+        pos = next + 1;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    ::signal(SIGTERM, on_term);
+    std::vector<std::string> modes;
+    for (int i = 1; i < argc; ++i)
+        for (auto &m : split(argv[i], ',')) modes.push_back(m);
+    for (const auto &mode : modes) {
+        auto colon = mode.find(':');
+        std::string name = mode.substr(0, colon);
+        std::string arg = colon == std::string::npos ? "" : mode.substr(colon + 1);
+        if (name == "sleep" || name == "never-ready") {
+        } else if (name == "exit") {
+            std::fflush(nullptr);
+            return std::atoi(arg.c_str());
+        } else if (name == "exit-after") {
+            auto p = split(arg, ':');
+            sleep_ms(std::atol(p[0].c_str()));
+            std::fflush(nullptr);
+            return p.size() > 1 ? std::atoi(p[1].c_str()) : 0;
+        } else if (name == "ignore-term") {
+            ::signal(SIGTERM, SIG_IGN);
+        } else if (name == "notify") {
+            notify_ready();
+        } else if (name == "notify-after") {
+            sleep_ms(std::atol(arg.c_str()));
+            notify_ready();
+        } else if (name == "print") {
+            std::printf("out:%s\n", arg.c_str());
+            std::fflush(stdout);
+            std::fprintf(stderr, "err:%s\n", arg.c_str());
+            std::fflush(stderr);
+        } else if (name == "record") {
+            g_record = arg;
+            g_stop_len = static_cast<std::size_t>(
+                std::snprintf(g_stop_line, sizeof g_stop_line, "stop %d\n", static_cast<int>(::getpid())));
+            append_line(arg, "start " + std::to_string(::getpid()) + " " + env("CHIP_PATH") + " " +
+                                 env("CHIP_INSTANCE"));
+        } else if (name == "env") {
+            std::string text;
+            for (char **e = environ; *e; ++e) text += std::string(*e) + "\n";
+            write_whole(arg, text);
+        } else if (name == "pid") {
+            write_whole(arg, std::to_string(::getpid()) + "\n");
+        } else if (name == "pgid") {
+            write_whole(arg, std::to_string(::getpgid(0)) + " " + std::to_string(::getsid(0)) + "\n");
+        } else if (name == "fork-orphan") {
+            auto p = split(arg, ':');
+            long ms = p.size() > 1 ? std::atol(p[1].c_str()) : 300;
+            pid_t child = ::fork();
+            if (child == 0) {
+                ::signal(SIGTERM, SIG_DFL);
+                write_whole(p[0], std::to_string(::getpid()) + "\n");
+                sleep_ms(ms);
+                ::_exit(0);
+            }
+        } else {
+            std::fprintf(stderr, "chip_test_helper: unknown mode %s\n", mode.c_str());
+            return 97;
+        }
+    }
+    sleep_forever();
+}
