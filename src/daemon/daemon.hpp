@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <map>
 #include <memory>
@@ -99,8 +100,12 @@ private:
     void close_notify(Slot &slot);
     void start_capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix);
     void warn(const std::string &msg);
+    // systemd (README.md, "Running under systemd"): datagrams to $NOTIFY_SOCKET
+    // that never block; STATUS= recomputed at most once per loop turn.
     void sd_notify(const std::string &msg);
     void update_status();
+    // WATCHDOG=1 every WATCHDOG_USEC/2 when systemd asks for it (and for us).
+    void start_watchdog();
 
     // Registry.
     Registry *find_registry(const nlohmann::json &req, std::string &err, std::string &code);
@@ -170,8 +175,13 @@ private:
     int exit_code_ = 0;
     int term_signals_ = 0;
     bool told_ready_ = false;
+    bool told_stopping_ = false;
     bool status_dirty_ = true;
     std::string last_status_;
+    std::deque<core::Time> recent_restarts_;  // for STATUS=, the last minute's
+    std::unique_ptr<uv::Timer> status_timer_;  // a restart leaves the last minute
+    std::unique_ptr<uv::Timer> watchdog_;
+    std::uint64_t watchdog_ms_ = 0;
 };
 
 }  // namespace chip::daemon

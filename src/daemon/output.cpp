@@ -36,7 +36,12 @@ FileSink::FileSink(const core::OutputSpec &spec, Warn warn)
 bool FileSink::open_file() {
     fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (!fd_) {
-        if (!failing_) warn_("cannot open log file " + path_ + ": " + std::strerror(errno));
+        int e = errno;
+        if (!failing_) {
+            warn_("cannot open log file " + path_ + ": " + std::strerror(e) +
+                  " (output is dropped and counted until it can be written)");
+            last_report_ = std::chrono::steady_clock::now();
+        }
         failing_ = true;
         return false;
     }
@@ -78,23 +83,57 @@ void FileSink::write_lines(const std::string &, const char *data, std::size_t le
         }
         std::size_t n = static_cast<std::size_t>(stop - data);
         if (!fd_ && !open_file()) {
-            dropped_ += n;
-        } else if (auto r = os::write_all(fd_.get(), data, n); !r) {
-            dropped_ += n;
-            if (!failing_)
-                warn_("cannot write log file " + path_ + ": " + r.error().message +
-                      " (output is dropped and counted until writes succeed)");
-            failing_ = true;
-        } else {
-            if (failing_) {
-                warn_("log file " + path_ + " writable again; " + std::to_string(dropped_) +
-                      " bytes dropped so far");
-                failing_ = false;
-            }
-            size_ += n;
+            drop(data, n, "cannot open it");
+        } else if (!append(data, n)) {
+            drop(data, n, std::strerror(errno));
+        } else if (failing_) {
+            warn_("log file " + path_ + " is written again; " + std::to_string(dropped_lines_) +
+                  " lines (" + std::to_string(dropped_) + " bytes) dropped so far");
+            dropped_reported_ = dropped_;
+            failing_ = false;
         }
         data = stop;
     }
+}
+
+bool FileSink::append(const char *data, std::size_t len) {
+    std::size_t done = 0;
+    while (done < len) {
+        ssize_t n = ::write(fd_.get(), data + done, len - done);
+        if (n > 0) {
+            done += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        int e = n < 0 ? errno : ENOSPC;
+        // A short write on a full disk leaves part of a line: cut it off so the
+        // file holds whole lines only (shrinking needs no free space).
+        if (done > 0) (void)::ftruncate(fd_.get(), static_cast<off_t>(size_));
+        errno = e;
+        return false;
+    }
+    size_ += len;
+    return true;
+}
+
+void FileSink::drop(const char *data, std::size_t len, const std::string &why) {
+    dropped_ += len;
+    for (const char *p = data; (p = static_cast<const char *>(std::memchr(p, '\n', data + len - p)));
+         ++p)
+        ++dropped_lines_;
+    auto t = std::chrono::steady_clock::now();
+    if (!failing_) {
+        warn_("cannot write log file " + path_ + ": " + why +
+              " (output is dropped and counted until writes succeed)");
+        last_report_ = t;
+    } else if (t - last_report_ >= std::chrono::minutes(1) && dropped_ != dropped_reported_) {
+        warn_("still cannot write log file " + path_ + ": " + why + "; " +
+              std::to_string(dropped_lines_) + " lines (" + std::to_string(dropped_) +
+              " bytes) dropped so far");
+        last_report_ = t;
+        dropped_reported_ = dropped_;
+    }
+    failing_ = true;
 }
 
 OutputPipe::OutputPipe(uv::Loop &loop, os::UniqueFd fd, std::shared_ptr<Sink> sink,
@@ -122,33 +161,50 @@ void OutputPipe::on_readable() {
             on_eof_(this);
             return;
         }
-        const char *data = buf;
-        const char *end = buf + n;
-        const char *last_nl = nullptr;
-        for (const char *p = end; p > data; --p) {
-            if (p[-1] == '\n') {
-                last_nl = p;
-                break;
-            }
-        }
-        if (!last_nl) {
-            partial_.append(data, end);
-            if (partial_.size() >= kMaxLine) {
-                partial_.push_back('\n');
-                flush_partial();
-            }
-            continue;
-        }
-        if (!partial_.empty()) {
-            const char *first_nl = static_cast<const char *>(std::memchr(data, '\n', end - data));
-            partial_.append(data, first_nl + 1);
-            flush_partial();
-            data = first_nl + 1;
-        }
-        if (data < last_nl) sink_->write_lines(prefix_, data, static_cast<std::size_t>(last_nl - data));
-        partial_.assign(last_nl, end);
+        consume(buf, static_cast<std::size_t>(n));
         if (static_cast<std::size_t>(n) < sizeof buf) return;
     }
+}
+
+void OutputPipe::drain() {
+    static char buf[64 * 1024];
+    // Bounded: a descendant that keeps writing must not hold chipd's exit.
+    for (int rounds = 0; rounds < 64; ++rounds) {
+        ssize_t n = os::read_some(fd_.get(), buf, sizeof buf);
+        if (n <= 0) break;
+        consume(buf, static_cast<std::size_t>(n));
+    }
+    if (!partial_.empty()) {
+        partial_.push_back('\n');
+        flush_partial();
+    }
+}
+
+void OutputPipe::consume(const char *data, std::size_t len) {
+    const char *end = data + len;
+    const char *last_nl = nullptr;
+    for (const char *p = end; p > data; --p) {
+        if (p[-1] == '\n') {
+            last_nl = p;
+            break;
+        }
+    }
+    if (!last_nl) {
+        partial_.append(data, end);
+        if (partial_.size() >= kMaxLine) {
+            partial_.push_back('\n');
+            flush_partial();
+        }
+        return;
+    }
+    if (!partial_.empty()) {
+        const char *first_nl = static_cast<const char *>(std::memchr(data, '\n', end - data));
+        partial_.append(data, first_nl + 1);
+        flush_partial();
+        data = first_nl + 1;
+    }
+    if (data < last_nl) sink_->write_lines(prefix_, data, static_cast<std::size_t>(last_nl - data));
+    partial_.assign(last_nl, end);
 }
 
 void OutputPipe::flush_partial() {

@@ -6,11 +6,14 @@
 // A pipe lives as long as any process holds its write end (the worker and its
 // descendants), so output written while a worker is being restarted is still
 // read to the end: nothing is lost across a restart. A line longer than
-// kMaxLine is cut into kMaxLine pieces. Write failures to a file (full disk)
-// drop the data, count it, and are reported once per episode; chipd keeps
-// reading so that a worker is never blocked on a full pipe.
+// kMaxLine is cut into kMaxLine pieces. Write failures to a file (full disk,
+// unwritable folder) drop whole lines and count them: reported when they start,
+// again at most once a minute while they last, and when writes succeed again
+// (README.md, "Log files"). chipd keeps reading meanwhile, so a worker is never
+// blocked on a full pipe by a full disk.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -53,10 +56,15 @@ public:
     void write_lines(const std::string &prefix, const char *data, std::size_t len) override;
     const std::string &path() const { return path_; }
     std::uint64_t dropped_bytes() const { return dropped_; }
+    std::uint64_t dropped_lines() const { return dropped_lines_; }
 
 private:
     bool open_file();
     void rotate();
+    // Appends DATA (whole lines); on failure the file is cut back to its size
+    // before, so a partial line is never left behind.
+    bool append(const char *data, std::size_t len);
+    void drop(const char *data, std::size_t len, const std::string &why);
 
     std::string path_;
     std::uint64_t max_bytes_;
@@ -64,8 +72,10 @@ private:
     Warn warn_;
     os::UniqueFd fd_;
     std::uint64_t size_ = 0;
-    std::uint64_t dropped_ = 0;
+    std::uint64_t dropped_ = 0, dropped_lines_ = 0;
+    std::uint64_t dropped_reported_ = 0;
     bool failing_ = false;
+    std::chrono::steady_clock::time_point last_report_{};
 };
 
 // One pipe read end being drained into a sink.
@@ -77,8 +87,14 @@ public:
     OutputPipe(const OutputPipe &) = delete;
     OutputPipe &operator=(const OutputPipe &) = delete;
 
+    // Forwards what can be read now (at most a few MiB) and a partial last
+    // line, without waiting: for chipd's exit, when the loop will not run again.
+    void drain();
+
 private:
     void on_readable();
+    // Forwards the complete lines of DATA; keeps an unfinished last one.
+    void consume(const char *data, std::size_t len);
     void flush_partial();
 
     os::UniqueFd fd_;
