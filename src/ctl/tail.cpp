@@ -14,6 +14,7 @@ namespace chip::ctl {
 namespace {
 
 constexpr std::size_t kBlock = 64 * 1024;
+constexpr unsigned kMaxRotated = 1000;  // the spec's largest "keep"
 
 Error io_error(int code, const std::string &what) {
     return make_error(code, what + ": " + std::strerror(code));
@@ -68,6 +69,17 @@ Result<bool> open_followed(const std::string &file, Followed &f) {
     f.ino = st.st_ino;
     f.offset = 0;
     return true;
+}
+
+// Where the file F was rotated to: N when FILE.N has its inode, 0 if it is
+// not found (dropped, or not rotated by chipd's naming).
+unsigned rotated_index(const std::string &file, const Followed &f) {
+    for (unsigned i = 1; i <= kMaxRotated; ++i) {
+        struct stat st {};
+        if (::stat((file + "." + std::to_string(i)).c_str(), &st) < 0) return 0;
+        if (st.st_dev == f.dev && st.st_ino == f.ino) return i;
+    }
+    return 0;
 }
 
 }  // namespace
@@ -155,10 +167,20 @@ Result<void> follow(const std::string &file, std::size_t lines, int out,
             return io_error(errno, file);
         }
         if (f.fd < 0 || st.st_dev != f.dev || st.st_ino != f.ino) {
-            // Rotated: finish the old file (written up to the rename), then the new one.
+            // Rotated: finish the old file (written up to the rename), then
+            // the files rotated after it (several rotations within one poll:
+            // it is now FILE.N, the newer ones FILE.N-1 ... FILE.1), then FILE.
             if (f.fd >= 0) {
                 auto done = copy_to_end(f.fd, f.offset, out);
                 if (!done) return make_error(done.error().code, file + ": " + done.error().message);
+                for (unsigned i = rotated_index(file, f); i > 1; --i) {
+                    Followed r;
+                    auto o = open_followed(file + "." + std::to_string(i - 1), r);
+                    if (!o) return o.error();
+                    if (!*o) continue;
+                    auto d = copy_to_end(r.fd, 0, out);
+                    if (!d) return make_error(d.error().code, file + ": " + d.error().message);
+                }
             }
             auto reopened = open_followed(file, f);
             if (!reopened) return reopened.error();
