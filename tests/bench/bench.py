@@ -1,0 +1,808 @@
+#!/usr/bin/env python3
+"""chip's benchmark beside supervisord, runit, s6 and daemontools (issue 5).
+
+Run by scripts/bench, which builds the programs this drives (BIN: worker,
+bare_loop, registry_bench) and a release chipd. Python because supervisord
+brings it anyway and the bookkeeping (process trees, quantiles, tables) is
+plain here; every measured thing is a C program or the supervisors themselves.
+
+This driver makes itself a child subreaper, so every process a supervisor
+leaves behind is reparented to it; after each run it stops and kills its whole
+tree by pid (SIGSTOP first, so nothing restarts in between) and checks that
+nothing is left. Every wait has a deadline.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+LINE = 38  # bytes per worker log line (tests/bench/worker.c)
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def now_ns():
+    return time.monotonic_ns()  # CLOCK_MONOTONIC, the workers' clock
+
+
+# ---------------------------------------------------------------- processes
+
+
+def proc_table():
+    """pid -> ppid for every process."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        rest = s[s.rfind(")") + 2:].split()
+        table[int(d)] = int(rest[1])
+    return table
+
+
+def descendants(root, table=None):
+    table = table or proc_table()
+    kids = {}
+    for pid, ppid in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        for k in kids.get(p, []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_everything():
+    """Kills every descendant of this driver, by pid, and checks none is left."""
+    me = os.getpid()
+    for _ in range(100):
+        pids = descendants(me)
+        if not pids:
+            return
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for p in pids:
+                try:
+                    os.kill(p, sig)
+                except ProcessLookupError:
+                    pass
+        time.sleep(0.05)
+        reap()
+    left = descendants(me)
+    if left:
+        raise RuntimeError(f"processes left behind: {left[:10]}")
+
+
+def exe(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def supervisor_pids(root, worker):
+    """The supervisor's own processes: ROOT and its direct children that are not
+    workers (runsv, s6-supervise, supervise); never the workers."""
+    table = proc_table()
+    pids = [root]
+    for pid, ppid in table.items():
+        if ppid == root and exe(pid) != worker:
+            pids.append(pid)
+    return pids
+
+
+def memory_kib(pids):
+    rss = pss = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, pss
+
+
+def activity(pids):
+    """(context switches, cpu ns) summed over every thread of PIDS."""
+    switches = cpu = 0
+    for p in pids:
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/status") as f:
+                    for line in f:
+                        if "ctxt_switches:" in line:
+                            switches += int(line.split()[1])
+                with open(f"/proc/{p}/task/{t}/schedstat") as f:
+                    cpu += int(f.read().split()[0])
+            except OSError:
+                pass
+    return switches, cpu
+
+
+# ---------------------------------------------------------------- worker logs
+
+
+def read_log(path):
+    """[(kind, slot, pid, stamp)] from a worker log."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            k, slot, pid, t = line.split()
+            out.append((k, int(slot), int(pid), int(t)))
+    return out
+
+
+def wait_lines(path, n, deadline):
+    while now_ns() < deadline:
+        if os.path.getsize(path) >= n * LINE:
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def restart_latencies(events):
+    """Next start minus previous exit of the same slot, in µs."""
+    by_slot = {}
+    for k, slot, _, t in sorted(events, key=lambda e: e[3]):
+        by_slot.setdefault(slot, []).append((k, t))
+    lat = []
+    for evs in by_slot.values():
+        last_exit = None
+        for k, t in evs:
+            if k == "e":
+                last_exit = t
+            elif last_exit is not None:
+                lat.append((t - last_exit) / 1000.0)
+                last_exit = None
+    return lat
+
+
+def pct(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * (len(v) - 1) + 0.5))]
+
+
+# ---------------------------------------------------------------- the tools
+
+
+class Tool:
+    """One supervisor: writes its configuration for N workers into DIR and
+    launches it (the driver's child, in the foreground)."""
+
+    name = ""
+    max_workers = 1 << 30
+    note = ""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def available(self):
+        return True
+
+    def launch(self, d, n, env):
+        raise NotImplementedError
+
+    def stop(self, proc):
+        kill_everything()
+
+    def service_dirs(self, d, n):
+        scan = os.path.join(d, "service")
+        os.mkdir(scan)
+        for i in range(n):
+            sd = os.path.join(scan, f"w{i:05d}")
+            os.mkdir(sd)
+            os.symlink(self.ctx.worker, os.path.join(sd, "run"))
+        return scan
+
+
+class Chip(Tool):
+    name = "chip"
+
+    def launch(self, d, n, env):
+        spec = {
+            "root": {
+                "strategy": "one_for_one",
+                "max_restarts": 1000000,
+                "period": 1,
+                "children": [{
+                    "name": "w", "command": [self.ctx.worker], "instances": n,
+                    "stdout": "null", "stderr": "null",
+                }],
+            }
+        }
+        path = os.path.join(d, "spec.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        self.socket = os.path.join(d, "chipd.sock")
+        err = open(os.path.join(d, "chipd.log"), "w")
+        return subprocess.Popen([self.ctx.chipd, "--socket", self.socket, path],
+                                env=env, stdout=err, stderr=err)
+
+    def stop(self, proc):
+        stop_chipd(proc, self.socket)
+
+
+def shm_prefix(socket_path):
+    """src/common/names.cpp: "chip-" + FNV-1a 64 of the absolute socket path."""
+    h = 0xcbf29ce484222325
+    for b in os.path.normpath(os.path.abspath(socket_path)).encode():
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"chip-{h:016x}-"
+
+
+def stop_chipd(proc, socket_path):
+    """SIGTERM (a clean shutdown removes the shared memory), a second one after
+    10 s, SIGKILL of everything after 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                log("bench: chipd did not stop in 30 s: killing its tree")
+    kill_everything()
+    prefix = shm_prefix(socket_path)
+    for f in os.listdir("/dev/shm"):
+        if f.startswith(prefix):
+            os.unlink(os.path.join("/dev/shm", f))
+
+
+class Supervisord(Tool):
+    name = "supervisord"
+
+    def available(self):
+        return shutil.which("supervisord") is not None
+
+    def launch(self, d, n, env):
+        conf = os.path.join(d, "supervisord.conf")
+        with open(conf, "w") as f:
+            f.write(f"""[supervisord]
+nodaemon=true
+logfile={d}/supervisord.log
+pidfile={d}/supervisord.pid
+childlogdir={d}
+minfds=1024
+minprocs=200
+
+[program:w]
+command={self.ctx.worker} %(process_num)d
+process_name=w_%(process_num)d
+numprocs={n}
+autorestart=true
+startsecs=0
+startretries=1000000
+stdout_logfile=NONE
+stderr_logfile=NONE
+stopsignal=KILL
+""")
+        out = open(os.path.join(d, "stdout.log"), "w")
+        return subprocess.Popen(["supervisord", "-c", conf], env=env, stdout=out, stderr=out)
+
+
+class Runit(Tool):
+    name = "runit"
+    max_workers = 1000
+    note = "runsvdir supervises at most 1,000 service directories"
+
+    def available(self):
+        return shutil.which("runsvdir") is not None
+
+    def launch(self, d, n, env):
+        scan = self.service_dirs(d, n)
+        out = open(os.path.join(d, "stdout.log"), "w")
+        return subprocess.Popen(["runsvdir", scan], env=env, stdout=out, stderr=out)
+
+
+class S6(Tool):
+    name = "s6"
+
+    def available(self):
+        return shutil.which("s6-svscan") is not None
+
+    def launch(self, d, n, env):
+        scan = self.service_dirs(d, n)
+        for sd in os.listdir(scan):  # readiness: else s6-supervise waits 1 s per restart
+            with open(os.path.join(scan, sd, "notification-fd"), "w") as f:
+                f.write("3\n")
+        env = dict(env, BENCH_NOTIFY_FD="3")
+        out = open(os.path.join(d, "stdout.log"), "w")
+        return subprocess.Popen(["s6-svscan", "-c", str(max(1000, 2 * n)), scan], env=env,
+                                stdout=out, stderr=out)
+
+
+class Daemontools(Tool):
+    name = "daemontools"
+    max_workers = 1000
+    note = "svscan supervises at most 1,000 service directories"
+
+    def available(self):
+        return shutil.which("svscan") is not None and shutil.which("supervise") is not None
+
+    def launch(self, d, n, env):
+        scan = self.service_dirs(d, n)
+        out = open(os.path.join(d, "stdout.log"), "w")
+        return subprocess.Popen(["svscan", scan], env=env, stdout=out, stderr=out)
+
+
+# ---------------------------------------------------------------- sessions
+
+
+class Ctx:
+    pass
+
+
+def session(ctx, tool, n, life_ms=None, step_ms=0, run_s=None, idle_s=None, start_deadline_s=60):
+    """Runs TOOL with N workers; returns a dict of what was measured."""
+    d = tempfile.mkdtemp(prefix=f"chip-bench-{tool.name}-", dir="/tmp")
+    logpath = os.path.join(d, "workers.log")
+    open(logpath, "w").close()
+    env = dict(os.environ, BENCH_LOG=logpath)
+    env.pop("NOTIFY_SOCKET", None)
+    if life_ms is not None:
+        env["BENCH_LIFE_MS"] = str(life_ms)
+        env["BENCH_STEP_MS"] = str(step_ms)
+    res = {}
+    proc = None
+    try:
+        t0 = now_ns()
+        proc = tool.launch(d, n, env)
+        ok = wait_lines(logpath, n, t0 + int(start_deadline_s * 1e9))
+        if not ok:
+            res["error"] = f"only {os.path.getsize(logpath) // LINE} of {n} workers started in {start_deadline_s} s"
+            return res
+        starts = [e[3] for e in read_log(logpath) if e[0] == "s"]
+        res["start_s"] = (sorted(starts)[n - 1] - t0) / 1e9
+        if life_ms is not None:
+            time.sleep(max(0.0, run_s - (now_ns() - t0) / 1e9))
+            res["memory"] = memory_kib(supervisor_pids(proc.pid, ctx.worker))
+        else:
+            time.sleep(1.0)  # let it settle (supervisord's startsecs, logs)
+            pids = supervisor_pids(proc.pid, ctx.worker)
+            res["memory"] = memory_kib(pids)
+            res["procs"] = len(pids)
+            if idle_s:
+                a0 = activity(pids)
+                time.sleep(idle_s)
+                a1 = activity(pids)
+                res["wakeups"] = a1[0] - a0[0]
+                res["cpu_ms"] = (a1[1] - a0[1]) / 1e6
+        if proc.poll() is not None:
+            res["error"] = f"{tool.name} exited with {proc.returncode}"
+    finally:
+        if proc is not None:
+            tool.stop(proc)
+        else:
+            kill_everything()
+        if life_ms is not None and "error" not in res:
+            res["latencies"] = restart_latencies(read_log(logpath))
+        shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
+def bare_session(ctx, slots, life_ms, step_ms, run_s):
+    d = tempfile.mkdtemp(prefix="chip-bench-bare-", dir="/tmp")
+    logpath = os.path.join(d, "workers.log")
+    open(logpath, "w").close()
+    env = dict(os.environ, BENCH_LOG=logpath, BENCH_LIFE_MS=str(life_ms), BENCH_STEP_MS=str(step_ms))
+    try:
+        subprocess.run([ctx.bare_loop, ctx.worker, str(slots), str(int(run_s))], env=env,
+                       timeout=run_s + 10, check=True)
+    finally:
+        kill_everything()
+    lat = restart_latencies(read_log(logpath))
+    shutil.rmtree(d, ignore_errors=True)
+    return {"latencies": lat}
+
+
+def registry_session(ctx, scale):
+    d = tempfile.mkdtemp(prefix="chip-bench-registry-", dir="/tmp")
+    out = os.path.join(d, "out.json")
+    spec = {
+        "registries": [{"name": "bench", "max_groups": 64, "max_members": 4096}],
+        "root": {"children": [{
+            "name": "bench", "command": [ctx.registry_bench, out, str(scale)],
+            "restart": "temporary",
+        }]},
+    }
+    path = os.path.join(d, "spec.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    sock = os.path.join(d, "chipd.sock")
+    err = open(os.path.join(d, "chipd.log"), "w")
+    env = dict(os.environ)
+    env.pop("NOTIFY_SOCKET", None)
+    proc = subprocess.Popen([ctx.chipd, "--socket", sock, path], env=env, stdout=err, stderr=err)
+    res = None
+    try:
+        deadline = now_ns() + int(120e9)
+        while now_ns() < deadline and res is None:
+            time.sleep(0.05)
+            try:
+                with open(out) as f:
+                    text = f.read()
+                if text.endswith("}\n"):
+                    res = json.loads(text)
+            except (OSError, ValueError):
+                pass
+            if proc.poll() is not None:
+                break
+    finally:
+        stop_chipd(proc, sock)
+    if res is None:
+        with open(os.path.join(d, "chipd.log")) as f:
+            log("bench: registry benchmark failed; chipd's log:\n" + f.read()[-2000:])
+    shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
+# ---------------------------------------------------------------- the report
+
+
+def fmt(v, digits=3):
+    if v is None:
+        return "—"
+    if v == 0:
+        return "0"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}"
+
+
+class Report:
+    """Rows of (measurement, tool, per-run values, unit, lower_is_better)."""
+
+    def __init__(self):
+        self.rows = []  # (measurement, unit, {tool: [values]}, note)
+        self.notes = []
+
+    def add(self, measurement, unit, values, note=""):
+        self.rows.append((measurement, unit, values, note))
+
+    def table(self):
+        out = ["| measurement | tool | median | spread (min–max of runs) | runs | chip ÷ tool |",
+               "| --- | --- | ---: | ---: | ---: | ---: |"]
+        for measurement, unit, values, note in self.rows:
+            chip = values.get("chip")
+            chip_med = statistics.median(chip) if chip else None
+            first = True
+            for tool, vals in values.items():
+                label = f"{measurement} ({unit})" if first else ""
+                first = False
+                if not vals:
+                    out.append(f"| {label} | {tool} | {note or '—'} | | 0 | |")
+                    continue
+                med = statistics.median(vals)
+                spread = f"{fmt(min(vals))}–{fmt(max(vals))}" if len(vals) > 1 else ""
+                ratio = ""
+                if tool != "chip" and chip_med is not None:
+                    if med:
+                        ratio = f"{chip_med / med:.2g}" if chip_med / med < 0.1 else f"{chip_med / med:.2f}"
+                    else:
+                        ratio = "both 0" if chip_med == 0 else "∞"
+                out.append(f"| {label} | {tool} | {fmt(med)} | {spread} | {len(vals)} | {ratio} |")
+        return "\n".join(out)
+
+
+def median_of(values):
+    return statistics.median(values) if values else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="about a minute: one run of each, 3 s idle")
+    ap.add_argument("--bin", required=True, help="folder of worker, bare_loop, registry_bench")
+    ap.add_argument("--chipd", required=True)
+    ap.add_argument("--out", help="write the Markdown report here")
+    ap.add_argument("--tools", default="chip,supervisord,runit,s6,daemontools")
+    ap.add_argument("--skip", default="", help="comma list of: restart,start,big,registry")
+    args = ap.parse_args()
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+
+    ctx = Ctx()
+    ctx.worker = os.path.realpath(os.path.join(args.bin, "worker"))
+    ctx.bare_loop = os.path.join(args.bin, "bare_loop")
+    ctx.registry_bench = os.path.realpath(os.path.join(args.bin, "registry_bench"))
+    ctx.chipd = os.path.realpath(args.chipd)
+    wanted = args.tools.split(",")
+    skip = set(filter(None, args.skip.split(",")))
+    tools = [cls(ctx) for cls in (Chip, Supervisord, Runit, S6, Daemontools)
+             if cls.name in wanted]
+    missing = [t.name for t in tools if not t.available()]
+    tools = [t for t in tools if t.available()]
+    quick = args.quick
+
+    reps = 1 if quick else 3
+    slots, life_ms, step_ms = 24, 1250, 25
+    run_s = 6 if quick else 8
+    idle_s = 3 if quick else 10
+    n_start, n_big = 1000, 10000
+    began = time.monotonic()
+
+    rep = Report()
+    names = ["bare loop"] + [t.name for t in tools]
+    lat = {n: [] for n in names}  # pooled
+    lat_p50 = {n: [] for n in names}
+    lat_p99 = {n: [] for n in names}
+    lat_max = {n: [] for n in names}
+    small_pss = {t.name: [] for t in tools}
+    start = {t.name: [] for t in tools}
+    rss1k = {t.name: [] for t in tools}
+    pss1k = {t.name: [] for t in tools}
+    procs1k = {}
+    wake = {t.name: [] for t in tools}
+    cpu = {t.name: [] for t in tools}
+    errors = []
+    try:
+        if "restart" not in skip:
+            for r in range(reps):
+                for name in names:
+                    log(f"bench: restart latency, run {r + 1}/{reps}: {name}")
+                    if name == "bare loop":
+                        res = bare_session(ctx, slots, life_ms, step_ms, run_s)
+                    else:
+                        tool = next(t for t in tools if t.name == name)
+                        res = session(ctx, tool, slots, life_ms=life_ms, step_ms=step_ms, run_s=run_s)
+                        if "memory" in res:
+                            small_pss[name].append(res["memory"][1])
+                    if "error" in res:
+                        errors.append(f"restart latency, {name}: {res['error']}")
+                        continue
+                    ls = res["latencies"]
+                    if not ls:
+                        errors.append(f"restart latency, {name}: no restart seen")
+                        continue
+                    lat[name] += ls
+                    lat_p50[name].append(pct(ls, 0.5) / 1000)
+                    lat_p99[name].append(pct(ls, 0.99) / 1000)
+                    lat_max[name].append(max(ls) / 1000)
+
+        if "start" not in skip:
+            for r in range(reps):
+                for tool in tools:
+                    log(f"bench: start {n_start}, memory, idle {idle_s} s, run {r + 1}/{reps}: {tool.name}")
+                    res = session(ctx, tool, n_start, idle_s=idle_s)
+                    if "start_s" in res:
+                        start[tool.name].append(res["start_s"])
+                    if "error" in res:
+                        errors.append(f"start {n_start}, {tool.name}: {res['error']}")
+                        continue
+                    rss1k[tool.name].append(res["memory"][0] / 1024)
+                    pss1k[tool.name].append(res["memory"][1] / 1024)
+                    procs1k[tool.name] = res["procs"]
+                    wake[tool.name].append(res["wakeups"])
+                    cpu[tool.name].append(res["cpu_ms"])
+
+        big = {}
+        big_start = {}
+        big_skipped = {}
+        if "big" not in skip:
+            for tool in tools:
+                if tool.max_workers < n_big:
+                    big_skipped[tool.name] = tool.note
+                    continue
+                if quick and tool.name != "chip":
+                    big_skipped[tool.name] = "not in --quick"
+                    continue
+                if tool.name == "supervisord":
+                    big_skipped[tool.name] = "not run: ~5 s per 1,000 workers would take most of the time budget"
+                    continue
+                log(f"bench: {n_big} workers, memory: {tool.name}")
+                res = session(ctx, tool, n_big, start_deadline_s=120)
+                if "error" in res:
+                    errors.append(f"{n_big} workers, {tool.name}: {res['error']}")
+                    big_skipped[tool.name] = res["error"]
+                    continue
+                big[tool.name] = res["memory"]
+                big_start[tool.name] = res["start_s"]
+
+        registry = []
+        if "registry" not in skip and any(t.name == "chip" for t in tools):
+            for r in range(reps):
+                log(f"bench: registry, run {r + 1}/{reps}")
+                res = registry_session(ctx, 0.25 if quick else 1.0)
+                if res is None:
+                    errors.append("registry: the benchmark did not finish")
+                else:
+                    registry.append(res)
+    except KeyboardInterrupt:
+        log("bench: interrupted; stopping everything")
+        kill_everything()
+        return 130
+    finally:
+        kill_everything()
+
+    # ---- the table
+    def vals(d):
+        return {k: v for k, v in d.items()}
+
+    if any(lat.values()):
+        counts = ", ".join(f"{k} {len(v)}" for k, v in lat.items())
+        rep.add("restart latency p50", "ms", vals(lat_p50))
+        rep.add("restart latency p99", "ms", vals(lat_p99))
+        rep.add("restart latency max", "ms", vals(lat_max))
+        rep.notes.append(f"Restarts measured per tool (all runs): {counts}. {slots} workers side by side, "
+                         f"each living {life_ms}–{life_ms + (slots - 1) * step_ms} ms, {run_s} s per run; "
+                         "p50/p99/max per run, the table shows their median and range over runs.")
+    if any(start.values()):
+        rep.add(f"start {n_start:,} workers", "s", vals(start))
+        rep.add(f"RSS at {n_start:,}", "MiB", vals(rss1k))
+        rep.add(f"PSS at {n_start:,}", "MiB", vals(pss1k))
+        per = {}
+        for name in pss1k:
+            if pss1k[name] and small_pss.get(name):
+                per[name] = [(statistics.median(pss1k[name]) * 1024 - statistics.median(small_pss[name]))
+                             / (n_start - slots)]
+            else:
+                per[name] = []
+        rep.add("PSS per added worker", "KiB", per)
+        rep.add(f"idle wakeups over {idle_s} s", "count", vals(wake))
+        rep.add(f"idle CPU over {idle_s} s", "ms", vals(cpu))
+        rep.notes.append("Memory and idle count the supervisor's own processes, not the workers: " +
+                         ", ".join(f"{k} {v} process{'es' if v > 1 else ''}" for k, v in procs1k.items()) +
+                         f" at {n_start:,} workers. PSS per added worker = (PSS at {n_start:,} − PSS at {slots}"
+                         f" (the restart runs)) / {n_start - slots}.")
+    if big:
+        rep.add(f"PSS at {n_big:,}", "MiB", {k: [v[1] / 1024] for k, v in big.items()})
+        rep.add(f"RSS at {n_big:,}", "MiB", {k: [v[0] / 1024] for k, v in big.items()})
+        rep.add(f"start {n_big:,} workers", "s", {k: [v] for k, v in big_start.items()})
+        if "chip" in big and pss1k.get("chip"):
+            rep.add(f"chip PSS per added worker, {n_start:,}→{n_big:,}", "KiB",
+                    {"chip": [(big["chip"][1] - statistics.median(pss1k["chip"]) * 1024) / (n_big - n_start)]})
+        for k, why in big_skipped.items():
+            rep.notes.append(f"{n_big:,} workers, {k}: {why}.")
+    if registry:
+        def reg(key):
+            return {"chip": [r[key] for r in registry]}
+        rep.add("chip_members, 1 member", "ns/op", reg("members_ns_1"))
+        rep.add("chip_members, 16 members", "ns/op", reg("members_ns_16"))
+        rep.add("chip_members, 256 members", "ns/op", reg("members_ns_256"))
+        rep.add("chip_join round trip p50", "µs", reg("join_us_p50"))
+        rep.add("chip_join round trip p99", "µs", reg("join_us_p99"))
+        rep.add("chip_leave round trip p50", "µs", reg("leave_us_p50"))
+        rep.add("chip_leave round trip p99", "µs", reg("leave_us_p99"))
+        rep.add("join+leave from 1 client", "ops/s", reg("ops_1"))
+        rep.add("join+leave from 8 clients", "ops/s", reg("ops_8"))
+        rep.add("member death → removed p50", "µs", reg("death_us_p50"))
+        rep.add("member death → removed max", "µs", reg("death_us_max"))
+        rep.notes.append(f"Registry: {registry[0]['roundtrips']:,} join/leave round trips and "
+                         f"{registry[0]['death_trials']} deaths per run (registry_bench, a worker of chipd).")
+
+    # ---- targets
+    def med(d, k):
+        return median_of(d.get(k, []))
+
+    targets = []
+
+    def target(what, value, ok, goal):
+        targets.append((what, value, goal, "met" if ok else "**missed**"))
+
+    c50 = med(lat_p50, "chip")
+    if c50 is not None:
+        floor = med(lat_p50, "bare loop")
+        peers = [med(lat_p50, t.name) for t in tools if t.name != "chip" and lat_p50[t.name]]
+        ok = floor is not None and c50 <= floor and all(c50 < p for p in peers)
+        target("restart latency p50", f"{fmt(c50)} ms", ok,
+               f"≤ bare loop ({fmt(floor)} ms) and < every peer ({', '.join(fmt(p) for p in peers)} ms)")
+    cs = med(start, "chip")
+    if cs is not None:
+        peers = [med(start, t.name) for t in tools if t.name != "chip" and start[t.name]]
+        best = min(peers) if peers else None
+        target(f"start {n_start:,}", f"{fmt(cs)} s", best is not None and cs <= best / 2,
+               f"≤ half the best peer ({fmt(best)} s → {fmt(best / 2 if best else None)} s)")
+    if big.get("chip") and pss1k.get("chip"):
+        per = (big["chip"][1] - statistics.median(pss1k["chip"]) * 1024) / (n_big - n_start)
+        target("chipd PSS per added worker", f"{fmt(per)} KiB", per <= 2, "≤ 2 KiB")
+        target(f"chipd PSS at {n_big:,}", f"{fmt(big['chip'][1] / 1024)} MiB", big["chip"][1] <= 24 * 1024,
+               "≤ 24 MiB")
+    cw, cc = med(wake, "chip"), med(cpu, "chip")
+    if cw is not None:
+        target(f"idle, {n_start:,} workers, {idle_s} s", f"{fmt(cw)} wakeups, {fmt(cc)} ms CPU",
+               cw == 0 and cc == 0, "0 wakeups, 0 CPU")
+    if registry:
+        m16 = statistics.median(r["members_ns_16"] for r in registry)
+        target("chip_members, 16 members", f"{fmt(m16)} ns", m16 <= 100, "≤ 100 ns")
+        j = statistics.median(r["join_us_p50"] for r in registry)
+        target("chip_join p50", f"{fmt(j)} µs", j <= 10, "≤ 10 µs")
+        dm = statistics.median(r["death_us_max"] for r in registry)
+        dp = statistics.median(r["death_us_p50"] for r in registry)
+        target("member death → removed", f"p50 {fmt(dp)} µs, max {fmt(dm)} µs", dm <= 1000, "≤ 1 ms (max)")
+
+    uname = os.uname()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
+    except OSError:
+        model = "?"
+    versions = []
+    for pkg in ("supervisor", "runit", "s6", "daemontools"):
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True)
+        if r.returncode == 0:
+            versions.append(f"{pkg} {r.stdout}")
+    elapsed = time.monotonic() - began
+    md = [
+        "# chip benchmark",
+        "",
+        f"Generated by `scripts/bench{' --quick' if quick else ''}` (sources in `tests/bench/`): "
+        "chip beside the supervisors a user would pick instead, interleaved in one run "
+        f"(each repetition runs every tool in turn). {reps} run{'s' if reps > 1 else ''} of each; "
+        f"{elapsed:.0f} s in all.",
+        "",
+        f"Machine: {os.cpu_count()} CPUs ({model}), Linux {uname.release}; peers from Debian: "
+        f"{', '.join(versions)}. chipd built with `--buildtype=release`. Lower is better everywhere "
+        "except ops/s; `chip ÷ tool` below 1 means chip is faster or leaner.",
+        "",
+        "## Results",
+        "",
+        rep.table(),
+        "",
+        *[f"* {n}" for n in rep.notes],
+        *([f"* Not measured here: {', '.join(missing)} (not installed)."] if missing else []),
+        *[f"* Error: {e}" for e in errors],
+        "",
+        "## Targets (DESIGN.md, \"Performance targets\")",
+        "",
+        "| target | chip | goal | |",
+        "| --- | --- | --- | --- |",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets],
+        "",
+    ]
+    text = "\n".join(md)
+    print(text)
+    if args.out:
+        notes_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+        if os.path.exists(notes_file):
+            with open(notes_file) as f:
+                text += "\n" + f.read()
+        with open(args.out, "w") as f:
+            f.write(text)
+        log(f"bench: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
