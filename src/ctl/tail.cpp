@@ -71,13 +71,13 @@ Result<bool> open_followed(const std::string &file, Followed &f) {
     return true;
 }
 
-// Where the file F was rotated to: N when FILE.N has its inode, 0 if it is
+// Where a file was rotated to: N when FILE.N has inode DEV:INO, 0 if it is
 // not found (dropped, or not rotated by chipd's naming).
-unsigned rotated_index(const std::string &file, const Followed &f) {
+unsigned rotated_index(const std::string &file, dev_t dev, ino_t ino) {
     for (unsigned i = 1; i <= kMaxRotated; ++i) {
         struct stat st {};
         if (::stat((file + "." + std::to_string(i)).c_str(), &st) < 0) return 0;
-        if (st.st_dev == f.dev && st.st_ino == f.ino) return i;
+        if (st.st_dev == dev && st.st_ino == ino) return i;
     }
     return 0;
 }
@@ -170,20 +170,39 @@ Result<void> follow(const std::string &file, std::size_t lines, int out,
             // Rotated: finish the old file (written up to the rename), then
             // the files rotated after it (several rotations within one poll:
             // it is now FILE.N, the newer ones FILE.N-1 ... FILE.1), then FILE.
-            if (f.fd >= 0) {
-                auto done = copy_to_end(f.fd, f.offset, out);
-                if (!done) return make_error(done.error().code, file + ": " + done.error().message);
-                for (unsigned i = rotated_index(file, f); i > 1; --i) {
-                    Followed r;
-                    auto o = open_followed(file + "." + std::to_string(i - 1), r);
-                    if (!o) return o.error();
-                    if (!*o) continue;
-                    auto d = copy_to_end(r.fd, 0, out);
-                    if (!d) return make_error(d.error().code, file + ": " + d.error().message);
-                }
+            // LAST is the newest file printed whole; once it sits at FILE.1
+            // while FILE is open, nothing was skipped (else rotations went on
+            // meanwhile: go again).
+            if (f.fd < 0) {
+                auto reopened = open_followed(file, f);
+                if (!reopened) return reopened.error();
+                continue;
             }
-            auto reopened = open_followed(file, f);
-            if (!reopened) return reopened.error();
+            auto done = copy_to_end(f.fd, f.offset, out);
+            if (!done) return make_error(done.error().code, file + ": " + done.error().message);
+            // Then each newer file in turn, found by where LAST (the newest
+            // file printed) sits now, checked again after the open so that a
+            // rotation meanwhile (names shifting up) is noticed and retried.
+            dev_t last_dev = f.dev;
+            ino_t last_ino = f.ino;
+            for (int tries = 0; tries < 10000; ++tries) {
+                unsigned i = rotated_index(file, last_dev, last_ino);
+                if (i <= 1) {
+                    // LAST is FILE.1 (or was dropped): FILE comes next.
+                    auto reopened = open_followed(file, f);
+                    if (!reopened) return reopened.error();
+                    if (i == 0 || rotated_index(file, last_dev, last_ino) == 1) break;
+                    continue;
+                }
+                Followed r;
+                auto o = open_followed(file + "." + std::to_string(i - 1), r);
+                if (!o) return o.error();
+                if (!*o || rotated_index(file, last_dev, last_ino) != i) continue;
+                auto d = copy_to_end(r.fd, 0, out);
+                if (!d) return make_error(d.error().code, file + ": " + d.error().message);
+                last_dev = r.dev;
+                last_ino = r.ino;
+            }
         } else if (st.st_size < f.offset) {
             f.offset = 0;  // truncated in place: start over, as tail -F does
         }
