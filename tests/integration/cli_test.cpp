@@ -1,0 +1,293 @@
+// chipctl against a real chipd, and the control protocol spoken directly:
+// output shapes, exit codes, control commands' effects on real processes,
+// and robustness against bad or stuck clients.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "harness.hpp"
+
+using namespace chip::test;
+using nlohmann::json;
+
+namespace {
+
+// a, b, c under a one_for_all root, and g { i × 2 } (one_for_one).
+json tree_spec() {
+    return spec(json::array({worker("a", helper("sleep"), {{"stop_timeout", 1}}),
+                             worker("b", helper("sleep"), {{"stop_timeout", 1}}),
+                             worker("c", helper("sleep"), {{"stop_timeout", 1}}),
+                             supervisor("g", json::array({worker("i", helper("sleep"),
+                                                                 {{"instances", 2}, {"stop_timeout", 1}})}))}),
+                {{"strategy", "one_for_all"}, {"max_restarts", 1}, {"period", 10}});
+}
+
+std::vector<std::string> paths_of(const json &nodes) {
+    std::vector<std::string> paths;
+    for (const auto &n : nodes) paths.push_back(n.value("path", ""));
+    return paths;
+}
+
+}  // namespace
+
+// ---- status -----------------------------------------------------------------------
+
+TEST_CASE("status prints a table of the tree and --json prints node objects of the contract's "
+          "shape; status PATH shows a subtree; an unknown path fails with 1") {
+    Chipd d(tree_spec());
+    d.start_ready();
+    auto t = d.run_ctl({"status"});
+    INFO(t.out << t.err);
+    CHECK(t.exit_code == 0);
+    auto lines = split_lines(t.out);
+    REQUIRE(lines.size() == 8);
+    for (const char *col : {"PATH", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"})
+        CHECK(lines[0].find(col) != std::string::npos);
+    CHECK(split_words(lines[1])[0] == "/");
+    CHECK(lines[2].rfind("  a ", 0) == 0);
+    CHECK(lines[2].find(std::to_string(d.pid_of("a"))) != std::string::npos);
+    CHECK(lines[2].find("running") != std::string::npos);
+    CHECK(lines[5].rfind("  g ", 0) == 0);
+    CHECK(lines[6].rfind("    i.0 ", 0) == 0);
+
+    auto j = d.run_ctl({"--json", "status"});
+    REQUIRE(j.exit_code == 0);
+    json nodes = json::parse(j.out);
+    REQUIRE(nodes.is_array());
+    CHECK(paths_of(nodes) == std::vector<std::string>{"/", "a", "b", "c", "g", "g/i.0", "g/i.1"});
+    std::set<std::string> keys{"path", "kind", "state", "pid", "restarts", "uptime_s", "last_exit"};
+    for (const auto &n : nodes) {
+        std::set<std::string> got;
+        for (const auto &[k, v] : n.items()) got.insert(k);
+        CHECK(got == keys);
+        bool sup = n["path"] == "/" || n["path"] == "g";
+        CHECK(n["kind"] == (sup ? "supervisor" : "worker"));
+        CHECK(n["state"] == "running");
+        CHECK(n["restarts"] == 0);
+        CHECK(n["last_exit"].is_null());
+        CHECK(n["uptime_s"].is_number());
+        if (sup) CHECK(n["pid"].is_null());
+        else CHECK(n["pid"].is_number_integer());
+    }
+    CHECK(nodes[1]["pid"] == d.pid_of("a"));
+
+    auto sub = d.run_ctl({"--json", "status", "g"});
+    REQUIRE(sub.exit_code == 0);
+    CHECK(paths_of(json::parse(sub.out)) == std::vector<std::string>{"g", "g/i.0", "g/i.1"});
+
+    auto bad = d.run_ctl({"status", "nope"});
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.err.find("nope") != std::string::npos);
+    CHECK(d.stop() == 0);
+}
+
+// ---- stop, start, restart ---------------------------------------------------------
+
+TEST_CASE("stop PATH stops a worker for good until start PATH; restart PATH gives a new pid "
+          "without touching one_for_all siblings and without counting towards intensity") {
+    Chipd d(tree_spec());
+    d.start_ready();
+    pid_t a = d.pid_of("a"), b = d.pid_of("b"), c = d.pid_of("c");
+
+    auto r = d.run_ctl({"stop", "b"});
+    INFO(r.out << r.err << d.stderr_text());
+    CHECK(r.exit_code == 0);
+    CHECK(d.state_of("b") == "stopped");
+    CHECK(d.node("b")["pid"].is_null());
+    CHECK(wait_until([&] { return !process_alive(b); }));
+    // Its siblings (one_for_all) were not touched, and it is not restarted.
+    CHECK(d.pid_of("a") == a);
+    CHECK(d.pid_of("c") == c);
+    CHECK(d.state_of("b") == "stopped");
+
+    r = d.run_ctl({"start", "b"});
+    CHECK(r.exit_code == 0);
+    CHECK(d.state_of("b") == "running");
+    pid_t b2 = d.pid_of("b");
+    CHECK(b2 > 0);
+    CHECK(b2 != b);
+
+    // max_restarts is 1: three manual restarts must not make the root give up.
+    for (int i = 0; i < 3; ++i) {
+        pid_t before = d.pid_of("b");
+        r = d.run_ctl({"restart", "b"});
+        CHECK(r.exit_code == 0);
+        pid_t after = d.pid_of("b");
+        CHECK(after > 0);
+        CHECK(after != before);
+        CHECK_FALSE(process_alive(before));
+    }
+    CHECK(d.pid_of("a") == a);
+    CHECK(d.pid_of("c") == c);
+    CHECK(d.running());
+    CHECK_FALSE(d.log_has({"give-up"}));
+    CHECK_FALSE(d.log_has({"restart a"}));
+    CHECK(d.state_of("/") == "running");
+    CHECK(d.stop() == 0);
+    CHECK_FALSE(d.log_has({"restart b ("}));
+}
+
+TEST_CASE("stop and start act on a whole subtree and on an instance group's bare name") {
+    Chipd d(tree_spec());
+    d.start_ready();
+    pid_t i0 = d.pid_of("g/i.0"), i1 = d.pid_of("g/i.1"), a = d.pid_of("a");
+
+    auto r = d.run_ctl({"stop", "g"});
+    INFO(r.out << r.err << d.stderr_text());
+    CHECK(r.exit_code == 0);
+    for (const char *p : {"g", "g/i.0", "g/i.1"}) CHECK(d.state_of(p) == "stopped");
+    CHECK_FALSE(process_alive(i0));
+    CHECK_FALSE(process_alive(i1));
+    CHECK(d.pid_of("a") == a);
+    r = d.run_ctl({"start", "g"});
+    CHECK(r.exit_code == 0);
+    for (const char *p : {"g", "g/i.0", "g/i.1"}) CHECK(d.state_of(p) == "running");
+
+    i0 = d.pid_of("g/i.0");
+    i1 = d.pid_of("g/i.1");
+    r = d.run_ctl({"stop", "g/i"});
+    CHECK(r.exit_code == 0);
+    CHECK(d.state_of("g/i.0") == "stopped");
+    CHECK(d.state_of("g/i.1") == "stopped");
+    CHECK(d.state_of("g") == "running");
+    CHECK_FALSE(process_alive(i0));
+    CHECK_FALSE(process_alive(i1));
+    r = d.run_ctl({"start", "g/i"});
+    CHECK(r.exit_code == 0);
+    CHECK(d.state_of("g/i.0") == "running");
+    CHECK(d.state_of("g/i.1") == "running");
+    CHECK(d.pid_of("a") == a);
+    CHECK(d.stop() == 0);
+}
+
+// ---- signal -----------------------------------------------------------------------
+
+TEST_CASE("signal TERM PATH makes the worker exit and it is restarted; bad usage exits 2") {
+    Chipd d(spec(json::array({worker("w", helper("sleep"))})));
+    d.start_ready();
+    pid_t w = d.pid_of("w");
+    auto r = d.run_ctl({"signal", "TERM", "w"});
+    INFO(r.out << r.err << d.stderr_text());
+    CHECK(r.exit_code == 0);
+    pid_t w2 = d.wait_new_pid("w", w);
+    CHECK(w2 > 0);
+    CHECK(d.restarts_of("w") == 1);
+    CHECK(d.node("w")["last_exit"] == json{{"code", 0}});
+
+    CHECK(d.run_ctl({"signal", "BOGUS", "w"}).exit_code == 2);
+    CHECK(d.run_ctl({"signal", "TERM"}).exit_code == 2);
+    CHECK(d.pid_of("w") == w2);
+    CHECK(d.stop() == 0);
+}
+
+// ---- wait -------------------------------------------------------------------------
+
+TEST_CASE("wait PATH: 0 once ready, 1 when --timeout passes first") {
+    Chipd d(spec(json::array({worker("up", helper("sleep")),
+                              worker("n", helper("never-ready"),
+                                     {{"ready", "notify"}, {"start_timeout", 60}, {"stop_timeout", 1}})})));
+    d.start();
+    REQUIRE(d.wait_state("n", "starting"));
+    auto r = d.run_ctl({"wait", "up", "--timeout", "5"});
+    INFO(r.out << r.err << d.stderr_text());
+    CHECK(r.exit_code == 0);
+    auto t0 = std::chrono::steady_clock::now();
+    r = d.run_ctl({"wait", "n", "--timeout", "0.5"});
+    auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(r.exit_code == 1);
+    CHECK(took >= 450ms);
+    CHECK(d.state_of("n") == "starting");
+    CHECK(d.stop() == 0);
+}
+
+// ---- shutdown and exit codes ------------------------------------------------------
+
+TEST_CASE("shutdown: chipctl exits 0 and chipd stops the tree and exits 0") {
+    Chipd d(spec(json::array({worker("w", helper("sleep"))})));
+    d.start_ready();
+    pid_t w = d.pid_of("w");
+    auto r = d.run_ctl({"shutdown"});
+    INFO(r.out << r.err << d.stderr_text());
+    CHECK(r.exit_code == 0);
+    CHECK(d.wait_exit() == 0);
+    CHECK_FALSE(process_alive(w));
+}
+
+TEST_CASE("chipctl exits 3 when chipd is unreachable and 2 without a subcommand") {
+    TempDir dir;
+    auto r = run_ctl_at(dir.file("none.sock"), {"status"});
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find("none.sock") != std::string::npos);
+    CHECK(run_process({chipctl_path()}).exit_code == 2);
+    CHECK(run_ctl_at(dir.file("none.sock"), {}).exit_code == 2);
+}
+
+// ---- the protocol, spoken directly ------------------------------------------------
+
+TEST_CASE("protocol: malformed JSON, unknown ops and over-long lines get errors; a stuck client "
+          "delays nobody; chipd keeps supervising") {
+    Chipd d(spec(json::array({worker("w", helper("sleep"))})));
+    d.start_ready();
+
+    Client c(d.socket());
+    c.send_raw("{not json\n");
+    auto line = c.read_line();
+    REQUIRE(line);
+    json e = json::parse(*line);
+    CHECK(e["ok"] == false);
+    CHECK(e["errno"] == "EPROTO");
+    // The same connection still works.
+    json s = c.request({{"op", "status"}});
+    CHECK(s["ok"] == true);
+    json u = c.request({{"op", "frobnicate"}});
+    CHECK(u["ok"] == false);
+    CHECK(u["errno"] == "EOPNOTSUPP");
+    json notobj = c.request(json::array({1, 2}));
+    CHECK(notobj["ok"] == false);
+
+    {
+        Client big(d.socket());
+        big.send_raw(std::string(70 * 1024, 'x') + "\n");
+        auto resp = big.read_line();
+        REQUIRE(resp);
+        json m = json::parse(*resp);
+        CHECK(m["ok"] == false);
+        CHECK(m["errno"] == "EMSGSIZE");
+        // Then the connection is closed.
+        CHECK_FALSE(big.read_line(2000ms));
+    }
+
+    // A client that never reads while it floods requests, and one that
+    // connects and sends half a line: others are still answered at once.
+    Client stuck(d.socket());
+    Client half(d.socket());
+    half.send_raw("{\"op\": \"sta");
+    ::fcntl(stuck.fd(), F_SETFL, O_NONBLOCK);
+    std::string req = "{\"op\":\"status\"}\n";
+    std::string flood;
+    for (int i = 0; i < 4096; ++i) flood += req;
+    std::size_t sent = 0;
+    for (int round = 0; round < 64; ++round) {
+        ssize_t n = ::send(stuck.fd(), flood.data(), flood.size(), MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+    }
+    CHECK(sent > 0);
+    auto t0 = std::chrono::steady_clock::now();
+    Client other(d.socket());
+    json o = other.request({{"op", "status"}}, 2000ms);
+    CHECK(o["ok"] == true);
+    CHECK(std::chrono::steady_clock::now() - t0 < scaled(2000ms));
+    auto ctl = d.run_ctl({"status"}, 5000ms);
+    CHECK(ctl.exit_code == 0);
+
+    // Still supervising: a killed worker is restarted.
+    pid_t w = d.pid_of("w");
+    REQUIRE(::kill(w, SIGKILL) == 0);
+    CHECK(d.wait_new_pid("w", w) > 0);
+    CHECK(d.stop() == 0);
+}
