@@ -41,7 +41,7 @@ constexpr std::array kSignals{
 };
 
 std::uint64_t fnv1a64(std::string_view s) {
-    std::uint64_t h = 1469598103934665603ULL;
+    std::uint64_t h = 14695981039346656037ULL;  // the FNV-1a 64 offset basis
     for (unsigned char c : s) {
         h ^= c;
         h *= 1099511628211ULL;

@@ -193,11 +193,15 @@ void Daemon::setup() {
         warn("SIGHUP ignored (chipd has no configuration to reload; restart it to change the "
              "spec, or use chipctl signal HUP PATH to signal workers)");
     });
+    // Timer callbacks run before the loop polls, and the check handle only after
+    // it: they settle their own consequences, or the loop could block with no
+    // timer armed (a deadline that fired a little early, a wait that timed out).
     timer_ = std::make_unique<uv::Timer>(loop_, [this] {
         armed_.reset();
         tree_->on_time(now());
+        after_events();
     });
-    waiter_timer_ = std::make_unique<uv::Timer>(loop_, [] {});
+    waiter_timer_ = std::make_unique<uv::Timer>(loop_, [this] { after_events(); });
     status_timer_ = std::make_unique<uv::Timer>(loop_, [this] { status_dirty_ = true; });
     start_watchdog();
     check_ = std::make_unique<uv::Check>(loop_, [this] { after_events(); });
@@ -993,12 +997,8 @@ json Daemon::op_join(Client &c, const json &req, bool join) {
         watch_member(pid);
         return ok_json();
     }
-    // Leaving: the same permission rule; a pid that is gone has left already.
-    auto uids = os::uids_of(pid);
-    if (uids && c.peer.uid != 0 && c.peer.uid != ::getuid() && c.peer.uid != uids->first &&
-        c.peer.uid != uids->second)
-        return error_json(EPERM, "uid " + std::to_string(c.peer.uid) + " may not act on pid " +
-                                     std::to_string(pid));
+    // Leaving: the same rules as joining (README.md, "Protocol").
+    if (int e = check_join_allowed(c.peer, pid, why); e != 0) return error_json(e, why);
     int rc = r->table.leave(g->get<std::string>(), pid);
     if (rc < 0) return error_json(-rc, std::strerror(-rc));
     return ok_json();

@@ -116,13 +116,8 @@ TEST_CASE("a notify worker gates its next sibling: B starts only after A sent RE
     CHECK(d.stop() == 0);
 }
 
-// Skipped: chipd bug (flaky, about 1 run in 3): the start_timeout timer can fire
-// before the tree's deadline (libuv timers count from the loop's cached
-// millisecond time, the tree from uv_hrtime), Tree::on_time does nothing, and
-// the timer is re-armed only from the uv_check handle, which never runs again
-// because the loop then blocks in poll with no timer: chipd hangs in `starting`.
 TEST_CASE("a notify worker that never sends READY=1 fails the root's start after start_timeout: "
-          "chipd exits 1" * doctest::skip()) {
+          "chipd exits 1") {
     TempDir scratch;
     std::string rec = scratch.file("rec");
     Chipd d(spec(json::array({worker("n", helper({"record:" + rec, "never-ready"}),
