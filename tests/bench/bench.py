@@ -703,6 +703,7 @@ def main():
         rep.add("chip_members, 256 members", "ns/op", reg("members_ns_256"))
         rep.add("chip_join round trip p50", "µs", reg("join_us_p50"))
         rep.add("chip_join round trip p99", "µs", reg("join_us_p99"))
+        rep.add("(floor) 1-byte Unix socket ping-pong p50", "µs", reg("socket_floor_us_p50"))
         rep.add("chip_leave round trip p50", "µs", reg("leave_us_p50"))
         rep.add("chip_leave round trip p99", "µs", reg("leave_us_p99"))
         rep.add("join+leave from 1 client", "ops/s", reg("ops_1"))

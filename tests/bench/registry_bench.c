@@ -7,6 +7,8 @@
  *   members_ns_{1,16,256}  chip_members on groups of 1, 16 and 256 members
  *                          (its own children, paused), ns per call
  *   join_us, leave_us      p50/p99 of chip_join and chip_leave round trips
+ *   socket_floor_us_p50  a one-byte ping-pong between two processes over a
+ *                          Unix socket: the floor of any round trip
  *   ops_1, ops_8           join+leave operations per second from 1 and from 8
  *                          client processes, each on its own connection
  *   death_us               a joined child killed with SIGKILL (and reaped, as
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,6 +122,35 @@ static double ops_per_s(int nproc, double seconds) {
     return (double)total / ((double)(t1 - t0) / 1e9);
 }
 
+/* The floor of any round trip to chipd: one byte there and back over a Unix
+ * stream socket to another process that waits in read(). Returns p50 in ns. */
+static uint64_t socket_floor_ns(size_t n) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) exit(1);
+    pid_t kid = fork();
+    if (kid == 0) {
+        char b;
+        close(sv[0]);
+        while (read(sv[1], &b, 1) == 1)
+            if (write(sv[1], &b, 1) != 1) break;
+        _exit(0);
+    }
+    close(sv[1]);
+    uint64_t *t = calloc(n, sizeof *t);
+    char b = 'x';
+    for (size_t i = 0; i < n; ++i) {
+        uint64_t t0 = now_ns();
+        if (write(sv[0], &b, 1) != 1 || read(sv[0], &b, 1) != 1) exit(1);
+        t[i] = now_ns() - t0;
+    }
+    close(sv[0]);
+    waitpid(kid, NULL, 0);
+    qsort(t, n, sizeof *t, cmp_u64);
+    uint64_t p50 = t[n / 2];
+    free(t);
+    return p50;
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: registry_bench OUT SCALE\n");
@@ -161,6 +193,7 @@ int main(int argc, char **argv) {
     }
     qsort(tj, n, sizeof *tj, cmp_u64);
     qsort(tl, n, sizeof *tl, cmp_u64);
+    double floor_us = (double)socket_floor_ns(n) / 1000.0;
 
     double seconds = scale >= 1 ? 1.0 : 0.4;
     double ops1 = ops_per_s(1, seconds);
@@ -193,10 +226,10 @@ int main(int argc, char **argv) {
             "{\"members_ns_1\": %.1f, \"members_ns_16\": %.1f, \"members_ns_256\": %.1f,\n"
             " \"join_us_p50\": %.2f, \"join_us_p99\": %.2f, \"leave_us_p50\": %.2f, "
             "\"leave_us_p99\": %.2f, \"roundtrips\": %zu,\n"
-            " \"ops_1\": %.0f, \"ops_8\": %.0f,\n"
+             " \"socket_floor_us_p50\": %.2f, \"ops_1\": %.0f, \"ops_8\": %.0f,\n"
             " \"death_us_p50\": %.1f, \"death_us_max\": %.1f, \"death_trials\": %zu}\n",
             m1, m16, m256, quantile_us(tj, n, 0.5), quantile_us(tj, n, 0.99),
-            quantile_us(tl, n, 0.5), quantile_us(tl, n, 0.99), n, ops1, ops8,
+            quantile_us(tl, n, 0.5), quantile_us(tl, n, 0.99), n, floor_us, ops1, ops8,
             quantile_us(td, trials, 0.5), quantile_us(td, trials, 1.0), trials);
     fclose(f);
     chip_close(c);
