@@ -378,7 +378,9 @@ TEST_CASE("log capture: stdout and stderr to one file, no line lost across five 
     }
     CHECK(bad == 0);
     CHECK(runs.size() == 5);
-    for (const auto &[run, seqs] : runs) {
+    for (const auto &kv : runs) {
+        const std::string &run = kv.first;
+        const std::vector<long> &seqs = kv.second;
         INFO("run " << run);
         REQUIRE(seqs.size() == 3000);
         for (long i = 0; i < 3000; ++i)
