@@ -139,12 +139,12 @@ void Tree::on_exit(pid_t pid, ExitStatus status, Time now) {
     Node &sup = *w.parent;
     switch (w.state) {
     case State::Stopping:
-        w.state = State::Stopped;
+        set_state(w, State::Stopped);
         emit(Event::Kind::Stopped, w, now);
         mark_dirty(sup);
         break;
     case State::Starting:
-        w.state = State::Failed;
+        set_state(w, State::Failed);
         emit(Event::Kind::StartFailed, w, now, 0,
              w.timed_out ? "did not become ready within " + seconds_text(w.worker->start_timeout)
                          : "exited before it was ready");
@@ -162,7 +162,7 @@ void Tree::on_exit(pid_t pid, ExitStatus status, Time now) {
 void Tree::on_ready(std::uint32_t id, Time now) {
     Node *w = node_by_id(id);
     if (!w || w->is_supervisor || w->state != State::Starting || w->timed_out) return;
-    w->state = State::Running;
+    set_state(*w, State::Running);
     w->manual_start = false;
     clear_deadline(*w);
     emit(Event::Kind::Ready, *w, now);
@@ -221,14 +221,11 @@ void Tree::advance(Node &sup, Time now) {
     for (;;) {
         if (!is_up(sup.state) && sup.state != State::Stopping) return;
         // Stops first, highest index first, one at a time.
-        Node *stop = nullptr;
-        for (auto &c : sup.children) {
-            if (c->state == State::Stopping) return;
-            if (c->want_stop) stop = c.get();
-        }
-        if (stop) {
-            stop->want_stop = false;
-            if (is_up(stop->state)) begin_stop(*stop, now);
+        if (sup.n_stopping > 0) return;
+        if (!sup.stop_marks.empty()) {
+            Node &stop = *sup.children[*sup.stop_marks.rbegin()];
+            set_want_stop(stop, false);
+            if (is_up(stop.state)) begin_stop(stop, now);
             continue;
         }
         if (sup.state == State::Stopping) {
@@ -236,24 +233,48 @@ void Tree::advance(Node &sup, Time now) {
             return;
         }
         // Then starts, lowest index first, each ready before the next.
-        Node *start = nullptr;
-        for (auto &c : sup.children) {
-            if (c->state == State::Starting) return;
-            if (!start && c->want_start) start = c.get();
-        }
-        if (start) {
-            start->want_start = false;
-            if (!start->held) begin_start(*start, now);
+        if (sup.n_starting > 0) return;
+        if (!sup.start_marks.empty()) {
+            Node &start = *sup.children[*sup.start_marks.begin()];
+            set_want_start(start, false);
+            if (!start.held) begin_start(start, now);
             continue;
         }
         if (sup.state == State::Starting) {
-            sup.state = State::Running;
+            set_state(sup, State::Running);
             sup.manual_start = false;
             emit(Event::Kind::Started, sup, now);
             if (sup.parent) mark_dirty(*sup.parent);
         }
         return;
     }
+}
+
+void Tree::set_state(Node &n, State s) {
+    if (n.parent) {
+        Node &p = *n.parent;
+        if (n.state == State::Starting) --p.n_starting;
+        if (n.state == State::Stopping) --p.n_stopping;
+        if (s == State::Starting) ++p.n_starting;
+        if (s == State::Stopping) ++p.n_stopping;
+    }
+    n.state = s;
+}
+
+void Tree::set_want_stop(Node &n, bool v) {
+    if (n.want_stop == v) return;
+    n.want_stop = v;
+    if (!n.parent) return;
+    if (v) n.parent->stop_marks.insert(n.index);
+    else n.parent->stop_marks.erase(n.index);
+}
+
+void Tree::set_want_start(Node &n, bool v) {
+    if (n.want_start == v) return;
+    n.want_start = v;
+    if (!n.parent) return;
+    if (v) n.parent->start_marks.insert(n.index);
+    else n.parent->start_marks.erase(n.index);
 }
 
 void Tree::begin_start(Node &child, Time now) {
@@ -267,7 +288,7 @@ void Tree::begin_start(Node &child, Time now) {
     child.since = now;
     auto pid = fx_.spawn(child);
     if (!pid) {
-        child.state = State::Failed;
+        set_state(child, State::Failed);
         emit(Event::Kind::StartFailed, child, now, 0, pid.error().message);
         child_down(*child.parent, child, true, true, now);
         return;
@@ -277,10 +298,10 @@ void Tree::begin_start(Node &child, Time now) {
     Event e{Event::Kind::Start, &child, child.pid, {}, 0, {}};
     fx_.log(e);
     if (child.worker->ready == ReadyMode::Started) {
-        child.state = State::Running;
+        set_state(child, State::Running);
         child.manual_start = false;
     } else {
-        child.state = State::Starting;
+        set_state(child, State::Starting);
         set_deadline(child, now + child.worker->start_timeout);
     }
 }
@@ -291,11 +312,11 @@ void Tree::begin_stop(Node &child, Time now) {
         return;
     }
     if (!child.pid) {
-        child.state = State::Stopped;
+        set_state(child, State::Stopped);
         return;
     }
     emit(Event::Kind::Stop, child, now);
-    child.state = State::Stopping;
+    set_state(child, State::Stopping);
     clear_deadline(child);
     const WorkerSpec &w = *child.worker;
     if (hurry_ || w.stop_signal == SIGKILL || w.stop_timeout <= Duration::zero()) {
@@ -311,14 +332,14 @@ void Tree::begin_stop(Node &child, Time now) {
 
 void Tree::begin_supervisor_start(Node &sup, Time now) {
     if (++sup.starts > 1) ++sup.restarts;
-    sup.state = State::Starting;
+    set_state(sup, State::Starting);
     sup.since = now;
     sup.fail_after_stop = false;
     sup.failing_start = false;
     sup.intensity->reset();
     for (auto &c : sup.children) {
-        c->want_stop = false;
-        c->want_start = !c->held;
+        set_want_stop(*c, false);
+        set_want_start(*c, !c->held);
         // The supervisor's own start: a child's failure fails it, even if a
         // user start of that child was cut short before.
         c->manual_start = false;
@@ -328,11 +349,11 @@ void Tree::begin_supervisor_start(Node &sup, Time now) {
 
 void Tree::begin_supervisor_stop(Node &sup, bool failing, Time now) {
     if (!failing) emit(Event::Kind::Stop, sup, now);
-    sup.state = State::Stopping;
+    set_state(sup, State::Stopping);
     sup.fail_after_stop = failing;
     for (auto &c : sup.children) {
-        c->want_start = false;
-        c->want_stop = is_up(c->state);
+        set_want_start(*c, false);
+        set_want_stop(*c, is_up(c->state));
     }
     mark_dirty(sup);
 }
@@ -342,7 +363,7 @@ void Tree::supervisor_finished_stopping(Node &sup, Time now) {
     bool during_start = sup.failing_start;
     sup.fail_after_stop = false;
     sup.failing_start = false;
-    sup.state = failed ? State::Failed : State::Stopped;
+    set_state(sup, failed ? State::Failed : State::Stopped);
     if (!failed) emit(Event::Kind::Stopped, sup, now);
     if (!sup.parent) {
         if (failed || shutting_down_) {
@@ -351,7 +372,7 @@ void Tree::supervisor_finished_stopping(Node &sup, Time now) {
         } else if (sup.want_start) {
             // `start /` arrived while it was stopping: the root has no parent to
             // start it, so it starts itself.
-            sup.want_start = false;
+            set_want_start(sup, false);
             begin_supervisor_start(sup, now);
         }
         return;
@@ -366,17 +387,17 @@ void Tree::supervisor_finished_stopping(Node &sup, Time now) {
 void Tree::child_down(Node &sup, Node &child, bool abnormal, bool start_failure, Time now) {
     mark_dirty(sup);
     if (!is_up(sup.state)) {
-        if (child.state != State::Failed) child.state = State::Stopped;
+        if (child.state != State::Failed) set_state(child, State::Stopped);
         return;
     }
     if (start_failure && child.manual_start) {
         // A start the user asked for: reported to the command, never retried.
         child.manual_start = false;
-        child.state = State::Failed;
+        set_state(child, State::Failed);
         return;
     }
     if (start_failure && sup.state == State::Starting) {
-        child.state = State::Failed;
+        set_state(child, State::Failed);
         sup.failing_start = true;
         emit(Event::Kind::StartFailed, sup, now, 0, "child " + child.name + " failed to start");
         begin_supervisor_stop(sup, true, now);
@@ -385,10 +406,10 @@ void Tree::child_down(Node &sup, Node &child, bool abnormal, bool start_failure,
     RestartType type = child.is_supervisor ? RestartType::Permanent : child.worker->restart;
     bool restart = type == RestartType::Permanent || (type == RestartType::Transient && abnormal);
     // A supervisor only comes down by failing (it gave up or its start failed).
-    child.state = start_failure || child.is_supervisor ? State::Failed : State::Exited;
+    set_state(child, start_failure || child.is_supervisor ? State::Failed : State::Exited);
     if (child.held) {
         // The user is stopping it and it died before its turn: it is stopped.
-        if (child.state == State::Exited) child.state = State::Stopped;
+        if (child.state == State::Exited) set_state(child, State::Stopped);
         return;
     }
     if (!restart) return;
@@ -404,7 +425,7 @@ void Tree::child_down(Node &sup, Node &child, bool abnormal, bool start_failure,
 }
 
 void Tree::apply_strategy(Node &sup, Node &child) {
-    child.want_start = true;
+    set_want_start(child, true);
     Strategy s = sup.sup->strategy;
     if (s == Strategy::OneForOne) return;
     for (auto &d : sup.children) {
@@ -414,10 +435,10 @@ void Tree::apply_strategy(Node &sup, Node &child) {
         // restarted.
         bool temporary = !d->is_supervisor && d->worker->restart == RestartType::Temporary;
         if (is_up(d->state)) {
-            d->want_stop = true;
-            d->want_start = !temporary;
+            set_want_stop(*d, true);
+            set_want_start(*d, !temporary);
         } else if (d->state == State::Stopping) {
-            d->want_start = !temporary;
+            set_want_start(*d, !temporary);
         }
     }
 }
@@ -493,12 +514,12 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
         switch (cmd) {
         case Command::Stop:
             n->held = true;
-            n->want_start = false;
+            set_want_start(*n, false);
             n->manual_start = false;
             if (!n->parent) {
                 if (is_up(n->state)) begin_supervisor_stop(*n, false, now);
             } else if (is_up(n->state)) {
-                n->want_stop = true;
+                set_want_stop(*n, true);
                 mark_dirty(*n->parent);
             }
             break;
@@ -507,7 +528,7 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
             if (is_up(n->state) || n->state == State::Stopping) {
                 if (n->state == State::Stopping) {
                     n->manual_start = true;
-                    n->want_start = true;
+                    set_want_start(*n, true);
                     if (n->parent) mark_dirty(*n->parent);
                 }
                 break;
@@ -516,15 +537,15 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
             if (!n->parent) {
                 begin_supervisor_start(*n, now);
             } else {
-                n->want_start = true;
+                set_want_start(*n, true);
                 mark_dirty(*n->parent);
             }
             break;
         case Command::Restart:
             n->held = false;
             n->manual_start = true;
-            n->want_start = true;
-            if (is_up(n->state)) n->want_stop = true;
+            set_want_start(*n, true);
+            if (is_up(n->state)) set_want_stop(*n, true);
             mark_dirty(*n->parent);
             break;
         }

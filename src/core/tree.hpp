@@ -112,7 +112,12 @@ struct Node {
     bool manual_start = false;  // started by the user: a failed start is final
     std::uint64_t starts = 0;   // how many times it was started
 
-    // Supervisors.
+    // Supervisors: which children are marked or in transition, kept by the
+    // Tree's setters so that a step costs O(log children), not a scan.
+    std::set<std::size_t> stop_marks;   // indices of children with want_stop
+    std::set<std::size_t> start_marks;  // indices of children with want_start
+    std::size_t n_starting = 0;         // children in State::Starting
+    std::size_t n_stopping = 0;         // children in State::Stopping
     std::optional<Intensity> intensity;
     bool fail_after_stop = false;  // stopping because it gave up / its start failed
     bool failing_start = false;    // ... and it was during its own start
@@ -241,7 +246,11 @@ private:
     void child_down(Node &sup, Node &child, bool abnormal, bool start_failure, Time now);
     void apply_strategy(Node &sup, Node &child);
     void supervisor_finished_stopping(Node &sup, Time now);
-    void worker_gone(Node &w);
+    // The only writers of Node::state, want_stop and want_start: they keep the
+    // parent's marks and counters in step.
+    static void set_state(Node &n, State s);
+    static void set_want_stop(Node &n, bool v);
+    static void set_want_start(Node &n, bool v);
     void set_deadline(Node &w, Time t);
     void clear_deadline(Node &w);
     void check_pending();
