@@ -26,6 +26,8 @@ struct ChildArgs {
     const SpawnPlan *plan;
     sigset_t mask;          // the mask to exec with
     pid_t parent;
+    const int *reset;       // signals whose disposition is not SIG_DFL
+    int reset_count;
     volatile int err;       // written by the child on failure (shared memory: CLONE_VM)
 };
 
@@ -36,15 +38,12 @@ struct ChildArgs {
 __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
     auto *a = static_cast<ChildArgs *>(arg);
     const SpawnPlan &p = *a->plan;
-    // Handlers are chipd's (libuv's signal pipe): reset every disposition, as
-    // exec would, before unblocking signals, and undo ignored ones (SIGPIPE).
+    // Handlers are chipd's (libuv's signal pipe): reset them, as exec would,
+    // before unblocking signals, and undo ignored ones (SIGPIPE).
     struct sigaction dfl;
     std::memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; ++s) {
-        if (s == SIGKILL || s == SIGSTOP) continue;
-        ::sigaction(s, &dfl, nullptr);
-    }
+    for (int i = 0; i < a->reset_count; ++i) ::sigaction(a->reset[i], &dfl, nullptr);
     int e = 0;
     if (::setsid() < 0) {
         e = errno;
@@ -95,6 +94,21 @@ fail:
     ::_exit(127);
 }
 
+// The signals chipd handles or ignores, found once: chipd installs its
+// handlers (libuv's) before it spawns anything and never changes them after.
+// Resetting only those keeps ~60 system calls out of every spawn.
+struct Dispositions {
+    int list[NSIG];
+    int count = 0;
+    Dispositions() {
+        for (int s = 1; s < NSIG; ++s) {
+            if (s == SIGKILL || s == SIGSTOP) continue;
+            struct sigaction old;
+            if (::sigaction(s, nullptr, &old) == 0 && old.sa_handler != SIG_DFL) list[count++] = s;
+        }
+    }
+};
+
 // The child's stack. CLONE_VFORK suspends chipd until exec, so one suffices.
 alignas(64) char g_child_stack[256 * 1024];
 
@@ -105,6 +119,9 @@ Result<pid_t> spawn(const SpawnPlan &plan) {
     args.plan = &plan;
     args.parent = ::getpid();
     args.err = 0;
+    static const Dispositions dispositions;
+    args.reset = dispositions.list;
+    args.reset_count = dispositions.count;
     sigemptyset(&args.mask);
     // Block every signal so that no handler of chipd runs in the child before it
     // has reset them; the child installs an empty mask right before exec.
