@@ -492,8 +492,11 @@ Result<pid_t> Daemon::spawn(const core::Node &node) {
     auto pid = os::spawn(plan);
     if (!pid) {
         close_notify(slot);
-        std::string what = w.command[0];
-        return make_error(pid.error().code, "cannot start " + what + ": " + pid.error().message);
+        // "cannot execute /x: No such file or directory", "cannot change to its
+        // folder /srv: Permission denied".
+        std::string msg = pid.error().message;
+        if (msg.rfind("cannot execute", 0) == 0) msg.insert(14, " " + w.command[0]);
+        return make_error(pid.error().code, msg);
     }
     if (out_r) start_capture(std::move(out_r), out_sink, node.path);
     if (err_r) start_capture(std::move(err_r), err_sink, node.path);

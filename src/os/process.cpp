@@ -22,6 +22,9 @@ namespace chip::os {
 
 namespace {
 
+// The steps of the child, to say which one failed.
+enum Stage { kSetsid, kStdio, kIds, kDeathSignal, kChdir, kExec };
+
 struct ChildArgs {
     const SpawnPlan *plan;
     sigset_t mask;          // the mask to exec with
@@ -29,6 +32,7 @@ struct ChildArgs {
     const int *reset;       // signals whose disposition is not SIG_DFL
     int reset_count;
     volatile int err;       // written by the child on failure (shared memory: CLONE_VM)
+    volatile int stage;     // which step failed (Stage)
 };
 
 // The child of spawn(): runs on its own stack in chipd's memory (CLONE_VM) while
@@ -45,10 +49,12 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
     dfl.sa_handler = SIG_DFL;
     for (int i = 0; i < a->reset_count; ++i) ::sigaction(a->reset[i], &dfl, nullptr);
     int e = 0;
+    a->stage = kSetsid;
     if (::setsid() < 0) {
         e = errno;
         goto fail;
     }
+    a->stage = kStdio;
     if (p.fd_stdin >= 0 && ::dup2(p.fd_stdin, 0) < 0) {
         e = errno;
         goto fail;
@@ -61,6 +67,7 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
         e = errno;
         goto fail;
     }
+    a->stage = kIds;
     if (p.set_ids) {
         if (::setgroups(p.group_count, p.groups) < 0 || ::setgid(p.gid) < 0 ||
             ::setuid(p.uid) < 0) {
@@ -69,6 +76,7 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
         }
     }
     // After setuid: a change of credentials clears the parent-death signal.
+    a->stage = kDeathSignal;
     if (p.parent_death_signal) {
         ::prctl(PR_SET_PDEATHSIG, p.parent_death_signal);
         // chipd may have died before prctl: then nobody would send it.
@@ -78,11 +86,13 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
         }
     }
     // As the worker's user: it must be allowed into its folder.
+    a->stage = kChdir;
     if (p.cwd && ::chdir(p.cwd) < 0) {
         e = errno;
         goto fail;
     }
     ::sigprocmask(SIG_SETMASK, &a->mask, nullptr);
+    a->stage = kExec;
     e = ENOENT;
     for (std::size_t i = 0; i < p.candidate_count; ++i) {
         ::execve(p.candidates[i], p.argv, p.envp);
@@ -119,6 +129,7 @@ Result<pid_t> spawn(const SpawnPlan &plan) {
     args.plan = &plan;
     args.parent = ::getpid();
     args.err = 0;
+    args.stage = kSetsid;
     static const Dispositions dispositions;
     args.reset = dispositions.list;
     args.reset_count = dispositions.count;
@@ -139,7 +150,13 @@ Result<pid_t> spawn(const SpawnPlan &plan) {
         int st;
         while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
         }
-        return make_error(args.err, std::strerror(args.err));
+        static const char *const kWhat[] = {"setsid", "cannot set up stdin/stdout/stderr",
+                                            "cannot switch user or group",
+                                            "cannot set the parent-death signal",
+                                            "cannot change to its folder", "cannot execute"};
+        std::string what = kWhat[args.stage];
+        if (args.stage == kChdir && plan.cwd) what += std::string(" ") + plan.cwd;
+        return make_error(args.err, what + ": " + std::strerror(args.err));
     }
     return pid;
 }
