@@ -1,6 +1,7 @@
 #include "registry/reader.hpp"
 
 #include <sched.h>
+#include <time.h>
 
 #include <atomic>
 #include <cerrno>
@@ -14,10 +15,17 @@ namespace chip::registry {
 namespace {
 
 // Retry budget: spin briefly (a write section lasts well under a microsecond),
-// then yield so a writer preempted on our CPU can finish. About 0.1 s in all
-// before giving up with EAGAIN.
+// then yield so a writer preempted on our CPU can finish, for at most 100 ms of
+// CLOCK_MONOTONIC (a count of yields is no time bound on a loaded machine) and
+// then give up with EAGAIN: a chipd stopped or killed inside a write.
 constexpr int kSpinAttempts = 64;
-constexpr int kMaxAttempts = kSpinAttempts + 100000;
+constexpr std::int64_t kBudgetNs = 100 * 1000 * 1000;
+
+std::int64_t monotonic_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 inline void backoff(int attempt) {
     if (attempt < kSpinAttempts) {
@@ -38,7 +46,11 @@ inline void backoff(int attempt) {
 // torn read is merely a stale value we discard, not undefined behaviour.
 template <typename Body>
 ssize_t read_consistent(const chip_registry_header *hdr, Body body) {
-    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    std::int64_t give_up = 0;  // read the clock only once spinning did not do
+    for (int attempt = 0;; ++attempt) {
+        if (attempt == kSpinAttempts) give_up = monotonic_ns() + kBudgetNs;
+        if (attempt > kSpinAttempts && (attempt & 63) == 0 && monotonic_ns() > give_up)
+            return -EAGAIN;
         std::uint64_t s1 = load_acquire(hdr->seq);
         if (s1 & 1) {
             backoff(attempt);
@@ -54,7 +66,6 @@ ssize_t read_consistent(const chip_registry_header *hdr, Body body) {
         // A stable snapshot with broken links: not a torn read but a corrupt region.
         return bad ? -EIO : n;
     }
-    return -EAGAIN;
 }
 
 }  // namespace
