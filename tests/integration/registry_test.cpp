@@ -1125,7 +1125,7 @@ TEST_CASE(
     CHECK(file_exists(expected_shm(d.socket(), "sessions")));
 }
 
-// ---- cases that fail against the current chipd (see the report) ----------------------------
+// ---- a region left mid-write ------------------------------------------------------------
 
 TEST_CASE(
     "a region left mid-write (odd seqlock) is refused within a second, not after a long "
