@@ -313,16 +313,10 @@ std::string request_as_nobody(const std::string &socket, const json &req) {
     return answer;
 }
 
-// The reference client: $CHIP_REFERENCE_WORKER, else <build>/tests/client/reference_worker
-// next to <build>/src/daemon/chipd.
+// The reference client: $CHIP_REFERENCE_WORKER, else the one meson built.
 std::string reference_worker_path() {
     if (const char *e = std::getenv("CHIP_REFERENCE_WORKER"); e && *e) return e;
-    std::string chipd = chipd_path();
-    const std::string tail = "/src/daemon/chipd";
-    if (chipd.size() > tail.size() &&
-        chipd.compare(chipd.size() - tail.size(), tail.size(), tail) == 0)
-        return chipd.substr(0, chipd.size() - tail.size()) + "/tests/client/reference_worker";
-    return "";
+    return REFERENCE_WORKER_PATH;
 }
 
 }  // namespace
