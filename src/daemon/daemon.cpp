@@ -668,22 +668,24 @@ void Daemon::member_died(pid_t pid) {
     member_watches_.erase(w);
 }
 
-void Daemon::watch_member(pid_t pid) {
-    if (tree_->node_by_pid(pid)) return;  // a worker: SIGCHLD tells
+bool Daemon::watch_member(pid_t pid) {
+    if (tree_->node_by_pid(pid)) return true;  // a running worker: SIGCHLD tells
     auto it = member_watches_.find(pid);
     if (it != member_watches_.end()) {
-        if (os::pidfd_alive(it->second->pidfd.get())) return;
+        if (os::pidfd_alive(it->second->pidfd.get())) return true;
         // The watched process died and the pid was reused before its pidfd
         // event was handled: settle the old one first.
         member_died(pid);
     }
     int fd = os::pidfd_open(pid);
-    if (fd < 0) return;
+    if (fd < 0) return false;
     auto w = std::make_unique<Watch>();
     w->pidfd = os::UniqueFd(fd);
+    if (!os::pidfd_alive(fd)) return false;
     w->poll = std::make_unique<uv::Poll>(loop_, fd, [this, pid](int) { member_died(pid); });
     w->poll->start(uv::Poll::Readable);
     member_watches_[pid] = std::move(w);
+    return true;
 }
 
 int Daemon::check_join_allowed(const os::PeerCred &peer, pid_t pid, std::string &why) {
@@ -999,11 +1001,13 @@ json Daemon::op_join(Client &c, const json &req, bool join) {
     std::string why;
     if (join) {
         if (int e = check_join_allowed(c.peer, pid, why); e != 0) return error_json(e, why);
+        // Watched before it joins: a process that has already exited (a zombie)
+        // is refused rather than joined and dropped at once.
+        if (!watch_member(pid)) return error_json(ESRCH, "pid " + std::to_string(pid) + " has exited");
         int rc = r->table.join(g->get<std::string>(), pid);
         if (rc < 0)
             return error_json(-rc, rc == -ENOSPC ? "registry " + r->spec.name + " is full"
                                                  : std::string(std::strerror(-rc)));
-        watch_member(pid);
         return ok_json();
     }
     // Leaving: the same rules as joining (README.md, "Protocol").

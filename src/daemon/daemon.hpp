@@ -110,7 +110,9 @@ private:
     // Registry.
     Registry *find_registry(const nlohmann::json &req, std::string &err, std::string &code);
     void member_died(pid_t pid);
-    void watch_member(pid_t pid);
+    // Watches a member that is not a worker through a pidfd; false when the
+    // process has already exited.
+    bool watch_member(pid_t pid);
     int check_join_allowed(const os::PeerCred &peer, pid_t pid, std::string &why);
 
     // Control socket.

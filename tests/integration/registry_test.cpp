@@ -422,10 +422,10 @@ TEST_CASE(
     CHECK(groups(d) == json{{"g", 1}});
     CHECK(d.state_of("w") == "running");
 
-    // Joining the zombie again: it is never listed for good (chipd answers 0
-    // today and drops it at once; see the report).
+    // Joining the zombie again: refused (ESRCH), never listed.
     ProcResult z = membership(d, "join", "z", gc);
-    CHECK(z.exit_code != 2);
+    CHECK(z.exit_code == 1);
+    CHECK(z.err.find("exited") != std::string::npos);
     CHECK(wait_until([&] { return members(d, "z") == Pids{}; }));
 }
 
