@@ -29,6 +29,9 @@ opt() { meson introspect "$build" --buildoptions |
 prefix=$(opt prefix)
 bindir=$(opt bindir); sbindir=$(opt sbindir); libdir=$(opt libdir)
 includedir=$(opt includedir); datadir=$(opt datadir)
+# A sanitized libchip needs its runtime in the client too.
+san=$(opt b_sanitize)
+case $san in none|'') sanflags= ;; *) sanflags="-fsanitize=$(echo "$san" | tr -d "[]' \"")" ;; esac
 abs() { case $1 in /*) echo "$dest$1" ;; *) echo "$dest$prefix/$1" ;; esac; }
 root=$dest$prefix
 
@@ -76,7 +79,7 @@ export PKG_CONFIG_PATH="$lib/pkgconfig"
 flags=$(pkg-config --cflags --libs chip) || fail "pkg-config chip"
 case $flags in *"$dest"*) ;; *) fail "pkg-config flags do not point into DESTDIR: $flags" ;; esac
 # shellcheck disable=SC2086
-"$cc" -o "$dest/client" "$dest/client.c" $flags || fail "building the client (shared) with: $flags"
+"$cc" $sanflags -o "$dest/client" "$dest/client.c" $flags || fail "building the client (shared) with: $flags"
 out=$(LD_LIBRARY_PATH="$lib" "$dest/client") || fail "the client (shared) exited $?"
 [ -n "$out" ] || fail "the client printed nothing"
 # It really uses the installed shared library.
@@ -87,7 +90,7 @@ LD_LIBRARY_PATH="$lib" ldd "$dest/client" | grep -q "$lib/libchip.so" ||
 sflags=$(pkg-config --static --cflags --libs chip) || fail "pkg-config --static chip"
 cflags=$(pkg-config --cflags chip)
 # shellcheck disable=SC2086
-"$cc" -o "$dest/client-static" "$dest/client.c" $cflags "$lib/libchip.a" \
+"$cc" $sanflags -o "$dest/client-static" "$dest/client.c" $cflags "$lib/libchip.a" \
     $(echo "$sflags" | tr ' ' '\n' | grep -v -e '^-lchip$' -e '^-L' | tr '\n' ' ') ||
     fail "building the client (static) with: $sflags"
 "$dest/client-static" >/dev/null || fail "the client (static) exited $?"
