@@ -29,8 +29,8 @@ Result<void> print_last_lines(const std::string &file, std::size_t lines, int ou
 // Prints the last LINES lines of FILE on OUT, then keeps printing what is
 // appended, polling every POLL: a new inode at FILE (rotation) is read from its
 // start after the old one is drained (and so are the files rotated in between
-// when there were several rotations within one POLL: FILE.N-1 ... FILE.1); a file that shrank (truncation) is read
-// again from its start. A FILE that does not exist yet is waited for. Returns
+// when there were several rotations within one POLL: FILE.N-1 ... FILE.1); a file that shrank
+// (truncation) is read again from its start. A FILE that does not exist yet is waited for. Returns
 // only on an I/O error (the user ends it with ^C).
 Result<void> follow(const std::string &file, std::size_t lines, int out,
                     std::chrono::milliseconds poll);

@@ -118,8 +118,8 @@ bool FileSink::append(const char *data, std::size_t len) {
 
 void FileSink::drop(const char *data, std::size_t len, const std::string &why) {
     dropped_ += len;
-    for (const char *p = data; (p = static_cast<const char *>(std::memchr(p, '\n', data + len - p)));
-         ++p)
+    for (const char *p = data;
+         (p = static_cast<const char *>(std::memchr(p, '\n', data + len - p))); ++p)
         ++dropped_lines_;
     auto t = std::chrono::steady_clock::now();
     if (!failing_) {

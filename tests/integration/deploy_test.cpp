@@ -210,8 +210,9 @@ pid_t inner_pid(pid_t pid) {
 
 // ---- systemd ---------------------------------------------------------------------
 
-TEST_CASE("under systemd: READY=1 only once every worker is ready, STATUS= summaries with "
-          "restarts, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 at shutdown") {
+TEST_CASE(
+    "under systemd: READY=1 only once every worker is ready, STATUS= summaries with "
+    "restarts, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 at shutdown") {
     TempDir scratch;
     NotifyListener sd(scratch.file("notify"));
     EnvVar notify("NOTIFY_SOCKET", scratch.file("notify"));
@@ -280,8 +281,9 @@ TEST_CASE("under systemd: READY=1 only once every worker is ready, STATUS= summa
     CHECK(sd.count("STOPPING=1") == 1);
 }
 
-TEST_CASE("a notify socket that refuses datagrams (nobody listening, or a full queue) never "
-          "stalls chipd; WATCHDOG_PID of another process turns the watchdog off") {
+TEST_CASE(
+    "a notify socket that refuses datagrams (nobody listening, or a full queue) never "
+    "stalls chipd; WATCHDOG_PID of another process turns the watchdog off") {
     SUBCASE("nobody listening") {
         TempDir scratch;
         EnvVar notify("NOTIFY_SOCKET", scratch.file("nobody"));
@@ -319,13 +321,15 @@ TEST_CASE("a notify socket that refuses datagrams (nobody listening, or a full q
     }
 }
 
-TEST_CASE("with JOURNAL_STREAM set, every log line carries a <N> priority and no timestamp; "
-          "SIGHUP is ignored with a warning") {
+TEST_CASE(
+    "with JOURNAL_STREAM set, every log line carries a <N> priority and no timestamp; "
+    "SIGHUP is ignored with a warning") {
     EnvVar journal("JOURNAL_STREAM", "8:12345");
     TempDir scratch;
     std::string env = scratch.file("env");
-    Chipd d(spec(json::array({worker("a", helper("env:" + env)),
-                              worker("b", helper("exit-after:50:3"), {{"restart", "temporary"}})})));
+    Chipd d(
+        spec(json::array({worker("a", helper("env:" + env)),
+                          worker("b", helper("exit-after:50:3"), {{"restart", "temporary"}})})));
     d.start_ready();
     REQUIRE(d.wait_state("b", "exited"));
     d.signal(SIGHUP);
@@ -392,17 +396,18 @@ TEST_CASE("log capture: stdout and stderr to one file, no line lost across five 
     CHECK_FALSE(file_exists(scratch.file("w.log.1")));
 }
 
-TEST_CASE("log rotation: PATH, PATH.1 ... PATH.keep, the oldest dropped, none over max_bytes "
-          "but a single longer line written whole to a fresh file") {
+TEST_CASE(
+    "log rotation: PATH, PATH.1 ... PATH.keep, the oldest dropped, none over max_bytes "
+    "but a single longer line written whole to a fresh file") {
     // 400 lines of 50 bytes (81 fit in 4096), then a 6001-byte line, then "after".
     TempDir scratch;
     std::string log = scratch.file("w.log");
     std::string script =
         "i=0; while [ $i -lt 400 ]; do printf '%049d\\n' $i; i=$((i+1)); done; "
         "head -c 6000 /dev/zero | tr '\\0' x; echo; echo after; exec sleep 1000";
-    Chipd d(spec(json::array({worker(
-        "w", json::array({"/bin/sh", "-c", script}),
-        {{"stdout", {{"file", log}, {"max_bytes", 4096}, {"keep", 3}}}})})));
+    Chipd d(spec(
+        json::array({worker("w", json::array({"/bin/sh", "-c", script}),
+                            {{"stdout", {{"file", log}, {"max_bytes", 4096}, {"keep", 3}}}})})));
     d.start_ready();
     REQUIRE(wait_until([&] { return read_file(log) == "after\n"; }));
     CHECK(file_size(log + ".1") == 6001);
@@ -447,8 +452,8 @@ TEST_CASE("chipctl logs -n N prints the last lines; -f prints new lines across m
                        std::string(48, '0') + "9\n");
 
     std::string out = scratch.file("follow.out");
-    pid_t f = spawn_to_file({chipctl_path(), "--socket", e.socket(), "logs", "w", "-n", "2", "-f"},
-                            out);
+    pid_t f =
+        spawn_to_file({chipctl_path(), "--socket", e.socket(), "logs", "w", "-n", "2", "-f"}, out);
     REQUIRE(wait_until([&] { return read_lines(out).size() == 2; }));
     write_file(go, "");
     bool all = wait_until([&] {
@@ -468,8 +473,9 @@ TEST_CASE("chipctl logs -n N prints the last lines; -f prints new lines across m
     CHECK(e.stop() == 0);
 }
 
-TEST_CASE("a full disk: output is dropped and counted, reported, never blocks the worker or "
-          "chipd, and writing resumes when there is room again") {
+TEST_CASE(
+    "a full disk: output is dropped and counted, reported, never blocks the worker or "
+    "chipd, and writing resumes when there is room again") {
     TempDir scratch;
     std::string disk = scratch.file("disk");
     REQUIRE(::mkdir(disk.c_str(), 0755) == 0);
@@ -492,13 +498,14 @@ TEST_CASE("a full disk: output is dropped and counted, reported, never blocks th
     }
     std::string log = disk + "/w.log", done = scratch.file("done"), go = scratch.file("go");
     // 20,000 lines (well over a pipe's 64 KiB), then DONE; after GO, "after".
-    std::string script = "i=0; while [ $i -lt 20000 ]; do echo \"line $i\"; i=$((i+1)); done; : > " +
-                         shell_quote(done) + "; while [ ! -e " + shell_quote(go) +
-                         " ]; do sleep 0.01; done; echo after; exec sleep 1000";
-    Chipd d(spec(json::array(
-        {worker("w", json::array({"/bin/sh", "-c", script}),
-                {{"stdout", {{"file", log}, {"max_bytes", 1 << 20}, {"keep", 1}}}}),
-         worker("b", helper("sleep"))})));
+    std::string script =
+        "i=0; while [ $i -lt 20000 ]; do echo \"line $i\"; i=$((i+1)); done; : > " +
+        shell_quote(done) + "; while [ ! -e " + shell_quote(go) +
+        " ]; do sleep 0.01; done; echo after; exec sleep 1000";
+    Chipd d(spec(
+        json::array({worker("w", json::array({"/bin/sh", "-c", script}),
+                            {{"stdout", {{"file", log}, {"max_bytes", 1 << 20}, {"keep", 1}}}}),
+                     worker("b", helper("sleep"))})));
     d.start_ready();
     // The worker got through all its output: chipd kept reading and dropped it.
     REQUIRE(wait_until([&] { return file_exists(done); }, 20000ms));
@@ -517,16 +524,17 @@ TEST_CASE("a full disk: output is dropped and counted, reported, never blocks th
     CHECK(d.stop() == 0);
 }
 
-TEST_CASE("chipd --check refuses output files in a missing folder, keep 0 and a max_bytes "
-          "under 4096, all at once") {
+TEST_CASE(
+    "chipd --check refuses output files in a missing folder, keep 0 and a max_bytes "
+    "under 4096, all at once") {
     TempDir scratch;
-    json bad = spec(json::array(
-        {worker("a", json::array({"/bin/true"}),
-                {{"stdout", {{"file", scratch.file("missing/a.log")}}}}),
-         worker("b", json::array({"/bin/true"}),
-                {{"stdout", {{"file", scratch.file("b.log")}, {"keep", 0}}}}),
-         worker("c", json::array({"/bin/true"}),
-                {{"stderr", {{"file", scratch.file("c.log")}, {"max_bytes", 100}}}})}));
+    json bad = spec(
+        json::array({worker("a", json::array({"/bin/true"}),
+                            {{"stdout", {{"file", scratch.file("missing/a.log")}}}}),
+                     worker("b", json::array({"/bin/true"}),
+                            {{"stdout", {{"file", scratch.file("b.log")}, {"keep", 0}}}}),
+                     worker("c", json::array({"/bin/true"}),
+                            {{"stderr", {{"file", scratch.file("c.log")}, {"max_bytes", 100}}}})}));
     write_file(scratch.file("bad.json"), bad.dump());
     auto r = run_process({chipd_path(), "--check", scratch.file("bad.json")});
     CHECK(r.exit_code == 2);
@@ -601,8 +609,9 @@ private:
 
 }  // namespace
 
-TEST_CASE("PID 1 of a PID namespace: orphans are reaped (no zombie left), SIGTERM shuts down "
-          "with exit 0") {
+TEST_CASE(
+    "PID 1 of a PID namespace: orphans are reaped (no zombie left), SIGTERM shuts down "
+    "with exit 0") {
     std::string why;
     if (!Pid1::available(why)) {
         MESSAGE("skipped: " << why);
@@ -613,8 +622,8 @@ TEST_CASE("PID 1 of a PID namespace: orphans are reaped (no zombie left), SIGTER
     // "leaver" forks two children that outlive it by 300 and 600 ms; it exits
     // 0 (transient: not restarted), so they are orphaned to PID 1: chipd.
     Pid1 ns(spec(json::array(
-        {worker("leaver", helper({"fork-orphan:" + o1 + ":300", "fork-orphan:" + o2 + ":600",
-                                  "exit:0"}),
+        {worker("leaver",
+                helper({"fork-orphan:" + o1 + ":300", "fork-orphan:" + o2 + ":600", "exit:0"}),
                 {{"restart", "transient"}}),
          worker("stay", helper("sleep"))})));
     ns.start();
@@ -650,8 +659,9 @@ TEST_CASE("PID 1 of a PID namespace: a root that gives up exits 1") {
         MESSAGE("skipped: " << why);
         return;
     }
-    Pid1 ns(spec(json::array({worker("a", helper("sleep")), worker("b", helper("exit-after:50:1"))}),
-                 {{"max_restarts", 1}, {"period", 10}}));
+    Pid1 ns(
+        spec(json::array({worker("a", helper("sleep")), worker("b", helper("exit-after:50:1"))}),
+             {{"max_restarts", 1}, {"period", 10}}));
     ns.start();
     CHECK(ns.wait_exit() == std::optional<int>(1));
 }
