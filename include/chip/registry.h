@@ -75,50 +75,50 @@ extern "C" {
 #define CHIP_REGISTRY_NAME_MAX 64
 
 typedef struct chip_registry_header {
-    uint64_t magic;          /* CHIP_REGISTRY_MAGIC */
-    uint32_t version;        /* CHIP_REGISTRY_VERSION; a reader refuses others */
-    uint32_t header_size;    /* sizeof(chip_registry_header) */
-    uint64_t total_size;     /* bytes of the whole region */
-    uint32_t max_groups;     /* group slots */
-    uint32_t max_members;    /* member slots (memberships, over all groups) */
-    uint32_t index_size;     /* hash buckets: a power of two >= 2 * max_groups */
-    uint32_t group_size;     /* sizeof(chip_registry_group) */
-    uint32_t member_size;    /* sizeof(chip_registry_member) */
-    int32_t writer_pid;      /* chipd's pid */
-    uint64_t index_offset;   /* where index[] starts */
-    uint64_t groups_offset;  /* where groups[] starts */
-    uint64_t members_offset; /* where members[] starts */
+    uint64_t magic;                        /* CHIP_REGISTRY_MAGIC */
+    uint32_t version;                      /* CHIP_REGISTRY_VERSION; a reader refuses others */
+    uint32_t header_size;                  /* sizeof(chip_registry_header) */
+    uint64_t total_size;                   /* bytes of the whole region */
+    uint32_t max_groups;                   /* group slots */
+    uint32_t max_members;                  /* member slots (memberships, over all groups) */
+    uint32_t index_size;                   /* hash buckets: a power of two >= 2 * max_groups */
+    uint32_t group_size;                   /* sizeof(chip_registry_group) */
+    uint32_t member_size;                  /* sizeof(chip_registry_member) */
+    int32_t writer_pid;                    /* chipd's pid */
+    uint64_t index_offset;                 /* where index[] starts */
+    uint64_t groups_offset;                /* where groups[] starts */
+    uint64_t members_offset;               /* where members[] starts */
     char name[CHIP_REGISTRY_NAME_MAX + 1]; /* the registry's name, NUL-terminated */
     uint8_t reserved0[7];
 
     /* Dynamic fields, written under the seqlock (dead: at any time). */
-    uint64_t seq;            /* seqlock: even = stable, odd = write in progress */
-    uint64_t generation;     /* incremented once per committed change */
-    uint32_t dead;           /* 1: this region is abandoned, re-open by name */
-    uint32_t group_count;    /* live groups */
-    uint32_t member_count;   /* used member slots */
-    uint32_t group_head;     /* first live group in creation order, or NONE */
-    uint32_t group_tail;     /* last live group, or NONE */
+    uint64_t seq;          /* seqlock: even = stable, odd = write in progress */
+    uint64_t generation;   /* incremented once per committed change */
+    uint32_t dead;         /* 1: this region is abandoned, re-open by name */
+    uint32_t group_count;  /* live groups */
+    uint32_t member_count; /* used member slots */
+    uint32_t group_head;   /* first live group in creation order, or NONE */
+    uint32_t group_tail;   /* last live group, or NONE */
     uint32_t reserved1;
 } chip_registry_header;
 
 typedef struct chip_registry_group {
     char name[CHIP_REGISTRY_NAME_MAX + 1]; /* NUL-terminated; [A-Za-z0-9_.:-]{1,64} */
-    uint8_t name_len;        /* 1..64; 0 = free slot */
+    uint8_t name_len;                      /* 1..64; 0 = free slot */
     uint16_t reserved;
-    uint32_t hash;           /* chip_registry_hash(name) */
-    uint32_t count;          /* members in the group */
-    uint32_t first_member;   /* member slot of the earliest join, or NONE */
-    uint32_t last_member;    /* member slot of the latest join, or NONE */
-    uint32_t prev_group;     /* neighbours in creation order, or NONE */
+    uint32_t hash;         /* chip_registry_hash(name) */
+    uint32_t count;        /* members in the group */
+    uint32_t first_member; /* member slot of the earliest join, or NONE */
+    uint32_t last_member;  /* member slot of the latest join, or NONE */
+    uint32_t prev_group;   /* neighbours in creation order, or NONE */
     uint32_t next_group;
     uint32_t reserved2;
 } chip_registry_group;
 
 typedef struct chip_registry_member {
-    int32_t pid;             /* the member; 0 = free slot */
-    uint32_t group;          /* its group slot */
-    uint32_t prev;           /* neighbours in join order within the group, or NONE */
+    int32_t pid;    /* the member; 0 = free slot */
+    uint32_t group; /* its group slot */
+    uint32_t prev;  /* neighbours in join order within the group, or NONE */
     uint32_t next;
 } chip_registry_member;
 

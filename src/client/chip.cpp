@@ -160,10 +160,11 @@ int send_membership(chip_client *c, const char *op, const char *registry, const 
     if (!chip::valid_group_name(group)) return -EINVAL;
     if (registry && !chip::valid_group_name(registry)) return -EINVAL;
     if (pid <= 0) return -EINVAL;
-    nlohmann::json req = {{"op", op},
-                          {"registry", registry ? nlohmann::json(registry) : nlohmann::json(nullptr)},
-                          {"group", group},
-                          {"pid", pid}};
+    nlohmann::json req = {
+        {"op", op},
+        {"registry", registry ? nlohmann::json(registry) : nlohmann::json(nullptr)},
+        {"group", group},
+        {"pid", pid}};
     auto resp = c->conn.request(req);
     // chipd restarted since we connected: join and leave are idempotent, so
     // one retry on a fresh connection is safe.
@@ -179,7 +180,8 @@ int send_membership(chip_client *c, const char *op, const char *registry, const 
     if (ok == j.end() || !ok->is_boolean()) return -EPROTO;
     if (ok->get<bool>()) return 0;
     auto e = j.find("errno");
-    return -chip::client::errno_from_name(e != j.end() && e->is_string() ? e->get<std::string>() : "");
+    return -chip::client::errno_from_name(e != j.end() && e->is_string() ? e->get<std::string>()
+                                                                         : "");
 }
 
 }  // namespace
@@ -276,12 +278,13 @@ int chip_notify_ready(void) {
     // "@name" is an abstract socket: a leading NUL, and the length counts
     // exactly the name's bytes (no terminator).
     if (path[0] == '@') addr.sun_path[0] = '\0';
-    auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len + (path[0] == '@' ? 0 : 1));
+    auto addr_len =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len + (path[0] == '@' ? 0 : 1));
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     static const char kMsg[] = "READY=1";
-    ssize_t n = ::sendto(fd, kMsg, sizeof kMsg - 1, MSG_NOSIGNAL, reinterpret_cast<sockaddr *>(&addr),
-                         addr_len);
+    ssize_t n = ::sendto(fd, kMsg, sizeof kMsg - 1, MSG_NOSIGNAL,
+                         reinterpret_cast<sockaddr *>(&addr), addr_len);
     int e = errno;
     ::close(fd);
     return n < 0 ? -e : 0;
@@ -289,35 +292,60 @@ int chip_notify_ready(void) {
 
 const char *chip_strerror(int code) {
     switch (code < 0 ? -code : code) {
-    case 0: return "success";
-    case ENOENT: return "no such registry, or chipd's socket does not exist";
-    case EINVAL: return "invalid argument (bad group or registry name, or several registries)";
-    case ENOSPC: return "the registry is full";
-    case EPERM: return "operation not permitted on that pid";
-    case ESRCH: return "no such process";
-    case ECONNREFUSED: return "chipd is not reachable (connection refused)";
-    case EPROTO: return "chipd answered something unexpected";
-    case ESTALE: return "the shared memory is not a chip registry of this layout version";
-    case EAGAIN: return "the registry stayed mid-update (chipd stopped while writing?)";
-    case EIO: return "the operation failed (or the registry is corrupt)";
-    case ENOMEM: return "out of memory";
-    case EACCES: return "permission denied";
-    case EPIPE:
-    case ECONNRESET:
-    case ENOTCONN:
-    case ECONNABORTED: return "the connection to chipd was lost";
-    case ENAMETOOLONG: return "socket path too long";
-    case ETIMEDOUT: return "timed out";
-    case EMSGSIZE: return "request too large";
-    case EOPNOTSUPP: return "operation not supported by chipd";
-    case ECANCELED: return "chipd is shutting down";
-    case EBUSY: return "busy";
-    case EEXIST: return "already exists";
-    case EBADF: return "bad client handle";
-    default: return "unknown error";
+        case 0:
+            return "success";
+        case ENOENT:
+            return "no such registry, or chipd's socket does not exist";
+        case EINVAL:
+            return "invalid argument (bad group or registry name, or several registries)";
+        case ENOSPC:
+            return "the registry is full";
+        case EPERM:
+            return "operation not permitted on that pid";
+        case ESRCH:
+            return "no such process";
+        case ECONNREFUSED:
+            return "chipd is not reachable (connection refused)";
+        case EPROTO:
+            return "chipd answered something unexpected";
+        case ESTALE:
+            return "the shared memory is not a chip registry of this layout version";
+        case EAGAIN:
+            return "the registry stayed mid-update (chipd stopped while writing?)";
+        case EIO:
+            return "the operation failed (or the registry is corrupt)";
+        case ENOMEM:
+            return "out of memory";
+        case EACCES:
+            return "permission denied";
+        case EPIPE:
+        case ECONNRESET:
+        case ENOTCONN:
+        case ECONNABORTED:
+            return "the connection to chipd was lost";
+        case ENAMETOOLONG:
+            return "socket path too long";
+        case ETIMEDOUT:
+            return "timed out";
+        case EMSGSIZE:
+            return "request too large";
+        case EOPNOTSUPP:
+            return "operation not supported by chipd";
+        case ECANCELED:
+            return "chipd is shutting down";
+        case EBUSY:
+            return "busy";
+        case EEXIST:
+            return "already exists";
+        case EBADF:
+            return "bad client handle";
+        default:
+            return "unknown error";
     }
 }
 
-void chip_close(chip_client *c) { delete c; }
+void chip_close(chip_client *c) {
+    delete c;
+}
 
 }  // extern "C"

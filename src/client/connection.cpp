@@ -87,11 +87,11 @@ int errno_from_name(const std::string &name) {
         const char *name;
         int code;
     } kNames[] = {
-        {"EINVAL", EINVAL},   {"ENOENT", ENOENT},       {"EPERM", EPERM},
-        {"ESRCH", ESRCH},     {"ENOSPC", ENOSPC},       {"ETIMEDOUT", ETIMEDOUT},
-        {"EPROTO", EPROTO},   {"EMSGSIZE", EMSGSIZE},   {"EOPNOTSUPP", EOPNOTSUPP},
-        {"ECANCELED", ECANCELED}, {"EIO", EIO},         {"EBUSY", EBUSY},
-        {"EACCES", EACCES},   {"EEXIST", EEXIST},       {"EAGAIN", EAGAIN},
+        {"EINVAL", EINVAL},       {"ENOENT", ENOENT},     {"EPERM", EPERM},
+        {"ESRCH", ESRCH},         {"ENOSPC", ENOSPC},     {"ETIMEDOUT", ETIMEDOUT},
+        {"EPROTO", EPROTO},       {"EMSGSIZE", EMSGSIZE}, {"EOPNOTSUPP", EOPNOTSUPP},
+        {"ECANCELED", ECANCELED}, {"EIO", EIO},           {"EBUSY", EBUSY},
+        {"EACCES", EACCES},       {"EEXIST", EEXIST},     {"EAGAIN", EAGAIN},
     };
     for (const auto &e : kNames)
         if (name == e.name) return e.code;

@@ -28,16 +28,16 @@ struct SignalEntry {
 };
 
 constexpr std::array kSignals{
-    SignalEntry{"HUP", SIGHUP},   SignalEntry{"INT", SIGINT},     SignalEntry{"QUIT", SIGQUIT},
-    SignalEntry{"ILL", SIGILL},   SignalEntry{"TRAP", SIGTRAP},   SignalEntry{"ABRT", SIGABRT},
-    SignalEntry{"BUS", SIGBUS},   SignalEntry{"FPE", SIGFPE},     SignalEntry{"KILL", SIGKILL},
-    SignalEntry{"USR1", SIGUSR1}, SignalEntry{"SEGV", SIGSEGV},   SignalEntry{"USR2", SIGUSR2},
-    SignalEntry{"PIPE", SIGPIPE}, SignalEntry{"ALRM", SIGALRM},   SignalEntry{"TERM", SIGTERM},
-    SignalEntry{"CHLD", SIGCHLD}, SignalEntry{"CONT", SIGCONT},   SignalEntry{"STOP", SIGSTOP},
-    SignalEntry{"TSTP", SIGTSTP}, SignalEntry{"TTIN", SIGTTIN},   SignalEntry{"TTOU", SIGTTOU},
-    SignalEntry{"URG", SIGURG},   SignalEntry{"XCPU", SIGXCPU},   SignalEntry{"XFSZ", SIGXFSZ},
+    SignalEntry{"HUP", SIGHUP},       SignalEntry{"INT", SIGINT},   SignalEntry{"QUIT", SIGQUIT},
+    SignalEntry{"ILL", SIGILL},       SignalEntry{"TRAP", SIGTRAP}, SignalEntry{"ABRT", SIGABRT},
+    SignalEntry{"BUS", SIGBUS},       SignalEntry{"FPE", SIGFPE},   SignalEntry{"KILL", SIGKILL},
+    SignalEntry{"USR1", SIGUSR1},     SignalEntry{"SEGV", SIGSEGV}, SignalEntry{"USR2", SIGUSR2},
+    SignalEntry{"PIPE", SIGPIPE},     SignalEntry{"ALRM", SIGALRM}, SignalEntry{"TERM", SIGTERM},
+    SignalEntry{"CHLD", SIGCHLD},     SignalEntry{"CONT", SIGCONT}, SignalEntry{"STOP", SIGSTOP},
+    SignalEntry{"TSTP", SIGTSTP},     SignalEntry{"TTIN", SIGTTIN}, SignalEntry{"TTOU", SIGTTOU},
+    SignalEntry{"URG", SIGURG},       SignalEntry{"XCPU", SIGXCPU}, SignalEntry{"XFSZ", SIGXFSZ},
     SignalEntry{"VTALRM", SIGVTALRM}, SignalEntry{"PROF", SIGPROF}, SignalEntry{"WINCH", SIGWINCH},
-    SignalEntry{"IO", SIGIO},     SignalEntry{"PWR", SIGPWR},     SignalEntry{"SYS", SIGSYS},
+    SignalEntry{"IO", SIGIO},         SignalEntry{"PWR", SIGPWR},   SignalEntry{"SYS", SIGSYS},
 };
 
 std::uint64_t fnv1a64(std::string_view s) {
@@ -51,8 +51,12 @@ std::uint64_t fnv1a64(std::string_view s) {
 
 }  // namespace
 
-bool valid_child_name(std::string_view s) { return valid_name(s, "_.-"); }
-bool valid_group_name(std::string_view s) { return valid_name(s, "_.:-"); }
+bool valid_child_name(std::string_view s) {
+    return valid_name(s, "_.-");
+}
+bool valid_group_name(std::string_view s) {
+    return valid_name(s, "_.:-");
+}
 
 std::optional<int> parse_signal(std::string_view s) {
     if (s.empty()) return std::nullopt;

@@ -49,6 +49,8 @@ private:
     bool ok_ = true;
 };
 
-inline Error make_error(int code, std::string message) { return Error{code, std::move(message)}; }
+inline Error make_error(int code, std::string message) {
+    return Error{code, std::move(message)};
+}
 
 }  // namespace chip

@@ -8,7 +8,9 @@ namespace chip::core {
 
 namespace {
 
-bool is_up(State s) { return s == State::Starting || s == State::Running; }
+bool is_up(State s) {
+    return s == State::Starting || s == State::Running;
+}
 
 std::string seconds_text(Duration d) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
@@ -20,28 +22,44 @@ std::string seconds_text(Duration d) {
 
 const char *state_name(State s) {
     switch (s) {
-    case State::Starting: return "starting";
-    case State::Running: return "running";
-    case State::Stopping: return "stopping";
-    case State::Exited: return "exited";
-    case State::Failed: return "failed";
-    case State::Stopped: return "stopped";
+        case State::Starting:
+            return "starting";
+        case State::Running:
+            return "running";
+        case State::Stopping:
+            return "stopping";
+        case State::Exited:
+            return "exited";
+        case State::Failed:
+            return "failed";
+        case State::Stopped:
+            return "stopped";
     }
     return "?";
 }
 
 const char *event_name(Event::Kind k) {
     switch (k) {
-    case Event::Kind::Start: return "start";
-    case Event::Kind::Ready: return "ready";
-    case Event::Kind::Exit: return "exit";
-    case Event::Kind::StartFailed: return "start-failed";
-    case Event::Kind::Restart: return "restart";
-    case Event::Kind::GiveUp: return "give-up";
-    case Event::Kind::Stop: return "stop";
-    case Event::Kind::Stopped: return "stopped";
-    case Event::Kind::Kill: return "kill";
-    case Event::Kind::Started: return "started";
+        case Event::Kind::Start:
+            return "start";
+        case Event::Kind::Ready:
+            return "ready";
+        case Event::Kind::Exit:
+            return "exit";
+        case Event::Kind::StartFailed:
+            return "start-failed";
+        case Event::Kind::Restart:
+            return "restart";
+        case Event::Kind::GiveUp:
+            return "give-up";
+        case Event::Kind::Stop:
+            return "stop";
+        case Event::Kind::Stopped:
+            return "stopped";
+        case Event::Kind::Kill:
+            return "kill";
+        case Event::Kind::Started:
+            return "started";
     }
     return "?";
 }
@@ -138,23 +156,24 @@ void Tree::on_exit(pid_t pid, ExitStatus status, Time now) {
     fx_.log(e);
     Node &sup = *w.parent;
     switch (w.state) {
-    case State::Stopping:
-        set_state(w, State::Stopped);
-        emit(Event::Kind::Stopped, w, now);
-        mark_dirty(sup);
-        break;
-    case State::Starting:
-        set_state(w, State::Failed);
-        emit(Event::Kind::StartFailed, w, now, 0,
-             w.timed_out ? "did not become ready within " + seconds_text(w.worker->start_timeout)
-                         : "exited before it was ready");
-        child_down(sup, w, true, true, now);
-        break;
-    case State::Running:
-        child_down(sup, w, status.signaled || status.value != 0, false, now);
-        break;
-    default:
-        break;
+        case State::Stopping:
+            set_state(w, State::Stopped);
+            emit(Event::Kind::Stopped, w, now);
+            mark_dirty(sup);
+            break;
+        case State::Starting:
+            set_state(w, State::Failed);
+            emit(Event::Kind::StartFailed, w, now, 0,
+                 w.timed_out
+                     ? "did not become ready within " + seconds_text(w.worker->start_timeout)
+                     : "exited before it was ready");
+            child_down(sup, w, true, true, now);
+            break;
+        case State::Running:
+            child_down(sup, w, status.signaled || status.value != 0, false, now);
+            break;
+        default:
+            break;
     }
     drain(now);
 }
@@ -265,16 +284,20 @@ void Tree::set_want_stop(Node &n, bool v) {
     if (n.want_stop == v) return;
     n.want_stop = v;
     if (!n.parent) return;
-    if (v) n.parent->stop_marks.insert(n.index);
-    else n.parent->stop_marks.erase(n.index);
+    if (v)
+        n.parent->stop_marks.insert(n.index);
+    else
+        n.parent->stop_marks.erase(n.index);
 }
 
 void Tree::set_want_start(Node &n, bool v) {
     if (n.want_start == v) return;
     n.want_start = v;
     if (!n.parent) return;
-    if (v) n.parent->start_marks.insert(n.index);
-    else n.parent->start_marks.erase(n.index);
+    if (v)
+        n.parent->start_marks.insert(n.index);
+    else
+        n.parent->start_marks.erase(n.index);
 }
 
 void Tree::begin_start(Node &child, Time now) {
@@ -512,42 +535,42 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
     for (Node *n : targets) {
         p.nodes.emplace_back(n, n->starts);
         switch (cmd) {
-        case Command::Stop:
-            n->held = true;
-            set_want_start(*n, false);
-            n->manual_start = false;
-            if (!n->parent) {
-                if (is_up(n->state)) begin_supervisor_stop(*n, false, now);
-            } else if (is_up(n->state)) {
-                set_want_stop(*n, true);
-                mark_dirty(*n->parent);
-            }
-            break;
-        case Command::Start:
-            n->held = false;
-            if (is_up(n->state) || n->state == State::Stopping) {
-                if (n->state == State::Stopping) {
-                    n->manual_start = true;
-                    set_want_start(*n, true);
-                    if (n->parent) mark_dirty(*n->parent);
+            case Command::Stop:
+                n->held = true;
+                set_want_start(*n, false);
+                n->manual_start = false;
+                if (!n->parent) {
+                    if (is_up(n->state)) begin_supervisor_stop(*n, false, now);
+                } else if (is_up(n->state)) {
+                    set_want_stop(*n, true);
+                    mark_dirty(*n->parent);
                 }
                 break;
-            }
-            n->manual_start = true;
-            if (!n->parent) {
-                begin_supervisor_start(*n, now);
-            } else {
+            case Command::Start:
+                n->held = false;
+                if (is_up(n->state) || n->state == State::Stopping) {
+                    if (n->state == State::Stopping) {
+                        n->manual_start = true;
+                        set_want_start(*n, true);
+                        if (n->parent) mark_dirty(*n->parent);
+                    }
+                    break;
+                }
+                n->manual_start = true;
+                if (!n->parent) {
+                    begin_supervisor_start(*n, now);
+                } else {
+                    set_want_start(*n, true);
+                    mark_dirty(*n->parent);
+                }
+                break;
+            case Command::Restart:
+                n->held = false;
+                n->manual_start = true;
                 set_want_start(*n, true);
+                if (is_up(n->state)) set_want_stop(*n, true);
                 mark_dirty(*n->parent);
-            }
-            break;
-        case Command::Restart:
-            n->held = false;
-            n->manual_start = true;
-            set_want_start(*n, true);
-            if (is_up(n->state)) set_want_stop(*n, true);
-            mark_dirty(*n->parent);
-            break;
+                break;
         }
     }
     pending_.push_back(std::move(p));
@@ -572,18 +595,18 @@ bool Tree::pending_done(const Pending &p, Result<void> &out) const {
             return false;
         // Its supervisor went down for good meanwhile: nothing will start it.
         const Node *sup = n->parent;
-        bool orphaned = sup && !is_up(sup->state) && sup->state != State::Stopping &&
-                        !sup->want_start;
+        bool orphaned =
+            sup && !is_up(sup->state) && sup->state != State::Stopping && !sup->want_start;
         if (p.cmd == Command::Restart && !restarted && !n->held && !orphaned) return false;
         if (n->state == State::Exited && n->last_exit && !n->last_exit->signaled &&
             n->last_exit->value == 0 && restarted)
             continue;  // a job that ran and finished
         if (failure.empty()) {
-            failure = n->path + (n->held     ? " was stopped before it was ready"
-                                 : orphaned ? " was not started: its supervisor " + sup->path +
-                                                  " is " + state_name(sup->state)
-                                            : " failed to start (" +
-                                                  std::string(state_name(n->state)) + ")");
+            failure = n->path +
+                      (n->held    ? " was stopped before it was ready"
+                       : orphaned ? " was not started: its supervisor " + sup->path + " is " +
+                                        state_name(sup->state)
+                                  : " failed to start (" + std::string(state_name(n->state)) + ")");
         }
     }
     out = failure.empty() ? Result<void>{} : Result<void>{make_error(EIO, failure)};
@@ -629,12 +652,24 @@ Tree::Summary Tree::summary() const {
     walk(*root_, [&](Node &n) {
         if (n.is_supervisor) return;
         switch (n.state) {
-        case State::Running: ++s.running; break;
-        case State::Starting: ++s.starting; break;
-        case State::Stopping: ++s.stopping; break;
-        case State::Exited: ++s.exited; break;
-        case State::Failed: ++s.failed; break;
-        case State::Stopped: ++s.stopped; break;
+            case State::Running:
+                ++s.running;
+                break;
+            case State::Starting:
+                ++s.starting;
+                break;
+            case State::Stopping:
+                ++s.stopping;
+                break;
+            case State::Exited:
+                ++s.exited;
+                break;
+            case State::Failed:
+                ++s.failed;
+                break;
+            case State::Stopped:
+                ++s.stopped;
+                break;
         }
     });
     return s;

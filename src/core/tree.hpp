@@ -124,9 +124,9 @@ struct Node {
     bool queued = false;           // in the dirty queue
 
     // Workers.
-    Time deadline{};          // start_timeout or stop_timeout; 0 when none
-    bool timed_out = false;   // start_timeout passed; killed, exit pending
-    bool killed = false;      // SIGKILL sent
+    Time deadline{};         // start_timeout or stop_timeout; 0 when none
+    bool timed_out = false;  // start_timeout passed; killed, exit pending
+    bool killed = false;     // SIGKILL sent
 
     bool ready() const { return state == State::Running; }
 };
@@ -220,8 +220,7 @@ public:
     static void walk(Node &node, const std::function<void(Node &)> &fn);
     // Counts for a one-line summary.
     struct Summary {
-        std::size_t running = 0, starting = 0, stopping = 0, exited = 0, failed = 0,
-                    stopped = 0;
+        std::size_t running = 0, starting = 0, stopping = 0, exited = 0, failed = 0, stopped = 0;
     };
     Summary summary() const;
 

@@ -325,9 +325,11 @@ int cmd_wait(const Context &ctx, const std::string &path, std::optional<double> 
     // socket yet is waited for too, within the same timeout.
     auto start = std::chrono::steady_clock::now();
     auto left = [&] {
-        return timeout_s ? *timeout_s - std::chrono::duration<double>(
-                                            std::chrono::steady_clock::now() - start).count()
-                         : 1e9;
+        return timeout_s
+                   ? *timeout_s -
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                             .count()
+                   : 1e9;
     };
     for (;;) {
         auto probe = client::Connection::open(ctx.socket);

@@ -27,10 +27,9 @@ namespace {
 // Variables chipd sets per worker, or that describe chipd's own place under
 // systemd and must not leak into workers.
 bool private_var(const char *kv) {
-    static const char *const kNames[] = {"NOTIFY_SOCKET=", "JOURNAL_STREAM=", "CHIP_SOCKET=",
-                                         "CHIP_PATH=",     "CHIP_INSTANCE=",  "LISTEN_PID=",
-                                         "LISTEN_FDS=",    "LISTEN_FDNAMES=", "WATCHDOG_PID=",
-                                         "WATCHDOG_USEC="};
+    static const char *const kNames[] = {
+        "NOTIFY_SOCKET=", "JOURNAL_STREAM=", "CHIP_SOCKET=",    "CHIP_PATH=",    "CHIP_INSTANCE=",
+        "LISTEN_PID=",    "LISTEN_FDS=",     "LISTEN_FDNAMES=", "WATCHDOG_PID=", "WATCHDOG_USEC="};
     for (const char *n : kNames)
         if (std::strncmp(kv, n, std::strlen(n)) == 0) return true;
     return false;
@@ -64,9 +63,9 @@ json error_json(int code, const std::string &message) {
     static const struct {
         int code;
         const char *name;
-    } kNames[] = {{EINVAL, "EINVAL"},   {ENOENT, "ENOENT"},         {EPERM, "EPERM"},
-                  {ESRCH, "ESRCH"},     {ENOSPC, "ENOSPC"},         {ETIMEDOUT, "ETIMEDOUT"},
-                  {EPROTO, "EPROTO"},   {EMSGSIZE, "EMSGSIZE"},     {EOPNOTSUPP, "EOPNOTSUPP"},
+    } kNames[] = {{EINVAL, "EINVAL"},       {ENOENT, "ENOENT"},     {EPERM, "EPERM"},
+                  {ESRCH, "ESRCH"},         {ENOSPC, "ENOSPC"},     {ETIMEDOUT, "ETIMEDOUT"},
+                  {EPROTO, "EPROTO"},       {EMSGSIZE, "EMSGSIZE"}, {EOPNOTSUPP, "EOPNOTSUPP"},
                   {ECANCELED, "ECANCELED"}, {EIO, "EIO"},           {EBUSY, "EBUSY"}};
     const char *name = "EIO";
     for (const auto &e : kNames)
@@ -74,18 +73,24 @@ json error_json(int code, const std::string &message) {
     return json{{"ok", false}, {"error", message}, {"errno", name}};
 }
 
-json ok_json() { return json{{"ok", true}}; }
+json ok_json() {
+    return json{{"ok", true}};
+}
 
 // The journal's syslog priority of an event.
 int priority_of(const core::Event &e) {
     switch (e.kind) {
-    case core::Event::Kind::StartFailed:
-    case core::Event::Kind::GiveUp: return 3;
-    case core::Event::Kind::Kill: return 4;
-    case core::Event::Kind::Restart: return 5;
-    case core::Event::Kind::Exit:
-        return e.status.signaled || e.status.value != 0 ? 4 : 6;
-    default: return 6;
+        case core::Event::Kind::StartFailed:
+        case core::Event::Kind::GiveUp:
+            return 3;
+        case core::Event::Kind::Kill:
+            return 4;
+        case core::Event::Kind::Restart:
+            return 5;
+        case core::Event::Kind::Exit:
+            return e.status.signaled || e.status.value != 0 ? 4 : 6;
+        default:
+            return 6;
     }
 }
 
@@ -101,8 +106,8 @@ struct Daemon::Client {
     os::PeerCred peer;
     std::string in;
     std::string out;
-    bool busy = false;          // a request is waiting for its response
-    bool closing = false;       // close once OUT is flushed
+    bool busy = false;     // a request is waiting for its response
+    bool closing = false;  // close once OUT is flushed
 };
 
 Daemon::Daemon(core::Spec spec, Options opts) : spec_(std::move(spec)), opts_(std::move(opts)) {}
@@ -126,7 +131,9 @@ Daemon::~Daemon() {
     check_.reset();
 }
 
-core::Time Daemon::now() const { return core::Time(uv::Loop::now_ns()); }
+core::Time Daemon::now() const {
+    return core::Time(uv::Loop::now_ns());
+}
 
 // ---- set-up ------------------------------------------------------------------
 
@@ -161,8 +168,8 @@ void Daemon::setup() {
         if (int rc = r->table.init(r->mapping.bytes(), rs.name, rs.max_groups, rs.max_members,
                                    ::getpid());
             rc < 0)
-            throw std::runtime_error("registry " + rs.name + ": cannot format shared memory: " +
-                                     std::strerror(-rc));
+            throw std::runtime_error("registry " + rs.name +
+                                     ": cannot format shared memory: " + std::strerror(-rc));
         registries_.push_back(std::move(r));
     }
 
@@ -182,7 +189,8 @@ void Daemon::setup() {
         s.env_instance = "CHIP_INSTANCE=" + std::to_string(n.instance);
     });
 
-    listen_poll_ = std::make_unique<uv::Poll>(loop_, listen_fd_.get(), [this](int) { on_accept(); });
+    listen_poll_ =
+        std::make_unique<uv::Poll>(loop_, listen_fd_.get(), [this](int) { on_accept(); });
     listen_poll_->start(uv::Poll::Readable);
     sig_chld_ = std::make_unique<uv::Signal>(loop_, SIGCHLD, [this] { on_sigchld(); });
     sig_term_ = std::make_unique<uv::Signal>(loop_, SIGTERM, [this] { on_term_signal(SIGTERM); });
@@ -190,8 +198,9 @@ void Daemon::setup() {
     // SIGHUP is not forwarded: most programs die of it, and a tree-wide HUP
     // would turn into restarts. `chipctl signal HUP PATH` sends it on purpose.
     sig_hup_ = std::make_unique<uv::Signal>(loop_, SIGHUP, [this] {
-        warn("SIGHUP ignored (chipd has no configuration to reload; restart it to change the "
-             "spec, or use chipctl signal HUP PATH to signal workers)");
+        warn(
+            "SIGHUP ignored (chipd has no configuration to reload; restart it to change the "
+            "spec, or use chipctl signal HUP PATH to signal workers)");
     });
     // Timer callbacks run before the loop polls, and the check handle only after
     // it: they settle their own consequences, or the loop could block with no
@@ -244,8 +253,9 @@ void Daemon::after_events() {
         if (it == tickets_.end()) continue;
         std::uint64_t client = it->second;
         tickets_.erase(it);
-        finish_request(client, f.result ? ok_json()
-                                        : error_json(f.result.error().code, f.result.error().message));
+        finish_request(client, f.result
+                                   ? ok_json()
+                                   : error_json(f.result.error().code, f.result.error().message));
     }
     std::uint64_t t = uv::Loop::now_ns();
     std::optional<std::uint64_t> next_wait;
@@ -297,12 +307,20 @@ void Daemon::on_sigchld() {
 void Daemon::on_term_signal(int sig) {
     ++term_signals_;
     if (term_signals_ == 1 && !tree_->shutting_down()) {
-        log(core::Event{core::Event::Kind::Stop, &tree_->root(), 0, {}, 0,
+        log(core::Event{core::Event::Kind::Stop,
+                        &tree_->root(),
+                        0,
+                        {},
+                        0,
                         "SIG" + signal_name(sig) + " received: shutting down"});
         sd_notify("STOPPING=1");
         tree_->shutdown(now());
     } else {
-        log(core::Event{core::Event::Kind::Kill, &tree_->root(), 0, {}, 0,
+        log(core::Event{core::Event::Kind::Kill,
+                        &tree_->root(),
+                        0,
+                        {},
+                        0,
                         "SIG" + signal_name(sig) + " again: killing what is left"});
         tree_->hurry(now());
     }
@@ -395,7 +413,8 @@ Daemon::SpawnCache &Daemon::cache_for(const core::WorkerSpec &w) {
         std::size_t start = 0;
         while (start <= path.size()) {
             auto colon = path.find(':', start);
-            std::string dir = path.substr(start, colon == std::string::npos ? colon : colon - start);
+            std::string dir =
+                path.substr(start, colon == std::string::npos ? colon : colon - start);
             c.candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + cmd0);
             if (colon == std::string::npos) break;
             start = colon + 1;
@@ -416,15 +435,19 @@ Daemon::SpawnCache &Daemon::cache_for(const core::WorkerSpec &w) {
     for (const auto &kv : c.env_owned) c.env.push_back(kv.c_str());
     if (w.uid || w.gid) {
         gid_t gid = w.gid.value_or(::getgid());
-        if (w.user) c.groups = os::groups_of_user(*w.user, gid);
-        else c.groups = {gid};
+        if (w.user)
+            c.groups = os::groups_of_user(*w.user, gid);
+        else
+            c.groups = {gid};
     }
     auto warn_fn = [this](const std::string &m) { warn(m); };
     if (w.out.mode == core::OutputSpec::Mode::File)
         c.out_file = std::make_shared<FileSink>(w.out, warn_fn);
     if (w.err.mode == core::OutputSpec::Mode::File) {
-        if (c.out_file && w.err.file == w.out.file) c.err_file = c.out_file;
-        else c.err_file = std::make_shared<FileSink>(w.err, warn_fn);
+        if (c.out_file && w.err.file == w.out.file)
+            c.err_file = c.out_file;
+        else
+            c.err_file = std::make_shared<FileSink>(w.err, warn_fn);
     }
     return c;
 }
@@ -539,8 +562,8 @@ void Daemon::open_notify(Slot &slot, std::uint32_t id) {
     auto fd = os::bind_datagram(slot.notify_path);
     if (!fd) {
         // A path too long for sockaddr_un: an abstract socket has no file.
-        slot.notify_path = "@" + registry_shm_prefix(socket_path_).substr(1) + "notify-" +
-                           std::to_string(id);
+        slot.notify_path =
+            "@" + registry_shm_prefix(socket_path_).substr(1) + "notify-" + std::to_string(id);
         fd = os::bind_datagram(slot.notify_path);
     }
     if (!fd) {
@@ -550,8 +573,8 @@ void Daemon::open_notify(Slot &slot, std::uint32_t id) {
     }
     slot.notify_fd = std::move(*fd);
     slot.env_notify = "NOTIFY_SOCKET=" + slot.notify_path;
-    slot.notify_poll = std::make_unique<uv::Poll>(loop_, slot.notify_fd.get(),
-                                                  [this, id](int) { on_notify(id); });
+    slot.notify_poll =
+        std::make_unique<uv::Poll>(loop_, slot.notify_fd.get(), [this, id](int) { on_notify(id); });
     slot.notify_poll->start(uv::Poll::Readable);
 }
 
@@ -587,7 +610,9 @@ void Daemon::on_notify(std::uint32_t id) {
     }
 }
 
-void Daemon::kill_group(pid_t pgid, int sig) { os::kill_group(pgid, sig); }
+void Daemon::kill_group(pid_t pgid, int sig) {
+    os::kill_group(pgid, sig);
+}
 
 void Daemon::log(const core::Event &e) {
     using K = core::Event::Kind;
@@ -607,8 +632,10 @@ void Daemon::log(const core::Event &e) {
         if (!journal_) j["time"] = timestamp();
         if (e.pid) j["pid"] = e.pid;
         if (e.kind == K::Exit) {
-            if (e.status.signaled) j["signal"] = signal_name(e.status.value);
-            else j["code"] = e.status.value;
+            if (e.status.signaled)
+                j["signal"] = signal_name(e.status.value);
+            else
+                j["code"] = e.status.value;
         }
         if (e.kind == K::Restart || e.kind == K::GiveUp) j["count"] = e.count;
         if (!e.message.empty()) j["message"] = e.message;
@@ -699,8 +726,8 @@ int Daemon::check_join_allowed(const os::PeerCred &peer, pid_t pid, std::string 
             return ESRCH;
         }
         if (peer.uid != uids->first && peer.uid != uids->second) {
-            why = "uid " + std::to_string(peer.uid) + " may not act on pid " +
-                  std::to_string(pid) + " (runs as uid " + std::to_string(uids->first) + ")";
+            why = "uid " + std::to_string(peer.uid) + " may not act on pid " + std::to_string(pid) +
+                  " (runs as uid " + std::to_string(uids->first) + ")";
             return EPERM;
         }
     }
@@ -737,7 +764,8 @@ void Daemon::on_accept() {
         c->fd = os::UniqueFd(fd);
         if (auto cred = os::peer_cred(fd)) c->peer = *cred;
         std::uint64_t id = c->id;
-        c->poll = std::make_unique<uv::Poll>(loop_, fd, [this, id](int ev) { on_client_io(id, ev); });
+        c->poll =
+            std::make_unique<uv::Poll>(loop_, fd, [this, id](int ev) { on_client_io(id, ev); });
         c->poll->start(uv::Poll::Readable);
         clients_[id] = std::move(c);
     }
@@ -813,8 +841,10 @@ void Daemon::process_lines(Client &c) {
                 resp = error_json(EINVAL, std::string("bad request: ") + e.what());
             }
         }
-        if (resp) send(c, *resp);
-        else c.busy = true;
+        if (resp)
+            send(c, *resp);
+        else
+            c.busy = true;
     }
 }
 
@@ -884,8 +914,8 @@ std::optional<json> Daemon::handle(Client &c, const json &req) {
     if (op == "shutdown") {
         send(c, ok_json());
         if (!tree_->shutting_down()) {
-            log(core::Event{core::Event::Kind::Stop, &tree_->root(), 0, {}, 0,
-                            "shutdown requested"});
+            log(core::Event{
+                core::Event::Kind::Stop, &tree_->root(), 0, {}, 0, "shutdown requested"});
             sd_notify("STOPPING=1");
             tree_->shutdown(now());
         }
@@ -910,9 +940,10 @@ json Daemon::node_json(const core::Node &n, core::Time t) const {
            {"state", core::state_name(n.state)},
            {"pid", n.pid ? json(n.pid) : json(nullptr)},
            {"restarts", n.restarts},
-           {"uptime_s", live ? json(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        t - n.since).count() / 1000.0)
-                             : json(nullptr)},
+           {"uptime_s",
+            live ? json(std::chrono::duration_cast<std::chrono::milliseconds>(t - n.since).count() /
+                        1000.0)
+                 : json(nullptr)},
            {"last_exit", exit_json(n.last_exit)}};
     return j;
 }
@@ -1003,7 +1034,8 @@ json Daemon::op_join(Client &c, const json &req, bool join) {
         if (int e = check_join_allowed(c.peer, pid, why); e != 0) return error_json(e, why);
         // Watched before it joins: a process that has already exited (a zombie)
         // is refused rather than joined and dropped at once.
-        if (!watch_member(pid)) return error_json(ESRCH, "pid " + std::to_string(pid) + " has exited");
+        if (!watch_member(pid))
+            return error_json(ESRCH, "pid " + std::to_string(pid) + " has exited");
         int rc = r->table.join(g->get<std::string>(), pid);
         if (rc < 0)
             return error_json(-rc, rc == -ENOSPC ? "registry " + r->spec.name + " is full"

@@ -33,8 +33,8 @@
 namespace chip::daemon {
 
 struct Options {
-    std::string socket;            // --socket, or empty
-    bool json_log = false;         // --log-format json
+    std::string socket;     // --socket, or empty
+    bool json_log = false;  // --log-format json
 };
 
 class Daemon final : public core::Effects {
@@ -124,7 +124,8 @@ private:
     std::optional<nlohmann::json> handle(Client &c, const nlohmann::json &req);
     nlohmann::json op_status(const nlohmann::json &req);
     nlohmann::json op_signal(const nlohmann::json &req);
-    std::optional<nlohmann::json> op_command(Client &c, core::Command cmd, const nlohmann::json &req);
+    std::optional<nlohmann::json> op_command(Client &c, core::Command cmd,
+                                             const nlohmann::json &req);
     std::optional<nlohmann::json> op_wait(Client &c, const nlohmann::json &req);
     nlohmann::json op_join(Client &c, const nlohmann::json &req, bool join);
     nlohmann::json op_members(const nlohmann::json &req, bool groups);
@@ -180,7 +181,7 @@ private:
     bool told_stopping_ = false;
     bool status_dirty_ = true;
     std::string last_status_;
-    std::deque<core::Time> recent_restarts_;  // for STATUS=, the last minute's
+    std::deque<core::Time> recent_restarts_;   // for STATUS=, the last minute's
     std::unique_ptr<uv::Timer> status_timer_;  // a restart leaves the last minute
     std::unique_ptr<uv::Timer> watchdog_;
     std::uint64_t watchdog_ms_ = 0;

@@ -10,14 +10,16 @@
 #include "spec/loader.hpp"
 
 int main(int argc, char **argv) {
-    CLI::App app{"chipd: a supervisor of OS processes with OTP supervision trees and a "
-                 "process-group registry"};
+    CLI::App app{
+        "chipd: a supervisor of OS processes with OTP supervision trees and a "
+        "process-group registry"};
     std::string spec_path, socket, log_format = "text";
     bool check = false;
     app.add_option("SPEC", spec_path, "the spec file (JSON)")->required();
-    app.add_option("--socket", socket, "control socket path (default: the spec's, else "
-                                       "$XDG_RUNTIME_DIR/chip/chipd.sock, /run/chip/chipd.sock "
-                                       "for root, /tmp/chip-$UID/chipd.sock)");
+    app.add_option("--socket", socket,
+                   "control socket path (default: the spec's, else "
+                   "$XDG_RUNTIME_DIR/chip/chipd.sock, /run/chip/chipd.sock "
+                   "for root, /tmp/chip-$UID/chipd.sock)");
     app.add_option("--log-format", log_format, "event log format on stderr")
         ->check(CLI::IsMember({"text", "json"}));
     app.add_flag("--check", check, "validate the spec and exit (0 valid, 2 invalid)");

@@ -27,12 +27,12 @@ enum Stage { kSetsid, kStdio, kIds, kDeathSignal, kChdir, kExec };
 
 struct ChildArgs {
     const SpawnPlan *plan;
-    sigset_t mask;          // the mask to exec with
+    sigset_t mask;  // the mask to exec with
     pid_t parent;
-    const int *reset;       // signals whose disposition is not SIG_DFL
+    const int *reset;  // signals whose disposition is not SIG_DFL
     int reset_count;
-    volatile int err;       // written by the child on failure (shared memory: CLONE_VM)
-    volatile int stage;     // which step failed (Stage)
+    volatile int err;    // written by the child on failure (shared memory: CLONE_VM)
+    volatile int stage;  // which step failed (Stage)
 };
 
 // The child of spawn(): runs on its own stack in chipd's memory (CLONE_VM) while
@@ -150,10 +150,12 @@ Result<pid_t> spawn(const SpawnPlan &plan) {
         int st;
         while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
         }
-        static const char *const kWhat[] = {"setsid", "cannot set up stdin/stdout/stderr",
+        static const char *const kWhat[] = {"setsid",
+                                            "cannot set up stdin/stdout/stderr",
                                             "cannot switch user or group",
                                             "cannot set the parent-death signal",
-                                            "cannot change to its folder", "cannot execute"};
+                                            "cannot change to its folder",
+                                            "cannot execute"};
         std::string what = kWhat[args.stage];
         if (args.stage == kChdir && plan.cwd) what += std::string(" ") + plan.cwd;
         return make_error(args.err, what + ": " + std::strerror(args.err));
@@ -178,9 +180,13 @@ void kill_group(pid_t pgid, int sig) {
     if (pgid > 1) ::kill(-pgid, sig);
 }
 
-int kill_pid(pid_t pid, int sig) { return ::kill(pid, sig) < 0 ? -errno : 0; }
+int kill_pid(pid_t pid, int sig) {
+    return ::kill(pid, sig) < 0 ? -errno : 0;
+}
 
-void become_subreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
+void become_subreaper() {
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
 
 int pidfd_open(pid_t pid) {
     long fd = ::syscall(SYS_pidfd_open, pid, 0);
@@ -190,7 +196,9 @@ int pidfd_open(pid_t pid) {
 }
 
 bool pidfd_alive(int pidfd) {
-    struct pollfd p{pidfd, POLLIN, 0};
+    struct pollfd p {
+        pidfd, POLLIN, 0
+    };
     return ::poll(&p, 1, 0) == 0;
 }
 

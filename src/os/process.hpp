@@ -25,7 +25,7 @@ struct SpawnPlan {
     int fd_stdin = -1;            // dup2'ed to 0, 1, 2 in the child
     int fd_stdout = -1;
     int fd_stderr = -1;
-    bool set_ids = false;         // setgroups/setgid/setuid
+    bool set_ids = false;  // setgroups/setgid/setuid
     uid_t uid = 0;
     gid_t gid = 0;
     const gid_t *groups = nullptr;

@@ -26,8 +26,9 @@ Error sys_error(int code, const std::string &what, const std::string &name) {
 void mark_stale_dead(const std::string &name) {
     int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
     if (fd < 0) return;
-    struct stat st{};
-    if (::fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) >= sizeof(chip_registry_header)) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 &&
+        static_cast<std::size_t>(st.st_size) >= sizeof(chip_registry_header)) {
         void *p = ::mmap(nullptr, sizeof(chip_registry_header), PROT_READ | PROT_WRITE, MAP_SHARED,
                          fd, 0);
         if (p != MAP_FAILED) {
@@ -61,7 +62,9 @@ Mapping &Mapping::operator=(Mapping &&other) noexcept {
     return *this;
 }
 
-Mapping::~Mapping() { reset(); }
+Mapping::~Mapping() {
+    reset();
+}
 
 void Mapping::reset() {
     if (addr_) ::munmap(addr_, size_);
@@ -96,7 +99,7 @@ Result<Mapping> create_shm(const std::string &name, std::size_t size) {
 Result<Mapping> open_shm_readonly(const std::string &name) {
     int fd = ::shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) return sys_error(errno, "cannot open shared memory", name);
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) < 0) {
         int e = errno;
         ::close(fd);
@@ -127,7 +130,8 @@ std::vector<std::string> list_shm(const std::string &prefix) {
     if (!dir) return out;
     while (const dirent *ent = ::readdir(dir)) {
         std::string_view n(ent->d_name);
-        if (n.size() > bare.size() && n.substr(0, bare.size()) == bare) out.push_back("/" + std::string(n));
+        if (n.size() > bare.size() && n.substr(0, bare.size()) == bare)
+            out.push_back("/" + std::string(n));
     }
     ::closedir(dir);
     std::sort(out.begin(), out.end());

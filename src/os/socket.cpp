@@ -164,12 +164,18 @@ ssize_t send_some(int fd, const char *buf, std::size_t len) {
 }
 
 void remove_path(const std::string &path, bool folder) {
-    if (folder) ::rmdir(path.c_str());
-    else ::unlink(path.c_str());
+    if (folder)
+        ::rmdir(path.c_str());
+    else
+        ::unlink(path.c_str());
 }
 
-void ignore_sigpipe() { ::signal(SIGPIPE, SIG_IGN); }
+void ignore_sigpipe() {
+    ::signal(SIGPIPE, SIG_IGN);
+}
 
-UniqueFd open_dev_null() { return UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC)); }
+UniqueFd open_dev_null() {
+    return UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+}
 
 }  // namespace chip::os

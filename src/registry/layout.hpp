@@ -33,7 +33,9 @@ struct Geometry {
     std::uint64_t total_size = 0;
 };
 
-constexpr std::uint64_t align_up(std::uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+constexpr std::uint64_t align_up(std::uint64_t n) {
+    return (n + kAlign - 1) / kAlign * kAlign;
+}
 
 // nullopt when a capacity is 0 or over its limit.
 constexpr std::optional<Geometry> geometry(std::uint32_t max_groups, std::uint32_t max_members) {
@@ -43,9 +45,12 @@ constexpr std::optional<Geometry> geometry(std::uint32_t max_groups, std::uint32
     g.index_size = 2;
     while (g.index_size < 2 * max_groups) g.index_size *= 2;
     g.index_offset = align_up(sizeof(chip_registry_header));
-    g.groups_offset = align_up(g.index_offset + std::uint64_t{g.index_size} * sizeof(std::uint32_t));
-    g.members_offset = align_up(g.groups_offset + std::uint64_t{max_groups} * sizeof(chip_registry_group));
-    g.total_size = align_up(g.members_offset + std::uint64_t{max_members} * sizeof(chip_registry_member));
+    g.groups_offset =
+        align_up(g.index_offset + std::uint64_t{g.index_size} * sizeof(std::uint32_t));
+    g.members_offset =
+        align_up(g.groups_offset + std::uint64_t{max_groups} * sizeof(chip_registry_group));
+    g.total_size =
+        align_up(g.members_offset + std::uint64_t{max_members} * sizeof(chip_registry_member));
     return g;
 }
 

@@ -111,9 +111,13 @@ int Reader::attach(std::span<const std::byte> region, std::string *why) {
     return 0;
 }
 
-bool Reader::dead() const { return hdr_ && load_acquire(hdr_->dead) != 0; }
+bool Reader::dead() const {
+    return hdr_ && load_acquire(hdr_->dead) != 0;
+}
 
-std::uint64_t Reader::generation() const { return hdr_ ? load_acquire(hdr_->generation) : 0; }
+std::uint64_t Reader::generation() const {
+    return hdr_ ? load_acquire(hdr_->generation) : 0;
+}
 
 std::uint32_t Reader::find(std::string_view group, std::uint32_t hash, bool *bad) const {
     const std::uint32_t mask = index_size_ - 1;

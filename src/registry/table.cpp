@@ -95,7 +95,9 @@ void Table::close_write() {
     writing_ = false;
 }
 
-void Table::begin() { ++batch_depth_; }
+void Table::begin() {
+    ++batch_depth_;
+}
 
 void Table::commit() {
     if (batch_depth_ > 0 && --batch_depth_ == 0) close_write();
@@ -121,7 +123,8 @@ std::uint32_t Table::create_group(std::string_view name, std::uint32_t hash) {
     std::uint32_t g = free_groups_.back();
     free_groups_.pop_back();
     auto &gr = groups_[g];
-    for (std::size_t i = 0; i <= kMaxNameLen; ++i) store(gr.name[i], i < name.size() ? name[i] : '\0');
+    for (std::size_t i = 0; i <= kMaxNameLen; ++i)
+        store(gr.name[i], i < name.size() ? name[i] : '\0');
     store(gr.name_len, name.size());
     store(gr.hash, hash);
     store(gr.count, 0u);
@@ -149,7 +152,8 @@ void Table::remove_group(std::uint32_t g) {
     // between the hole and its position, so every probe still reaches it.
     std::uint32_t hole = gr.hash & index_mask_;
     while (index_[hole] != g) hole = (hole + 1) & index_mask_;
-    for (std::uint32_t j = (hole + 1) & index_mask_; index_[j] != kNone; j = (j + 1) & index_mask_) {
+    for (std::uint32_t j = (hole + 1) & index_mask_; index_[j] != kNone;
+         j = (j + 1) & index_mask_) {
         std::uint32_t home = groups_[index_[j]].hash & index_mask_;
         if (((j - home) & index_mask_) >= ((j - hole) & index_mask_)) {
             store(index_[hole], index_[j]);
@@ -266,7 +270,9 @@ std::size_t Table::remove_pid(pid_t pid) {
     return n;
 }
 
-bool Table::has_member(pid_t pid) const { return by_pid_.count(pid) != 0; }
+bool Table::has_member(pid_t pid) const {
+    return by_pid_.count(pid) != 0;
+}
 
 std::vector<std::string> Table::groups_of(pid_t pid) const {
     std::vector<std::string> out;
@@ -299,9 +305,17 @@ std::vector<std::pair<std::string, std::uint32_t>> Table::groups() const {
     return out;
 }
 
-std::uint32_t Table::group_count() const { return hdr_ ? hdr_->group_count : 0; }
-std::uint32_t Table::member_count() const { return hdr_ ? hdr_->member_count : 0; }
-std::uint64_t Table::generation() const { return hdr_ ? hdr_->generation : 0; }
-std::string_view Table::name() const { return hdr_ ? std::string_view(hdr_->name) : std::string_view(); }
+std::uint32_t Table::group_count() const {
+    return hdr_ ? hdr_->group_count : 0;
+}
+std::uint32_t Table::member_count() const {
+    return hdr_ ? hdr_->member_count : 0;
+}
+std::uint64_t Table::generation() const {
+    return hdr_ ? hdr_->generation : 0;
+}
+std::string_view Table::name() const {
+    return hdr_ ? std::string_view(hdr_->name) : std::string_view();
+}
 
 }  // namespace chip::registry

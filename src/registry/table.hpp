@@ -95,15 +95,15 @@ private:
     std::uint32_t max_members_ = 0;
     std::uint32_t index_mask_ = 0;
 
-    std::vector<std::uint32_t> free_groups_;   // stacks of free slots
+    std::vector<std::uint32_t> free_groups_;  // stacks of free slots
     std::vector<std::uint32_t> free_members_;
     // pid -> its member slots, in join order: leave and remove_pid touch only
     // that pid's memberships, never scan the tables.
     std::unordered_map<pid_t, std::vector<std::uint32_t>> by_pid_;
 
     int batch_depth_ = 0;
-    bool writing_ = false;  // seq is odd
-    std::uint64_t seq_ = 0; // our copy of the stable (even) seq
+    bool writing_ = false;   // seq is odd
+    std::uint64_t seq_ = 0;  // our copy of the stable (even) seq
 };
 
 }  // namespace chip::registry

@@ -40,7 +40,8 @@ public:
         // (a vector of pair<const key, value>) copies its values when it grows,
         // which would deep-copy (and recurse through) every nested value.
         Frame &f = frames_.back();
-        auto &members = static_cast<Json::object_t::Container &>(*f.node->get_ptr<Json::object_t *>());
+        auto &members =
+            static_cast<Json::object_t::Container &>(*f.node->get_ptr<Json::object_t *>());
         members.reserve(f.members.size());
         for (auto &[k, v] : f.members) members.emplace_back(std::move(k), std::move(v));
         frames_.pop_back();
@@ -53,15 +54,17 @@ public:
         if (fresh) {
             f.members.emplace_back(k, nullptr);
         } else {
-            errors_.push_back(file_ + ": " + show(pointer_to(k)) + ": expected each key once in an object; got " +
-                              describe(Json(k)) + " again");
+            errors_.push_back(file_ + ": " + show(pointer_to(k)) +
+                              ": expected each key once in an object; got " + describe(Json(k)) +
+                              " again");
         }
         f.pending = it->second;  // a repeated key overwrites, as with nlohmann
         f.key = std::move(k);
         return true;
     }
 
-    bool parse_error(std::size_t position, const std::string &, const nlohmann::detail::exception &ex) override {
+    bool parse_error(std::size_t position, const std::string &,
+                     const nlohmann::detail::exception &ex) override {
         error_position_ = position;
         error_what_ = ex.what();
         return false;
@@ -136,9 +139,14 @@ std::string printable(const std::string &s) {
     std::string out;
     for (std::size_t i = 0; i < s.size();) {
         auto c = static_cast<unsigned char>(s[i]);
-        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        std::size_t len = c < 0x80           ? 1
+                          : (c >> 5) == 0x6  ? 2
+                          : (c >> 4) == 0xE  ? 3
+                          : (c >> 3) == 0x1E ? 4
+                                             : 0;
         bool ok = len > 0 && i + len <= s.size() && (c >= 0x20 || len > 1) && c != 0x7f;
-        for (std::size_t j = 1; ok && j < len; ++j) ok = (static_cast<unsigned char>(s[i + j]) & 0xC0) == 0x80;
+        for (std::size_t j = 1; ok && j < len; ++j)
+            ok = (static_cast<unsigned char>(s[i + j]) & 0xC0) == 0x80;
         if (ok) {
             out.append(s, i, len);
             i += len;
@@ -176,44 +184,46 @@ std::string syntax_message(std::string what) {
 void describe_into(const Json &v, std::string &out, std::size_t budget) {
     if (out.size() > budget) return;
     switch (v.type()) {
-    case Json::value_t::object: {
-        out += '{';
-        bool first = true;
-        for (const auto &[k, item] : v.items()) {
-            if (out.size() > budget) break;
-            if (!first) out += ',';
-            first = false;
-            out += Json(std::string(utf8_prefix(k, budget))).dump(-1, ' ', false, Json::error_handler_t::replace);
-            out += ':';
-            describe_into(item, out, budget);
+        case Json::value_t::object: {
+            out += '{';
+            bool first = true;
+            for (const auto &[k, item] : v.items()) {
+                if (out.size() > budget) break;
+                if (!first) out += ',';
+                first = false;
+                out += Json(std::string(utf8_prefix(k, budget)))
+                           .dump(-1, ' ', false, Json::error_handler_t::replace);
+                out += ':';
+                describe_into(item, out, budget);
+            }
+            out += '}';
+            break;
         }
-        out += '}';
-        break;
-    }
-    case Json::value_t::array: {
-        out += '[';
-        bool first = true;
-        for (const auto &item : v) {
-            if (out.size() > budget) break;
-            if (!first) out += ',';
-            first = false;
-            describe_into(item, out, budget);
+        case Json::value_t::array: {
+            out += '[';
+            bool first = true;
+            for (const auto &item : v) {
+                if (out.size() > budget) break;
+                if (!first) out += ',';
+                first = false;
+                describe_into(item, out, budget);
+            }
+            out += ']';
+            break;
         }
-        out += ']';
-        break;
-    }
-    case Json::value_t::string: {
-        // Cut before dumping: a megabyte string need not be escaped whole.
-        const auto &s = v.get_ref<const std::string &>();
-        out += Json(std::string(utf8_prefix(s, budget + 1))).dump(-1, ' ', false, Json::error_handler_t::replace);
-        break;
-    }
-    case Json::value_t::binary:  // never produced by JSON text
-        out += "<binary>";
-        break;
-    default:  // numbers, booleans, null: short, and dump() is exact for them
-        out += v.dump();
-        break;
+        case Json::value_t::string: {
+            // Cut before dumping: a megabyte string need not be escaped whole.
+            const auto &s = v.get_ref<const std::string &>();
+            out += Json(std::string(utf8_prefix(s, budget + 1)))
+                       .dump(-1, ' ', false, Json::error_handler_t::replace);
+            break;
+        }
+        case Json::value_t::binary:  // never produced by JSON text
+            out += "<binary>";
+            break;
+        default:  // numbers, booleans, null: short, and dump() is exact for them
+            out += v.dump();
+            break;
     }
 }
 
@@ -234,9 +244,11 @@ Document parse_document(std::string_view text, const std::string &file) {
         // The position counts bytes read, the offending one included.
         std::size_t offset = builder.error_position() > 0 ? builder.error_position() - 1 : 0;
         auto [line, col] = line_column(text, offset);
-        std::string what = builder.error_what().empty() ? std::string("invalid JSON") : syntax_message(builder.error_what());
+        std::string what = builder.error_what().empty() ? std::string("invalid JSON")
+                                                        : syntax_message(builder.error_what());
         doc.errors.clear();
-        doc.errors.push_back(file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": syntax error: " + what);
+        doc.errors.push_back(file + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                             ": syntax error: " + what);
         doc.syntax_error = true;
         doc.root = nullptr;
     }
@@ -279,7 +291,8 @@ std::string pointer_token(std::string_view key) {
         } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
             // Keep every message on one line; such keys are wrong anyway.
             char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+            std::snprintf(buf, sizeof buf, "\\u%04x",
+                          static_cast<unsigned>(static_cast<unsigned char>(c)));
             out += buf;
         } else {
             out += c;
@@ -317,7 +330,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t ca
 }
 
 // Ties go to the earlier key in KNOWN, which lists the likelier keys first.
-std::optional<std::string> closest(std::string_view unknown, const std::vector<std::string> &known) {
+std::optional<std::string> closest(std::string_view unknown,
+                                   const std::vector<std::string> &known) {
     auto lower = [](std::string_view s) {
         std::string out(s);
         for (char &c : out)

@@ -54,8 +54,8 @@ const std::vector<std::string> &supervisor_keys() {
 }
 const std::vector<std::string> &worker_keys() {
     static const std::vector<std::string> keys{
-        "name",          "command",     "restart",      "instances", "env",  "cwd",    "user",  "group",
-        "ready",         "start_timeout", "stop_signal", "stop_timeout", "join", "stdout", "stderr"};
+        "name",  "command",       "restart",     "instances",    "env",  "cwd",    "user",  "group",
+        "ready", "start_timeout", "stop_signal", "stop_timeout", "join", "stdout", "stderr"};
     return keys;
 }
 const std::vector<std::string> &supervisor_child_keys() {
@@ -72,14 +72,19 @@ namespace {
 // What "got" says for a key that is missing.
 const std::string kNothing = "nothing";
 // The name rules of common/names.hpp, in words.
-constexpr std::string_view kChildName = "expected a name of 1 to 64 letters, digits, '_', '.' or '-'";
-constexpr std::string_view kGroupName = "expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'";
-constexpr std::string_view kOutput = "expected \"inherit\", \"null\" or {\"file\": PATH, \"max_bytes\": N, \"keep\": K}";
+constexpr std::string_view kChildName =
+    "expected a name of 1 to 64 letters, digits, '_', '.' or '-'";
+constexpr std::string_view kGroupName =
+    "expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'";
+constexpr std::string_view kOutput =
+    "expected \"inherit\", \"null\" or {\"file\": PATH, \"max_bytes\": N, \"keep\": K}";
 // A spec is a few KiB; this bounds what reading e.g. /dev/zero would cost.
 constexpr std::size_t kMaxFileSize = 16u << 20;
 
 // Pointers are built with "" for the document; messages show it as "/".
-std::string show(const std::string &pointer) { return pointer.empty() ? "/" : pointer; }
+std::string show(const std::string &pointer) {
+    return pointer.empty() ? "/" : pointer;
+}
 
 // "a, b, c", for "expected one of ..." lists.
 std::string join_words(const std::vector<std::string> &words) {
@@ -105,7 +110,8 @@ std::optional<unsigned> canonical_index(std::string_view s) {
 
 // A user or group id written as digits, within the id types' range (-1 is "none").
 std::optional<unsigned long> numeric_id(const std::string &s) {
-    if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
     unsigned long n = std::stoul(s);
     if (n >= 0xFFFFFFFFul) return std::nullopt;
     return n;
@@ -135,19 +141,25 @@ struct Account {
 // then as a numeric id, with its primary group when the id has an entry.
 std::optional<Account> find_user(const std::string &name) {
     passwd pw{};
-    if (lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) { return getpwnam_r(name.c_str(), e, b, n, r); }))
+    if (lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) {
+            return getpwnam_r(name.c_str(), e, b, n, r);
+        }))
         return Account{pw.pw_uid, pw.pw_gid};
     auto id = numeric_id(name);
     if (!id) return std::nullopt;
     uid_t uid = static_cast<uid_t>(*id);
-    if (lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) { return getpwuid_r(uid, e, b, n, r); }))
+    if (lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) {
+            return getpwuid_r(uid, e, b, n, r);
+        }))
         return Account{uid, pw.pw_gid};
     return Account{uid, std::nullopt};
 }
 
 std::optional<gid_t> find_group(const std::string &name) {
     group gr{};
-    if (lookup_entry(gr, [&](group *e, char *b, std::size_t n, group **r) { return getgrnam_r(name.c_str(), e, b, n, r); }))
+    if (lookup_entry(gr, [&](group *e, char *b, std::size_t n, group **r) {
+            return getgrnam_r(name.c_str(), e, b, n, r);
+        }))
         return gr.gr_gid;
     // Like chown(1), a number is an id even without an entry in the group database.
     if (auto id = numeric_id(name)) return static_cast<gid_t>(*id);
@@ -165,23 +177,29 @@ public:
     };
 
     std::optional<Clash> clash(const std::string &name, unsigned instances) const {
-        if (auto it = names_.find(name); it != names_.end()) return Clash{it->second.pointer, "", ""};
+        if (auto it = names_.find(name); it != names_.end())
+            return Clash{it->second.pointer, "", ""};
         // NAME.k against an earlier NAME with more than k instances.
         if (auto dot = name.rfind('.'); dot != std::string::npos) {
             auto index = canonical_index(std::string_view(name).substr(dot + 1));
             auto it = names_.find(name.substr(0, dot));
-            if (index && it != names_.end() && it->second.instances >= 2 && *index < it->second.instances)
+            if (index && it != names_.end() && it->second.instances >= 2 &&
+                *index < it->second.instances)
                 return Clash{it->second.pointer, "",
-                             " (\"" + it->first + "\" with " + std::to_string(it->second.instances) + " instances)"};
+                             " (\"" + it->first + "\" with " +
+                                 std::to_string(it->second.instances) + " instances)"};
         }
         // Our instances NAME.k against earlier siblings named so.
         if (instances >= 2) {
             std::string prefix = name + ".";
-            for (auto it = names_.lower_bound(prefix); it != names_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
+            for (auto it = names_.lower_bound(prefix);
+                 it != names_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
                 auto index = canonical_index(std::string_view(it->first).substr(prefix.size()));
                 if (index && *index < instances)
                     return Clash{it->second.pointer,
-                                 ", whose " + std::to_string(instances) + " instances include \"" + it->first + "\"", ""};
+                                 ", whose " + std::to_string(instances) + " instances include \"" +
+                                     it->first + "\"",
+                                 ""};
             }
         }
         return std::nullopt;
@@ -214,7 +232,8 @@ public:
 private:
     // An error at POINTER: "FILE: POINTER: expected ...; got GOT" (GOT a phrase).
     void fail_with(const std::string &pointer, std::string_view expected, const std::string &got) {
-        errors_.push_back(file_ + ": " + show(pointer) + ": " + std::string(expected) + "; got " + got);
+        errors_.push_back(file_ + ": " + show(pointer) + ": " + std::string(expected) + "; got " +
+                          got);
     }
     // The same with GOT the offending value, shown briefly.
     void fail(const std::string &pointer, std::string_view expected, const Json &got) {
@@ -229,17 +248,21 @@ private:
 
     // Reports every key of OBJ not in KNOWN; keys in MISPLACED get MISPLACED_NOTE
     // instead of a did-you-mean (a worker field on a supervisor child).
-    void check_keys(const Json &obj, const std::string &pointer, const std::vector<std::string> &known,
-                    const std::vector<std::string> *misplaced = nullptr, std::string_view misplaced_note = {});
+    void check_keys(const Json &obj, const std::string &pointer,
+                    const std::vector<std::string> &known,
+                    const std::vector<std::string> *misplaced = nullptr,
+                    std::string_view misplaced_note = {});
     // Typed readers: the value when V is right, else an error and nullopt/nullptr.
     // integer: a JSON integer in [LO, HI] (HI = UINT64_MAX: no upper bound).
-    std::optional<std::uint64_t> integer(const Json &v, const std::string &pointer, std::uint64_t lo, std::uint64_t hi);
+    std::optional<std::uint64_t> integer(const Json &v, const std::string &pointer,
+                                         std::uint64_t lo, std::uint64_t hi);
     // seconds: a number > 0 (>= 0 with ZERO_OK), at most kMaxSeconds.
     std::optional<core::Duration> seconds(const Json &v, const std::string &pointer, bool zero_ok);
     // text: a non-empty string without NUL.
     const std::string *text(const Json &v, const std::string &pointer, std::string_view expected);
     // path: text made absolute against the spec's folder.
-    std::optional<std::string> path(const Json &v, const std::string &pointer, std::string_view expected);
+    std::optional<std::string> path(const Json &v, const std::string &pointer,
+                                    std::string_view expected);
     // one_of: a string among CHOICES, mapped to its enum value.
     template <typename E>
     std::optional<E> one_of(const Json &v, const std::string &pointer,
@@ -247,9 +270,11 @@ private:
 
     // The parts of a spec, one per contract section; each fills its target and
     // leaves the defaults of core/spec.hpp where the spec says nothing.
-    void registries(const Json &v, const std::string &pointer, std::vector<core::RegistrySpec> &out);
+    void registries(const Json &v, const std::string &pointer,
+                    std::vector<core::RegistrySpec> &out);
     void supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s, int depth);
-    void child(const Json &v, const std::string &pointer, core::ChildSpec &c, int depth, Siblings &siblings);
+    void child(const Json &v, const std::string &pointer, core::ChildSpec &c, int depth,
+               Siblings &siblings);
     void worker(const Json &v, const std::string &pointer, core::WorkerSpec &w);
     void command(const Json &v, const std::string &pointer, core::WorkerSpec &w);
     void env(const Json &v, const std::string &pointer, core::WorkerSpec &w);
@@ -266,14 +291,16 @@ private:
         return s;
     }
 
-    std::string file_;                   // as given, the prefix of every error
-    std::string dir_;                    // absolute, for relative paths
+    std::string file_;  // as given, the prefix of every error
+    std::string dir_;   // absolute, for relative paths
     std::vector<std::string> errors_;
     std::vector<std::string> declared_;  // registry names, for "join"
 };
 
-void Loader::check_keys(const Json &obj, const std::string &pointer, const std::vector<std::string> &known,
-                        const std::vector<std::string> *misplaced, std::string_view misplaced_note) {
+void Loader::check_keys(const Json &obj, const std::string &pointer,
+                        const std::vector<std::string> &known,
+                        const std::vector<std::string> *misplaced,
+                        std::string_view misplaced_note) {
     for (const auto &[key, value] : obj.items()) {
         if (contains(known, key)) continue;
         std::string line = file_ + ": " + show(child_pointer(pointer, key)) + ": ";
@@ -289,12 +316,15 @@ void Loader::check_keys(const Json &obj, const std::string &pointer, const std::
 
 // One message for a wrong type and a value out of range: both are answered by
 // the same "expected an integer from LO to HI".
-std::optional<std::uint64_t> Loader::integer(const Json &v, const std::string &pointer, std::uint64_t lo,
-                                             std::uint64_t hi) {
-    std::string expected = hi == UINT64_MAX ? "expected an integer of at least " + std::to_string(lo)
-                                            : "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+std::optional<std::uint64_t> Loader::integer(const Json &v, const std::string &pointer,
+                                             std::uint64_t lo, std::uint64_t hi) {
+    std::string expected =
+        hi == UINT64_MAX
+            ? "expected an integer of at least " + std::to_string(lo)
+            : "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
     // JSON integers only: 1.5, 3.0 and "3" are refused alike.
-    if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0)) {
+    if (!v.is_number_integer() ||
+        (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0)) {
         fail(pointer, expected, v);
         return std::nullopt;
     }
@@ -307,8 +337,10 @@ std::optional<std::uint64_t> Loader::integer(const Json &v, const std::string &p
     return n;
 }
 
-std::optional<core::Duration> Loader::seconds(const Json &v, const std::string &pointer, bool zero_ok) {
-    constexpr std::string_view kPositive = "expected a number of seconds greater than 0 and at most 1000000000";
+std::optional<core::Duration> Loader::seconds(const Json &v, const std::string &pointer,
+                                              bool zero_ok) {
+    constexpr std::string_view kPositive =
+        "expected a number of seconds greater than 0 and at most 1000000000";
     constexpr std::string_view kNonNegative = "expected a number of seconds from 0 to 1000000000";
     double s = v.is_number() ? v.get<double>() : -1.0;
     if (!v.is_number() || s < 0 || (!zero_ok && s <= 0) || s > kMaxSeconds) {
@@ -321,7 +353,8 @@ std::optional<core::Duration> Loader::seconds(const Json &v, const std::string &
     return core::Duration(ns);
 }
 
-const std::string *Loader::text(const Json &v, const std::string &pointer, std::string_view expected) {
+const std::string *Loader::text(const Json &v, const std::string &pointer,
+                                std::string_view expected) {
     // NUL cannot pass through execve or a path; refuse it where it is written.
     if (!v.is_string() || v.get_ref<const std::string &>().empty() ||
         v.get_ref<const std::string &>().find('\0') != std::string::npos) {
@@ -331,7 +364,8 @@ const std::string *Loader::text(const Json &v, const std::string &pointer, std::
     return &v.get_ref<const std::string &>();
 }
 
-std::optional<std::string> Loader::path(const Json &v, const std::string &pointer, std::string_view expected) {
+std::optional<std::string> Loader::path(const Json &v, const std::string &pointer,
+                                        std::string_view expected) {
     const std::string *s = text(v, pointer, expected);
     if (!s) return std::nullopt;
     return absolute(*s);
@@ -370,8 +404,9 @@ core::Spec Loader::load(const Json &doc) {
         if (auto p = path(*v, "/socket", "expected a non-empty path"); p) {
             // sun_path holds 108 bytes with the terminating NUL.
             if (p->size() >= sizeof(sockaddr_un{}.sun_path))
-                fail_with("/socket", "expected a socket path of at most 107 bytes once made absolute",
-                     describe(Json(*p)));
+                fail_with("/socket",
+                          "expected a socket path of at most 107 bytes once made absolute",
+                          describe(Json(*p)));
             else
                 spec.socket = *p;
         }
@@ -385,9 +420,13 @@ core::Spec Loader::load(const Json &doc) {
 
 // "registries": each item a name, or {"name", "max_groups", "max_members"}.
 // A name declared twice is reported at the second declaration.
-void Loader::registries(const Json &v, const std::string &pointer, std::vector<core::RegistrySpec> &out) {
+void Loader::registries(const Json &v, const std::string &pointer,
+                        std::vector<core::RegistrySpec> &out) {
     if (!v.is_array()) {
-        fail(pointer, "expected an array of registry names or {\"name\", \"max_groups\", \"max_members\"} objects", v);
+        fail(pointer,
+             "expected an array of registry names or {\"name\", \"max_groups\", \"max_members\"} "
+             "objects",
+             v);
         return;
     }
     std::map<std::string, std::string> seen;  // name -> where it was declared
@@ -408,7 +447,8 @@ void Loader::registries(const Json &v, const std::string &pointer, std::vector<c
                 if (n) r.max_groups = static_cast<std::uint32_t>(*n);
             }
             if (const Json *m = member(item, "max_members")) {
-                auto n = integer(*m, child_pointer(item_pointer, "max_members"), 1, kMaxMembersLimit);
+                auto n =
+                    integer(*m, child_pointer(item_pointer, "max_members"), 1, kMaxMembersLimit);
                 ok = ok && n;
                 if (n) r.max_members = static_cast<std::uint32_t>(*n);
             }
@@ -417,8 +457,10 @@ void Loader::registries(const Json &v, const std::string &pointer, std::vector<c
                 continue;
             }
         } else if (!item.is_string()) {
-            fail(item_pointer, "expected a registry name or an object {\"name\", \"max_groups\", \"max_members\"}",
-                 item);
+            fail(
+                item_pointer,
+                "expected a registry name or an object {\"name\", \"max_groups\", \"max_members\"}",
+                item);
             continue;
         }
         if (!name->is_string() || !valid_group_name(name->get_ref<const std::string &>())) {
@@ -428,7 +470,7 @@ void Loader::registries(const Json &v, const std::string &pointer, std::vector<c
         r.name = name->get<std::string>();
         if (auto it = seen.find(r.name); it != seen.end()) {
             fail_with(name_pointer, "expected a registry name declared once",
-                 describe(*name) + ", already declared at " + it->second);
+                      describe(*name) + ", already declared at " + it->second);
             continue;
         }
         seen.emplace(r.name, name_pointer);
@@ -441,14 +483,16 @@ void Loader::registries(const Json &v, const std::string &pointer, std::vector<c
 
 // A supervisor body: strategy, max_restarts, period, children. DEPTH counts
 // supervisors below the root, to bound the recursion on hostile input.
-void Loader::supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s, int depth) {
+void Loader::supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s,
+                        int depth) {
     if (!v.is_object()) {
         fail(pointer, "expected a supervisor body (an object)", v);
         return;
     }
     if (depth > kMaxDepth) {
-        fail_with(pointer, "expected supervisors nested at most " + std::to_string(kMaxDepth) + " deep",
-             "one nested deeper");
+        fail_with(pointer,
+                  "expected supervisors nested at most " + std::to_string(kMaxDepth) + " deep",
+                  "one nested deeper");
         return;
     }
     check_keys(v, pointer, supervisor_keys());
@@ -486,9 +530,11 @@ void Loader::supervisor(const Json &v, const std::string &pointer, core::Supervi
 // A child: "name" and exactly one of "command" (a worker) or "supervisor".
 // Its name is checked against the siblings before it, so a duplicate is
 // reported at the second one.
-void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c, int depth, Siblings &siblings) {
+void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c, int depth,
+                   Siblings &siblings) {
     if (!v.is_object()) {
-        fail(pointer, "expected a child (an object with \"name\" and \"command\" or \"supervisor\")", v);
+        fail(pointer,
+             "expected a child (an object with \"name\" and \"command\" or \"supervisor\")", v);
         return;
     }
     const Json *cmd = member(v, "command");
@@ -533,7 +579,8 @@ void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c
         unsigned instances = c.is_supervisor ? 1 : c.worker.instances;
         if (auto clash = siblings.clash(c.name, instances)) {
             fail_with(name_pointer, "expected a name unique among its siblings",
-                 describe(*name) + clash->before + ", already used by " + clash->pointer + clash->after);
+                      describe(*name) + clash->before + ", already used by " + clash->pointer +
+                          clash->after);
         } else {
             siblings.add(c.name, instances, pointer);
         }
@@ -553,7 +600,8 @@ void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec 
             w.restart = *e;
     }
     if (const Json *x = member(v, "instances"))
-        if (auto n = integer(*x, at("instances"), 1, kMaxInstances)) w.instances = static_cast<unsigned>(*n);
+        if (auto n = integer(*x, at("instances"), 1, kMaxInstances))
+            w.instances = static_cast<unsigned>(*n);
     if (const Json *x = member(v, "env")) env(*x, at("env"), w);
     w.cwd = dir_;
     if (const Json *x = member(v, "cwd"))
@@ -561,7 +609,8 @@ void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec 
     account(v, pointer, w);
     if (const Json *x = member(v, "ready")) {
         using core::ReadyMode;
-        if (auto e = one_of<ReadyMode>(*x, at("ready"), {{"started", ReadyMode::Started}, {"notify", ReadyMode::Notify}}))
+        if (auto e = one_of<ReadyMode>(
+                *x, at("ready"), {{"started", ReadyMode::Started}, {"notify", ReadyMode::Notify}}))
             w.ready = *e;
     }
     if (const Json *x = member(v, "start_timeout"))
@@ -582,7 +631,8 @@ void Loader::command(const Json &v, const std::string &pointer, core::WorkerSpec
     std::vector<std::string> argv;
     bool ok = true;
     for (std::size_t i = 0; i < v.size(); ++i) {
-        const std::string *arg = text(v[i], child_pointer(pointer, i), "expected a non-empty string");
+        const std::string *arg =
+            text(v[i], child_pointer(pointer, i), "expected a non-empty string");
         ok = ok && arg;
         if (arg) argv.push_back(*arg);
     }
@@ -603,11 +653,14 @@ void Loader::env(const Json &v, const std::string &pointer, core::WorkerSpec &w)
     for (const auto &[key, value] : v.items()) {
         std::string p = child_pointer(pointer, key);
         bool ok = true;
-        if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos) {
-            fail_with(p, "expected a variable name, non-empty and without '='", describe(Json(key)));
+        if (key.empty() || key.find('=') != std::string::npos ||
+            key.find('\0') != std::string::npos) {
+            fail_with(p, "expected a variable name, non-empty and without '='",
+                      describe(Json(key)));
             ok = false;
         }
-        if (!value.is_string() || value.get_ref<const std::string &>().find('\0') != std::string::npos) {
+        if (!value.is_string() ||
+            value.get_ref<const std::string &>().find('\0') != std::string::npos) {
             fail(p, "expected a string value", value);
             ok = false;
         }
@@ -624,18 +677,24 @@ void Loader::account(const Json &obj, const std::string &pointer, core::WorkerSp
     const Json *g = member(obj, "group");
     if (u) {
         std::string p = child_pointer(pointer, "user");
-        if (const std::string *name = text(*u, p, "expected an existing user (a name or a numeric id)")) {
+        if (const std::string *name =
+                text(*u, p, "expected an existing user (a name or a numeric id)")) {
             user = find_user(*name);
-            if (!user) fail(p, "expected an existing user (a name or a numeric id)", *u);
-            else w.user = *name;
+            if (!user)
+                fail(p, "expected an existing user (a name or a numeric id)", *u);
+            else
+                w.user = *name;
         }
     }
     if (g) {
         std::string p = child_pointer(pointer, "group");
-        if (const std::string *name = text(*g, p, "expected an existing group (a name or a numeric id)")) {
+        if (const std::string *name =
+                text(*g, p, "expected an existing group (a name or a numeric id)")) {
             group = find_group(*name);
-            if (!group) fail(p, "expected an existing group (a name or a numeric id)", *g);
-            else w.group = *name;
+            if (!group)
+                fail(p, "expected an existing group (a name or a numeric id)", *g);
+            else
+                w.group = *name;
         }
     }
     if (user) {
@@ -643,7 +702,8 @@ void Loader::account(const Json &obj, const std::string &pointer, core::WorkerSp
         if (!group && !user->gid && !g) {
             // Running as a uid with chipd's own (often root's) group would be a surprise.
             fail(child_pointer(pointer, "user"),
-                 "expected a user with a passwd entry, or a \"group\" beside a numeric user id", *u);
+                 "expected a user with a passwd entry, or a \"group\" beside a numeric user id",
+                 *u);
         }
         w.gid = group ? group : user->gid;
     } else if (group) {
@@ -684,7 +744,8 @@ void Loader::join(const Json &v, const std::string &pointer, core::WorkerSpec &w
         bool ok = true;
         if (!contains(declared_, registry)) {
             std::string known = declared_.empty() ? "there is none" : join_words(declared_);
-            fail_with(p, "expected a registry declared in /registries (" + known + ")", describe(Json(registry)));
+            fail_with(p, "expected a registry declared in /registries (" + known + ")",
+                      describe(Json(registry)));
             ok = false;
         }
         if (!groups.is_array()) {
@@ -711,9 +772,12 @@ void Loader::join(const Json &v, const std::string &pointer, core::WorkerSpec &w
 void Loader::output(const Json &v, const std::string &pointer, core::OutputSpec &o) {
     if (v.is_string()) {
         const auto &s = v.get_ref<const std::string &>();
-        if (s == "inherit") o.mode = core::OutputSpec::Mode::Inherit;
-        else if (s == "null") o.mode = core::OutputSpec::Mode::Null;
-        else fail(pointer, kOutput, v);
+        if (s == "inherit")
+            o.mode = core::OutputSpec::Mode::Inherit;
+        else if (s == "null")
+            o.mode = core::OutputSpec::Mode::Null;
+        else
+            fail(pointer, kOutput, v);
         return;
     }
     if (!v.is_object()) {
@@ -728,22 +792,27 @@ void Loader::output(const Json &v, const std::string &pointer, core::OutputSpec 
         if (const std::string *raw = text(*f, file_pointer, kFile)) {
             fs::path p = fs::path(absolute(*raw));
             // "dir/", "." and ".." name folders, not files.
-            bool names_file = !raw->empty() && raw->back() != '/' && p.filename() != "." && p.filename() != ".." &&
-                              p.has_filename() && p != p.root_path();
-            struct stat st{};
-            bool folder_ok = names_file && ::stat(p.parent_path().c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+            bool names_file = !raw->empty() && raw->back() != '/' && p.filename() != "." &&
+                              p.filename() != ".." && p.has_filename() && p != p.root_path();
+            struct stat st {};
+            bool folder_ok = names_file && ::stat(p.parent_path().c_str(), &st) == 0 &&
+                             S_ISDIR(st.st_mode) &&
                              ::access(p.parent_path().c_str(), W_OK | X_OK) == 0;
             bool not_a_folder = ::stat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode);
-            if (folder_ok && not_a_folder) o.file = p.string();
-            else fail(file_pointer, kFile, *f);
+            if (folder_ok && not_a_folder)
+                o.file = p.string();
+            else
+                fail(file_pointer, kFile, *f);
         }
     } else {
         fail_with(file_pointer, kFile, kNothing);
     }
     if (const Json *x = member(v, "max_bytes"))
-        if (auto n = integer(*x, child_pointer(pointer, "max_bytes"), kMinMaxBytes, UINT64_MAX)) o.max_bytes = *n;
+        if (auto n = integer(*x, child_pointer(pointer, "max_bytes"), kMinMaxBytes, UINT64_MAX))
+            o.max_bytes = *n;
     if (const Json *x = member(v, "keep"))
-        if (auto n = integer(*x, child_pointer(pointer, "keep"), 1, kMaxKeep)) o.keep = static_cast<unsigned>(*n);
+        if (auto n = integer(*x, child_pointer(pointer, "keep"), 1, kMaxKeep))
+            o.keep = static_cast<unsigned>(*n);
 }
 
 // DIR absolute and lexically normal (against the cwd when relative).
@@ -760,7 +829,8 @@ std::string absolute_dir(const std::string &dir) {
 
 // Syntax errors end the load at once (there is no document to walk); every
 // other error is collected and thrown together at the end.
-core::Spec load_string(std::string_view text, const std::string &file_label, const std::string &dir) {
+core::Spec load_string(std::string_view text, const std::string &file_label,
+                       const std::string &dir) {
     Document doc = parse_document(text, file_label);
     if (doc.syntax_error) throw SpecError(std::move(doc.errors));
     // Duplicate keys come first: they were found first, in document order.
@@ -773,11 +843,13 @@ core::Spec load_string(std::string_view text, const std::string &file_label, con
 
 // Plain read(2) rather than iostreams: errno survives, so the message can say why.
 core::Spec load_file(const std::string &path) {
-    auto unreadable = [&](int err) { return SpecError({path + ": unable to read: " + std::strerror(err)}); };
+    auto unreadable = [&](int err) {
+        return SpecError({path + ": unable to read: " + std::strerror(err)});
+    };
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw unreadable(errno);
     std::string text;
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
         int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
         ::close(fd);

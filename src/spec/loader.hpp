@@ -38,7 +38,8 @@ core::Spec load_file(const std::string &path);
 
 // Loads spec TEXT; FILE_LABEL names it in errors and in Spec::file, DIR is the
 // folder relative paths are taken from (made absolute against the cwd).
-core::Spec load_string(std::string_view text, const std::string &file_label, const std::string &dir);
+core::Spec load_string(std::string_view text, const std::string &file_label,
+                       const std::string &dir);
 
 // The keys the loader accepts, in the order error messages list them. Exposed so
 // that tests can hold the JSON Schema (config/chip.schema.json) to the same sets.

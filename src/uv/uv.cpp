@@ -58,7 +58,9 @@ struct Trampolines {
     }
 };
 
-Loop::Loop() : loop_(new uv_loop_t) { check(uv_loop_init(loop_), "uv_loop_init"); }
+Loop::Loop() : loop_(new uv_loop_t) {
+    check(uv_loop_init(loop_), "uv_loop_init");
+}
 
 Loop::~Loop() {
     // Let pending close callbacks free their handles.
@@ -66,9 +68,15 @@ Loop::~Loop() {
     if (uv_loop_close(loop_) == 0) delete loop_;
 }
 
-void Loop::run() { uv_run(loop_, UV_RUN_DEFAULT); }
-void Loop::stop() { uv_stop(loop_); }
-std::uint64_t Loop::now_ns() { return uv_hrtime(); }
+void Loop::run() {
+    uv_run(loop_, UV_RUN_DEFAULT);
+}
+void Loop::stop() {
+    uv_stop(loop_);
+}
+std::uint64_t Loop::now_ns() {
+    return uv_hrtime();
+}
 
 Signal::Signal(Loop &loop, int signum, std::function<void()> cb)
     : h_(new uv_signal_t), cb_(std::move(cb)) {
@@ -77,17 +85,25 @@ Signal::Signal(Loop &loop, int signum, std::function<void()> cb)
     check(uv_signal_start(h_, Trampolines::signal, signum), "uv_signal_start");
 }
 
-Signal::~Signal() { close_and_free(h_); }
+Signal::~Signal() {
+    close_and_free(h_);
+}
 
 Timer::Timer(Loop &loop, std::function<void()> cb) : h_(new uv_timer_t), cb_(std::move(cb)) {
     check(uv_timer_init(loop.raw(), h_), "uv_timer_init");
     h_->data = this;
 }
 
-Timer::~Timer() { close_and_free(h_); }
+Timer::~Timer() {
+    close_and_free(h_);
+}
 
-void Timer::start(std::uint64_t timeout_ms) { uv_timer_start(h_, Trampolines::timer, timeout_ms, 0); }
-void Timer::stop() { uv_timer_stop(h_); }
+void Timer::start(std::uint64_t timeout_ms) {
+    uv_timer_start(h_, Trampolines::timer, timeout_ms, 0);
+}
+void Timer::stop() {
+    uv_timer_stop(h_);
+}
 
 Poll::Poll(Loop &loop, int fd, std::function<void(int)> cb)
     : h_(new uv_poll_t), fd_(fd), cb_(std::move(cb)) {
@@ -95,7 +111,9 @@ Poll::Poll(Loop &loop, int fd, std::function<void(int)> cb)
     h_->data = this;
 }
 
-Poll::~Poll() { close_and_free(h_); }
+Poll::~Poll() {
+    close_and_free(h_);
+}
 
 void Poll::start(int events) {
     int ev = 0;
@@ -104,7 +122,9 @@ void Poll::start(int events) {
     uv_poll_start(h_, ev, Trampolines::poll);
 }
 
-void Poll::stop() { uv_poll_stop(h_); }
+void Poll::stop() {
+    uv_poll_stop(h_);
+}
 
 Check::Check(Loop &loop, std::function<void()> cb) : h_(new uv_check_t), cb_(std::move(cb)) {
     check(uv_check_init(loop.raw(), h_), "uv_check_init");
@@ -112,6 +132,8 @@ Check::Check(Loop &loop, std::function<void()> cb) : h_(new uv_check_t), cb_(std
     check(uv_check_start(h_, Trampolines::check), "uv_check_start");
 }
 
-Check::~Check() { close_and_free(h_); }
+Check::~Check() {
+    close_and_free(h_);
+}
 
 }  // namespace chip::uv

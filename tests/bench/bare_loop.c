@@ -14,7 +14,9 @@
 
 enum { kMaxSlots = 256 };
 
-static void on_alarm(int sig) { (void)sig; }
+static void on_alarm(int sig) {
+    (void)sig;
+}
 
 static pid_t spawn(const char *worker, int slot) {
     char arg[16];

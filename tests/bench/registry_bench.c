@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
             "{\"members_ns_1\": %.1f, \"members_ns_16\": %.1f, \"members_ns_256\": %.1f,\n"
             " \"join_us_p50\": %.2f, \"join_us_p99\": %.2f, \"leave_us_p50\": %.2f, "
             "\"leave_us_p99\": %.2f, \"roundtrips\": %zu,\n"
-             " \"socket_floor_us_p50\": %.2f, \"ops_1\": %.0f, \"ops_8\": %.0f,\n"
+            " \"socket_floor_us_p50\": %.2f, \"ops_1\": %.0f, \"ops_8\": %.0f,\n"
             " \"death_us_p50\": %.1f, \"death_us_max\": %.1f, \"death_trials\": %zu}\n",
             m1, m16, m256, quantile_us(tj, n, 0.5), quantile_us(tj, n, 0.99),
             quantile_us(tl, n, 0.5), quantile_us(tl, n, 0.99), n, floor_us, ops1, ops8,

@@ -18,12 +18,14 @@ namespace {
 
 // a, b, c under a one_for_all root, and g { i × 2 } (one_for_one).
 json tree_spec() {
-    return spec(json::array({worker("a", helper("sleep"), {{"stop_timeout", 1}}),
-                             worker("b", helper("sleep"), {{"stop_timeout", 1}}),
-                             worker("c", helper("sleep"), {{"stop_timeout", 1}}),
-                             supervisor("g", json::array({worker("i", helper("sleep"),
-                                                                 {{"instances", 2}, {"stop_timeout", 1}})}))}),
-                {{"strategy", "one_for_all"}, {"max_restarts", 1}, {"period", 10}});
+    return spec(
+        json::array(
+            {worker("a", helper("sleep"), {{"stop_timeout", 1}}),
+             worker("b", helper("sleep"), {{"stop_timeout", 1}}),
+             worker("c", helper("sleep"), {{"stop_timeout", 1}}),
+             supervisor("g", json::array({worker("i", helper("sleep"),
+                                                 {{"instances", 2}, {"stop_timeout", 1}})}))}),
+        {{"strategy", "one_for_all"}, {"max_restarts", 1}, {"period", 10}});
 }
 
 std::vector<std::string> paths_of(const json &nodes) {
@@ -36,8 +38,9 @@ std::vector<std::string> paths_of(const json &nodes) {
 
 // ---- status -----------------------------------------------------------------------
 
-TEST_CASE("status prints a table of the tree and --json prints node objects of the contract's "
-          "shape; status PATH shows a subtree; an unknown path fails with 1") {
+TEST_CASE(
+    "status prints a table of the tree and --json prints node objects of the contract's "
+    "shape; status PATH shows a subtree; an unknown path fails with 1") {
     Chipd d(tree_spec());
     d.start_ready();
     auto t = d.run_ctl({"status"});
@@ -70,8 +73,10 @@ TEST_CASE("status prints a table of the tree and --json prints node objects of t
         CHECK(n["restarts"] == 0);
         CHECK(n["last_exit"].is_null());
         CHECK(n["uptime_s"].is_number());
-        if (sup) CHECK(n["pid"].is_null());
-        else CHECK(n["pid"].is_number_integer());
+        if (sup)
+            CHECK(n["pid"].is_null());
+        else
+            CHECK(n["pid"].is_number_integer());
     }
     CHECK(nodes[1]["pid"] == d.pid_of("a"));
 
@@ -87,8 +92,9 @@ TEST_CASE("status prints a table of the tree and --json prints node objects of t
 
 // ---- stop, start, restart ---------------------------------------------------------
 
-TEST_CASE("stop PATH stops a worker for good until start PATH; restart PATH gives a new pid "
-          "without touching one_for_all siblings and without counting towards intensity") {
+TEST_CASE(
+    "stop PATH stops a worker for good until start PATH; restart PATH gives a new pid "
+    "without touching one_for_all siblings and without counting towards intensity") {
     Chipd d(tree_spec());
     d.start_ready();
     pid_t a = d.pid_of("a"), b = d.pid_of("b"), c = d.pid_of("c");
@@ -187,9 +193,10 @@ TEST_CASE("signal TERM PATH makes the worker exit and it is restarted; bad usage
 // ---- wait -------------------------------------------------------------------------
 
 TEST_CASE("wait PATH: 0 once ready, 1 when --timeout passes first") {
-    Chipd d(spec(json::array({worker("up", helper("sleep")),
-                              worker("n", helper("never-ready"),
-                                     {{"ready", "notify"}, {"start_timeout", 60}, {"stop_timeout", 1}})})));
+    Chipd d(spec(
+        json::array({worker("up", helper("sleep")),
+                     worker("n", helper("never-ready"),
+                            {{"ready", "notify"}, {"start_timeout", 60}, {"stop_timeout", 1}})})));
     d.start();
     REQUIRE(d.wait_state("n", "starting"));
     auto r = d.run_ctl({"wait", "up", "--timeout", "5"});
@@ -228,8 +235,9 @@ TEST_CASE("chipctl exits 3 when chipd is unreachable and 2 without a subcommand"
 
 // ---- the protocol, spoken directly ------------------------------------------------
 
-TEST_CASE("protocol: malformed JSON, unknown ops and over-long lines get errors; a stuck client "
-          "delays nobody; chipd keeps supervising") {
+TEST_CASE(
+    "protocol: malformed JSON, unknown ops and over-long lines get errors; a stuck client "
+    "delays nobody; chipd keeps supervising") {
     Chipd d(spec(json::array({worker("w", helper("sleep"))})));
     d.start_ready();
 

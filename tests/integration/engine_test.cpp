@@ -14,7 +14,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string rec_line(const char *word, pid_t pid) { return std::string(word) + " " + std::to_string(pid); }
+std::string rec_line(const char *word, pid_t pid) {
+    return std::string(word) + " " + std::to_string(pid);
+}
 
 // The index of the first line of LINES starting with PREFIX, or -1.
 long index_of(const std::vector<std::string> &lines, const std::string &prefix) {
@@ -56,8 +58,9 @@ json three_sleepers(const std::string &rec, const std::string &strategy) {
 
 // ---- start and stop order ---------------------------------------------------------
 
-TEST_CASE("workers start in spec order and stop in reverse order at SIGTERM; chipd exits 0 and "
-          "removes its socket and shared memory") {
+TEST_CASE(
+    "workers start in spec order and stop in reverse order at SIGTERM; chipd exits 0 and "
+    "removes its socket and shared memory") {
     TempDir scratch;
     std::string rec = scratch.file("rec");
     Chipd d(spec(json::array({recorder("a", rec), recorder("b", rec), recorder("c", rec)}), {},
@@ -116,13 +119,15 @@ TEST_CASE("a notify worker gates its next sibling: B starts only after A sent RE
     CHECK(d.stop() == 0);
 }
 
-TEST_CASE("a notify worker that never sends READY=1 fails the root's start after start_timeout: "
-          "chipd exits 1") {
+TEST_CASE(
+    "a notify worker that never sends READY=1 fails the root's start after start_timeout: "
+    "chipd exits 1") {
     TempDir scratch;
     std::string rec = scratch.file("rec");
-    Chipd d(spec(json::array({worker("n", helper({"record:" + rec, "never-ready"}),
-                                     {{"ready", "notify"}, {"start_timeout", 1}, {"stop_timeout", 1}}),
-                              worker("after", helper("record:" + rec))})));
+    Chipd d(
+        spec(json::array({worker("n", helper({"record:" + rec, "never-ready"}),
+                                 {{"ready", "notify"}, {"start_timeout", 1}, {"stop_timeout", 1}}),
+                          worker("after", helper("record:" + rec))})));
     d.start();
     auto code = d.wait_exit(10000ms);
     INFO(d.stderr_text());
@@ -174,8 +179,9 @@ TEST_CASE("one_for_one: a worker killed with SIGKILL is restarted alone") {
     CHECK(d.stop() == 0);
 }
 
-TEST_CASE("one_for_all: a worker killed with SIGKILL makes all siblings stop in reverse order "
-          "and start again in order") {
+TEST_CASE(
+    "one_for_all: a worker killed with SIGKILL makes all siblings stop in reverse order "
+    "and start again in order") {
     TempDir scratch;
     std::string rec = scratch.file("rec");
     Chipd d(three_sleepers(rec, "one_for_all"));
@@ -202,8 +208,9 @@ TEST_CASE("one_for_all: a worker killed with SIGKILL makes all siblings stop in 
     CHECK(d.stop() == 0);
 }
 
-TEST_CASE("rest_for_one: a worker killed with SIGKILL restarts it and the siblings after it, "
-          "not those before") {
+TEST_CASE(
+    "rest_for_one: a worker killed with SIGKILL restarts it and the siblings after it, "
+    "not those before") {
     TempDir scratch;
     std::string rec = scratch.file("rec");
     Chipd d(three_sleepers(rec, "rest_for_one"));
@@ -229,8 +236,9 @@ TEST_CASE("rest_for_one: a worker killed with SIGKILL restarts it and the siblin
 
 // ---- intensity --------------------------------------------------------------------
 
-TEST_CASE("intensity: a permanent worker that keeps failing makes the root give up after "
-          "max_restarts restarts: chipd exits 1") {
+TEST_CASE(
+    "intensity: a permanent worker that keeps failing makes the root give up after "
+    "max_restarts restarts: chipd exits 1") {
     Chipd d(spec(json::array({worker("w", helper("exit-after:100:1"))}),
                  {{"max_restarts", 2}, {"period", 10}}));
     d.start();
@@ -243,11 +251,13 @@ TEST_CASE("intensity: a permanent worker that keeps failing makes the root give 
     CHECK_FALSE(file_exists(d.socket()));
 }
 
-TEST_CASE("intensity: an inner supervisor that gives up is restarted by its parent, which "
-          "finally gives up too: chipd exits 1") {
-    Chipd d(spec(json::array({supervisor("inner", json::array({worker("w", helper("exit-after:300:1"))}),
-                                         {{"max_restarts", 1}, {"period", 10}})}),
-                 {{"max_restarts", 1}, {"period", 10}}));
+TEST_CASE(
+    "intensity: an inner supervisor that gives up is restarted by its parent, which "
+    "finally gives up too: chipd exits 1") {
+    Chipd d(spec(
+        json::array({supervisor("inner", json::array({worker("w", helper("exit-after:300:1"))}),
+                                {{"max_restarts", 1}, {"period", 10}})}),
+        {{"max_restarts", 1}, {"period", 10}}));
     d.start();
     // The outer supervisor restarted inner once: inner's restarts reach 1.
     CHECK(wait_until([&] { return d.restarts_of("inner") == 1; }, 10000ms));
@@ -262,15 +272,17 @@ TEST_CASE("intensity: an inner supervisor that gives up is restarted by its pare
 
 // ---- restart types ----------------------------------------------------------------
 
-TEST_CASE("restart types: transient exit 0 and temporary exits show `exited` and are not "
-          "restarted; transient exit 1 is restarted") {
+TEST_CASE(
+    "restart types: transient exit 0 and temporary exits show `exited` and are not "
+    "restarted; transient exit 1 is restarted") {
     TempDir scratch;
-    Chipd d(spec(json::array({worker("t0", helper("exit-after:100:0"), {{"restart", "transient"}}),
-                              worker("tmp", helper("exit-after:100:3"), {{"restart", "temporary"}}),
-                              worker("t1", helper({"pid:" + scratch.file("t1"), "exit-after:100:1"}),
-                                     {{"restart", "transient"}}),
-                              worker("keep", helper("sleep"))}),
-                 {{"max_restarts", 100}, {"period", 1}}));
+    Chipd d(
+        spec(json::array({worker("t0", helper("exit-after:100:0"), {{"restart", "transient"}}),
+                          worker("tmp", helper("exit-after:100:3"), {{"restart", "temporary"}}),
+                          worker("t1", helper({"pid:" + scratch.file("t1"), "exit-after:100:1"}),
+                                 {{"restart", "transient"}}),
+                          worker("keep", helper("sleep"))}),
+             {{"max_restarts", 100}, {"period", 1}}));
     d.start_ready();
     CHECK(d.wait_state("t0", "exited"));
     CHECK(d.wait_state("tmp", "exited"));
@@ -298,11 +310,12 @@ TEST_CASE("a missing executable is a start failure: chipd exits 1 naming the err
 
 // ---- stop and shutdown ------------------------------------------------------------
 
-TEST_CASE("stop_timeout: a worker ignoring SIGTERM is killed after stop_timeout and chipd "
-          "exits 0") {
+TEST_CASE(
+    "stop_timeout: a worker ignoring SIGTERM is killed after stop_timeout and chipd "
+    "exits 0") {
     TempDir scratch;
-    Chipd d(spec(json::array(
-        {worker("w", helper({"ignore-term", "pid:" + scratch.file("w")}), {{"stop_timeout", 1}})})));
+    Chipd d(spec(json::array({worker("w", helper({"ignore-term", "pid:" + scratch.file("w")}),
+                                     {{"stop_timeout", 1}})})));
     d.start_ready();
     REQUIRE(wait_until([&] { return file_exists(scratch.file("w")); }));
     pid_t w = d.pid_of("w");
@@ -318,8 +331,8 @@ TEST_CASE("stop_timeout: a worker ignoring SIGTERM is killed after stop_timeout 
 
 TEST_CASE("a second SIGTERM during shutdown hurries it: SIGKILL at once, chipd exits 0") {
     TempDir scratch;
-    Chipd d(spec(json::array(
-        {worker("w", helper({"ignore-term", "pid:" + scratch.file("w")}), {{"stop_timeout", 30}})})));
+    Chipd d(spec(json::array({worker("w", helper({"ignore-term", "pid:" + scratch.file("w")}),
+                                     {{"stop_timeout", 30}})})));
     d.start_ready();
     REQUIRE(wait_until([&] { return file_exists(scratch.file("w")); }));
     auto t0 = std::chrono::steady_clock::now();
@@ -337,7 +350,8 @@ TEST_CASE("a second SIGTERM during shutdown hurries it: SIGKILL at once, chipd e
 TEST_CASE("SIGKILL to chipd: its workers get SIGTERM (parent-death signal) and go") {
     TempDir scratch;
     std::string rec = scratch.file("rec");
-    Chipd d(spec(json::array({worker("a", helper("record:" + rec)), worker("b", helper("record:" + rec))})));
+    Chipd d(spec(
+        json::array({worker("a", helper("record:" + rec)), worker("b", helper("record:" + rec))})));
     d.start_ready();
     pid_t a = d.pid_of("a"), b = d.pid_of("b");
     REQUIRE(wait_until([&] { return read_lines(rec).size() == 2; }));
@@ -370,19 +384,22 @@ TEST_CASE("orphans: a worker's orphaned child is adopted and reaped by chipd") {
 
 // ---- environment, cwd, instances --------------------------------------------------
 
-TEST_CASE("environment: CHIP_SOCKET, CHIP_PATH, CHIP_INSTANCE for all, NOTIFY_SOCKET only for "
-          "notify workers, spec env on top, cwd honoured, instances numbered") {
+TEST_CASE(
+    "environment: CHIP_SOCKET, CHIP_PATH, CHIP_INSTANCE for all, NOTIFY_SOCKET only for "
+    "notify workers, spec env on top, cwd honoured, instances numbered") {
     TempDir scratch;
     std::filesystem::create_directory(scratch.file("wd"));
     std::string rec = scratch.file("rec");
     Chipd d(spec(json::array(
         {worker("plain", helper("env:" + scratch.file("plain")),
-                {{"env", {{"CHIP_TEST_FOO", "bar"}, {"HOME", "/elsewhere"}}}, {"cwd", scratch.file("wd")}}),
+                {{"env", {{"CHIP_TEST_FOO", "bar"}, {"HOME", "/elsewhere"}}},
+                 {"cwd", scratch.file("wd")}}),
          supervisor("sup", json::array({worker("n", helper({"env:" + scratch.file("n"), "notify"}),
                                                {{"ready", "notify"}})})),
          recorder("inst", rec, {{"instances", 3}})})));
     d.start_ready();
-    REQUIRE(wait_until([&] { return file_exists(scratch.file("plain")) && file_exists(scratch.file("n")); }));
+    REQUIRE(wait_until(
+        [&] { return file_exists(scratch.file("plain")) && file_exists(scratch.file("n")); }));
     auto plain = read_lines(scratch.file("plain"));
     auto n = read_lines(scratch.file("n"));
     auto has = [](const std::vector<std::string> &env, const std::string &kv) {
@@ -414,17 +431,22 @@ TEST_CASE("environment: CHIP_SOCKET, CHIP_PATH, CHIP_INSTANCE for all, NOTIFY_SO
     CHECK(d.stop() == 0);
 }
 
-TEST_CASE("output: inherited stdout and stderr lines reach chipd's, prefixed with the path; "
-          "null shows nothing") {
+TEST_CASE(
+    "output: inherited stdout and stderr lines reach chipd's, prefixed with the path; "
+    "null shows nothing") {
     TempDir scratch;
     Chipd d(spec(json::array(
         {worker("quiet", helper({"print:hush", "pid:" + scratch.file("quiet")}),
                 {{"stdout", "null"}, {"stderr", "null"}}),
-         supervisor("s", json::array({worker("loud", helper({"print:hello", "pid:" + scratch.file("loud")}))}))})));
+         supervisor("s", json::array({worker(
+                             "loud", helper({"print:hello", "pid:" + scratch.file("loud")}))}))})));
     d.start_ready();
-    REQUIRE(wait_until([&] { return file_exists(scratch.file("quiet")) && file_exists(scratch.file("loud")); }));
-    CHECK(wait_until([&] { return d.stdout_text().find("s/loud: out:hello\n") != std::string::npos; }));
-    CHECK(wait_until([&] { return d.stderr_text().find("s/loud: err:hello\n") != std::string::npos; }));
+    REQUIRE(wait_until(
+        [&] { return file_exists(scratch.file("quiet")) && file_exists(scratch.file("loud")); }));
+    CHECK(wait_until(
+        [&] { return d.stdout_text().find("s/loud: out:hello\n") != std::string::npos; }));
+    CHECK(wait_until(
+        [&] { return d.stderr_text().find("s/loud: err:hello\n") != std::string::npos; }));
     CHECK(d.stop() == 0);
     CHECK(d.stdout_text().find("err:hello") == std::string::npos);
     CHECK(d.stderr_text().find("out:hello") == std::string::npos);
@@ -455,7 +477,8 @@ TEST_CASE("user: a worker with \"user\": \"nobody\" runs as nobody") {
 // ---- spec errors ------------------------------------------------------------------
 
 TEST_CASE("chipd --check accepts every example spec in config/") {
-    for (const auto &e : std::filesystem::directory_iterator(std::string(CHIP_SOURCE_ROOT) + "/config")) {
+    for (const auto &e :
+         std::filesystem::directory_iterator(std::string(CHIP_SOURCE_ROOT) + "/config")) {
         std::string p = e.path().string();
         if (e.path().extension() != ".json" || p.find("schema") != std::string::npos) continue;
         auto r = run_process({chipd_path(), "--check", p});
@@ -464,8 +487,9 @@ TEST_CASE("chipd --check accepts every example spec in config/") {
     }
 }
 
-TEST_CASE("an invalid spec: --check and a real run both exit 2 with FILE: POINTER lines, and "
-          "nothing starts") {
+TEST_CASE(
+    "an invalid spec: --check and a real run both exit 2 with FILE: POINTER lines, and "
+    "nothing starts") {
     TempDir scratch;
     std::string rec = scratch.file("rec");
     Chipd d(spec(json::array({worker("ok", helper("record:" + rec)),

@@ -78,9 +78,15 @@ bool drain(int fd, std::string &out) {
 
 // ---- paths ---------------------------------------------------------------------
 
-std::string chipd_path() { return env_or("CHIPD", CHIPD_PATH); }
-std::string chipctl_path() { return env_or("CHIPCTL", CHIPCTL_PATH); }
-std::string helper_path() { return env_or("CHIP_TEST_HELPER", HELPER_PATH); }
+std::string chipd_path() {
+    return env_or("CHIPD", CHIPD_PATH);
+}
+std::string chipctl_path() {
+    return env_or("CHIPCTL", CHIPCTL_PATH);
+}
+std::string helper_path() {
+    return env_or("CHIP_TEST_HELPER", HELPER_PATH);
+}
 
 json helper(std::initializer_list<std::string> modes) {
     std::string joined;
@@ -88,7 +94,9 @@ json helper(std::initializer_list<std::string> modes) {
     return json::array({helper_path(), joined});
 }
 
-json helper(const std::string &mode) { return json::array({helper_path(), mode}); }
+json helper(const std::string &mode) {
+    return json::array({helper_path(), mode});
+}
 
 json worker(const std::string &name, const json &command, const json &extra) {
     json w = extra;
@@ -120,7 +128,9 @@ double timeout_multiplier() {
     return m > 0 ? m : 1.0;
 }
 
-Ms scaled(Ms d) { return Ms(static_cast<Ms::rep>(static_cast<double>(d.count()) * timeout_multiplier())); }
+Ms scaled(Ms d) {
+    return Ms(static_cast<Ms::rep>(static_cast<double>(d.count()) * timeout_multiplier()));
+}
 
 bool wait_until(const std::function<bool()> &pred, Ms deadline) {
     auto end = Clock::now() + scaled(deadline);
@@ -152,7 +162,9 @@ std::string read_file(const std::string &path) {
     return ss.str();
 }
 
-std::vector<std::string> read_lines(const std::string &path) { return split_lines(read_file(path)); }
+std::vector<std::string> read_lines(const std::string &path) {
+    return split_lines(read_file(path));
+}
 
 void write_file(const std::string &path, const std::string &text) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -160,7 +172,9 @@ void write_file(const std::string &path, const std::string &text) {
     out << text;
 }
 
-bool file_exists(const std::string &path) { return ::access(path.c_str(), F_OK) == 0; }
+bool file_exists(const std::string &path) {
+    return ::access(path.c_str(), F_OK) == 0;
+}
 
 std::vector<std::string> split_lines(const std::string &text) {
     std::vector<std::string> lines;
@@ -279,7 +293,8 @@ ProcResult run_process(const std::vector<std::string> &argv, Ms deadline) {
     return r;
 }
 
-ProcResult run_ctl_at(const std::string &socket, const std::vector<std::string> &args, Ms deadline) {
+ProcResult run_ctl_at(const std::string &socket, const std::vector<std::string> &args,
+                      Ms deadline) {
     std::vector<std::string> argv{chipctl_path(), "--socket", socket};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv, deadline);
@@ -403,11 +418,11 @@ void Chipd::start(const std::vector<std::string> &extra) {
 
 bool Chipd::wait_ready(Ms deadline) {
     return wait_until(
-        [&] {
-            if (!running()) return true;
-            return state_of("/") == "running";
-        },
-        deadline) &&
+               [&] {
+                   if (!running()) return true;
+                   return state_of("/") == "running";
+               },
+               deadline) &&
            running();
 }
 
@@ -519,9 +534,15 @@ void Chipd::track(pid_t pid) {
         workers_.push_back(pid);
 }
 
-std::string Chipd::stdout_text() const { return read_file(file("chipd.out")); }
-std::string Chipd::stderr_text() const { return read_file(file("chipd.err")); }
-std::vector<std::string> Chipd::stderr_lines() const { return split_lines(stderr_text()); }
+std::string Chipd::stdout_text() const {
+    return read_file(file("chipd.out"));
+}
+std::string Chipd::stderr_text() const {
+    return read_file(file("chipd.err"));
+}
+std::vector<std::string> Chipd::stderr_lines() const {
+    return split_lines(stderr_text());
+}
 
 bool Chipd::log_has(std::initializer_list<std::string> parts) const {
     for (const auto &line : stderr_lines()) {

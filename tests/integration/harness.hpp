@@ -45,7 +45,8 @@ nlohmann::json worker(const std::string &name, const nlohmann::json &command,
 nlohmann::json supervisor(const std::string &name, const nlohmann::json &children,
                           const nlohmann::json &body = nlohmann::json::object());
 // A spec {"root": {"children": CHILDREN, ...ROOT}, ...TOP}.
-nlohmann::json spec(const nlohmann::json &children, const nlohmann::json &root = nlohmann::json::object(),
+nlohmann::json spec(const nlohmann::json &children,
+                    const nlohmann::json &root = nlohmann::json::object(),
                     const nlohmann::json &top = nlohmann::json::object());
 
 // ---- time ------------------------------------------------------------------------

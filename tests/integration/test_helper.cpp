@@ -96,8 +96,10 @@ void notify_ready() {
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.data(), std::min(path.size(), sizeof addr.sun_path - 1));
     socklen_t len = sizeof(sa_family_t) + static_cast<socklen_t>(path.size());
-    if (path[0] == '@') addr.sun_path[0] = '\0';
-    else len += 1;
+    if (path[0] == '@')
+        addr.sun_path[0] = '\0';
+    else
+        len += 1;
     const char msg[] = "READY=1";
     if (::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr *>(&addr), len) < 0) {
         std::perror("chip_test_helper: sendto NOTIFY_SOCKET");
@@ -155,8 +157,8 @@ int main(int argc, char **argv) {
             std::fflush(stderr);
         } else if (name == "record") {
             g_record = arg;
-            g_stop_len = static_cast<std::size_t>(
-                std::snprintf(g_stop_line, sizeof g_stop_line, "stop %d\n", static_cast<int>(::getpid())));
+            g_stop_len = static_cast<std::size_t>(std::snprintf(
+                g_stop_line, sizeof g_stop_line, "stop %d\n", static_cast<int>(::getpid())));
             append_line(arg, "start " + std::to_string(::getpid()) + " " + env("CHIP_PATH") + " " +
                                  env("CHIP_INSTANCE"));
         } else if (name == "env") {
@@ -166,7 +168,8 @@ int main(int argc, char **argv) {
         } else if (name == "pid") {
             write_whole(arg, std::to_string(::getpid()) + "\n");
         } else if (name == "pgid") {
-            write_whole(arg, std::to_string(::getpgid(0)) + " " + std::to_string(::getsid(0)) + "\n");
+            write_whole(arg,
+                        std::to_string(::getpgid(0)) + " " + std::to_string(::getsid(0)) + "\n");
         } else if (name == "fork-orphan") {
             auto p = split(arg, ':');
             long ms = p.size() > 1 ? std::atol(p[1].c_str()) : 300;

@@ -77,9 +77,11 @@ TEST_CASE("signal_name and parse_signal round-trip for every named signal") {
 }
 
 TEST_CASE("registry_shm_name is stable for the same socket path") {
-    CHECK(registry_shm_name("/run/chip/chipd.sock", "sessions") == registry_shm_name("/run/chip/chipd.sock", "sessions"));
+    CHECK(registry_shm_name("/run/chip/chipd.sock", "sessions") ==
+          registry_shm_name("/run/chip/chipd.sock", "sessions"));
     // The same path written differently names the same chipd.
-    CHECK(registry_shm_name("/run/chip/./chipd.sock", "sessions") == registry_shm_name("/run/chip/chipd.sock", "sessions"));
+    CHECK(registry_shm_name("/run/chip/./chipd.sock", "sessions") ==
+          registry_shm_name("/run/chip/chipd.sock", "sessions"));
 }
 
 TEST_CASE("registry_shm_name differs for different sockets and registries") {

@@ -64,13 +64,15 @@ void read_loop(const Reader &reader, const std::atomic<bool> &done, std::atomic<
         if (gen != last_gen) {
             ++st.generations;
             last_gen = gen;
-            if (gen > seen.load(std::memory_order_relaxed)) seen.store(gen, std::memory_order_release);
+            if (gen > seen.load(std::memory_order_relaxed))
+                seen.store(gen, std::memory_order_release);
         }
         if ((st.snapshots + which) % 2 == 0) {
             ssize_t n = reader.members("g", pids.data(), pids.size());
             if (n < 0) {
                 ++st.errors;
-            } else if (static_cast<std::size_t>(n) > pids.size() || !checksum_holds(pids.data(), n)) {
+            } else if (static_cast<std::size_t>(n) > pids.size() ||
+                       !checksum_holds(pids.data(), n)) {
                 ++st.violations;
             }
         } else {
@@ -151,7 +153,8 @@ TEST_CASE("readers never see a torn snapshot while a writer mutates as fast as i
             // Now and then let the readers catch up, so that they observe many
             // generations whatever the scheduler does (a handshake, not a sleep).
             if (it % 2000 == 1999)
-                while (seen.load(std::memory_order_acquire) < table.generation()) std::this_thread::yield();
+                while (seen.load(std::memory_order_acquire) < table.generation())
+                    std::this_thread::yield();
         }
     }
     done.store(true, std::memory_order_release);

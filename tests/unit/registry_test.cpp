@@ -30,7 +30,9 @@ struct Fixture {
         REQUIRE(reader.attach(bytes()) == 0);
     }
     std::span<std::byte> bytes() { return {reinterpret_cast<std::byte *>(words.get()), size}; }
-    chip_registry_header &header() { return *reinterpret_cast<chip_registry_header *>(words.get()); }
+    chip_registry_header &header() {
+        return *reinterpret_cast<chip_registry_header *>(words.get());
+    }
 
     std::vector<pid_t> members(const std::string &g) {
         std::vector<pid_t> out(256);
@@ -344,7 +346,8 @@ TEST_CASE("a freed group slot is reused and the hash index still finds every gro
             auto it = model.find(g);
             bool member = it != model.end() &&
                           std::find(it->second.begin(), it->second.end(), pid) != it->second.end();
-            bool full = !member && (total() >= kMembers || (it == model.end() && model.size() >= kGroups));
+            bool full =
+                !member && (total() >= kMembers || (it == model.end() && model.size() >= kGroups));
             int rc = f.table.join(g, pid);
             if (full) {
                 REQUIRE(rc == -ENOSPC);

@@ -45,8 +45,8 @@ const json &schema() {
 
 // Code points in a UTF-8 string, for minLength.
 std::size_t code_points(const std::string &s) {
-    return static_cast<std::size_t>(
-        std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+    return static_cast<std::size_t>(std::count_if(
+        s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 // A JSON Schema (draft 2020-12) validator for the keywords the schema uses.
@@ -66,10 +66,24 @@ public:
         return k == "$schema" || k == "$id" || k == "title" || k == "description" || k == "$defs";
     }
     static bool known(const std::string &k) {
-        static const std::set<std::string> keywords{
-            "$ref",  "type",  "properties", "required", "additionalProperties", "items",     "enum",    "const",
-            "oneOf", "anyOf", "not",        "minimum",  "maximum",              "exclusiveMinimum", "minItems",
-            "minLength", "pattern", "propertyNames"};
+        static const std::set<std::string> keywords{"$ref",
+                                                    "type",
+                                                    "properties",
+                                                    "required",
+                                                    "additionalProperties",
+                                                    "items",
+                                                    "enum",
+                                                    "const",
+                                                    "oneOf",
+                                                    "anyOf",
+                                                    "not",
+                                                    "minimum",
+                                                    "maximum",
+                                                    "exclusiveMinimum",
+                                                    "minItems",
+                                                    "minLength",
+                                                    "pattern",
+                                                    "propertyNames"};
         return ignored(k) || keywords.count(k) > 0;
     }
 
@@ -91,17 +105,21 @@ private:
         return false;
     }
 
-    void check(const json &s, const json &v, const std::string &ptr, std::vector<std::string> &errors) const {
+    void check(const json &s, const json &v, const std::string &ptr,
+               std::vector<std::string> &errors) const {
         if (s.is_boolean()) {
             if (!s.get<bool>()) errors.push_back(ptr + ": false schema");
             return;
         }
-        auto fail = [&](const std::string &what) { errors.push_back((ptr.empty() ? "/" : ptr) + ": " + what); };
+        auto fail = [&](const std::string &what) {
+            errors.push_back((ptr.empty() ? "/" : ptr) + ": " + what);
+        };
         for (const auto &item : s.items()) {
             // Named copies: clang 14 cannot capture structured bindings in doctest's lambdas.
             const std::string k = item.key();
             const json &sub = item.value();
-            REQUIRE_MESSAGE(known(k), "the schema uses a keyword the test validator does not implement: " << k);
+            REQUIRE_MESSAGE(
+                known(k), "the schema uses a keyword the test validator does not implement: " << k);
             if (k == "$ref") {
                 check(resolve(sub.get<std::string>()), v, ptr, errors);
             } else if (k == "type") {
@@ -125,14 +143,17 @@ private:
             } else if (k == "minItems") {
                 if (v.is_array() && v.size() < sub.get<std::size_t>()) fail("minItems");
             } else if (k == "minLength") {
-                if (v.is_string() && code_points(v.get<std::string>()) < sub.get<std::size_t>()) fail("minLength");
+                if (v.is_string() && code_points(v.get<std::string>()) < sub.get<std::size_t>())
+                    fail("minLength");
             } else if (k == "pattern") {
-                if (v.is_string() && !std::regex_search(v.get<std::string>(), std::regex(sub.get<std::string>())))
+                if (v.is_string() &&
+                    !std::regex_search(v.get<std::string>(), std::regex(sub.get<std::string>())))
                     fail("pattern " + sub.get<std::string>());
             } else if (k == "required") {
                 if (v.is_object())
                     for (const auto &name : sub)
-                        if (!v.contains(name.get<std::string>())) fail("required " + name.get<std::string>());
+                        if (!v.contains(name.get<std::string>()))
+                            fail("required " + name.get<std::string>());
             } else if (k == "properties") {
                 if (v.is_object())
                     for (const auto &[name, item] : v.items())
@@ -144,10 +165,12 @@ private:
                             check(sub, item, ptr + "/" + name, errors);
             } else if (k == "propertyNames") {
                 if (v.is_object())
-                    for (const auto &[name, item] : v.items()) check(sub, json(name), ptr + "/" + name, errors);
+                    for (const auto &[name, item] : v.items())
+                        check(sub, json(name), ptr + "/" + name, errors);
             } else if (k == "items") {
                 if (v.is_array())
-                    for (std::size_t i = 0; i < v.size(); ++i) check(sub, v[i], ptr + "/" + std::to_string(i), errors);
+                    for (std::size_t i = 0; i < v.size(); ++i)
+                        check(sub, v[i], ptr + "/" + std::to_string(i), errors);
             } else if (k == "oneOf" || k == "anyOf") {
                 std::size_t passed = 0;
                 for (const auto &alternative : sub) {
@@ -155,7 +178,8 @@ private:
                     check(alternative, v, ptr, sub_errors);
                     passed += sub_errors.empty();
                 }
-                if (k == "oneOf" ? passed != 1 : passed == 0) fail(k + " (" + std::to_string(passed) + " passed)");
+                if (k == "oneOf" ? passed != 1 : passed == 0)
+                    fail(k + " (" + std::to_string(passed) + " passed)");
             } else if (k == "not") {
                 std::vector<std::string> sub_errors;
                 check(sub, v, ptr, sub_errors);
@@ -208,7 +232,9 @@ std::string worker(const std::string &fields, const std::string &top = "") {
            (fields.empty() ? "" : ", " + fields) + "}]}}";
 }
 
-const json &output_object_schema() { return schema().at("$defs").at("output").at("anyOf").at(1); }
+const json &output_object_schema() {
+    return schema().at("$defs").at("output").at("anyOf").at(1);
+}
 
 }  // namespace
 
@@ -236,7 +262,8 @@ TEST_CASE("every example spec passes the schema and the loader") {
     Validator validator(schema());
     std::size_t examples = 0;
     for (const auto &entry : fs::directory_iterator(kConfig)) {
-        if (entry.path().extension() != ".json" || entry.path().filename() == "chip.schema.json") continue;
+        if (entry.path().extension() != ".json" || entry.path().filename() == "chip.schema.json")
+            continue;
         ++examples;
         INFO(entry.path().string());
         auto errors = validator.validate(read_json(entry.path()));
@@ -252,14 +279,16 @@ TEST_CASE("valid specs pass the schema and the loader") {
         R"({"root": {}})",
         R"({"root": {"strategy": "one_for_all", "max_restarts": 0, "period": 0.5, "children": []}})",
         R"({"registries": ["a", {"name": "b:c", "max_groups": 1, "max_members": 16777216}], "root": {}, "socket": "x.sock"})",
-        worker(R"("restart": "temporary", "instances": 100000, "env": {"A": "", "B_2": "x=y"}, "cwd": "/",
+        worker(
+            R"("restart": "temporary", "instances": 100000, "env": {"A": "", "B_2": "x=y"}, "cwd": "/",
                   "ready": "notify", "start_timeout": 1e-3, "stop_signal": "SIGINT", "stop_timeout": 0,
                   "join": {"r": ["g", "h:1"]}, "stdout": "null", "stderr": "inherit")",
-               R"("registries": ["r"], )"),
+            R"("registries": ["r"], )"),
         worker(R"("stop_signal": 9)"),
         worker(R"("stop_signal": "15")"),
         worker(R"("stop_signal": "KILL")"),
-        worker(R"("stdout": {"file": "/tmp/chip-schema-test.log", "max_bytes": 4096, "keep": 1000})"),
+        worker(
+            R"("stdout": {"file": "/tmp/chip-schema-test.log", "max_bytes": 4096, "keep": 1000})"),
         R"({"root": {"children": [{"name": "s", "supervisor": {"children": [{"name": "w", "command": ["x"]}]}}]}})",
     };
     for (const auto &text : valid) {
@@ -344,8 +373,9 @@ TEST_CASE("the schema allows exactly the keys the loader accepts") {
     CHECK(property_names(defs.at("worker")) == sorted(spec::worker_keys()));
     CHECK(property_names(defs.at("supervisor_child")) == sorted(spec::supervisor_child_keys()));
     CHECK(property_names(output_object_schema()) == sorted(spec::output_keys()));
-    for (const json *s : {&schema(), &defs.at("registry"), &defs.at("supervisor"), &defs.at("worker"),
-                          &defs.at("supervisor_child"), &output_object_schema()})
+    for (const json *s :
+         {&schema(), &defs.at("registry"), &defs.at("supervisor"), &defs.at("worker"),
+          &defs.at("supervisor_child"), &output_object_schema()})
         CHECK(s->at("additionalProperties") == false);
 }
 
@@ -404,11 +434,15 @@ TEST_CASE("the schema's numeric limits are the loader's") {
     const json &defs = schema().at("$defs");
     const json &w = defs.at("worker").at("properties");
     CHECK(w.at("instances").at("maximum") == spec::kMaxInstances);
-    CHECK(defs.at("supervisor").at("properties").at("max_restarts").at("maximum") == spec::kMaxRestartsLimit);
+    CHECK(defs.at("supervisor").at("properties").at("max_restarts").at("maximum") ==
+          spec::kMaxRestartsLimit);
     CHECK(defs.at("seconds").at("maximum") == spec::kMaxSeconds);
     CHECK(defs.at("seconds_positive").at("maximum") == spec::kMaxSeconds);
     CHECK(output_object_schema().at("properties").at("keep").at("maximum") == spec::kMaxKeep);
-    CHECK(output_object_schema().at("properties").at("max_bytes").at("minimum") == spec::kMinMaxBytes);
-    CHECK(defs.at("registry").at("properties").at("max_groups").at("maximum") == spec::kMaxGroupsLimit);
-    CHECK(defs.at("registry").at("properties").at("max_members").at("maximum") == spec::kMaxMembersLimit);
+    CHECK(output_object_schema().at("properties").at("max_bytes").at("minimum") ==
+          spec::kMinMaxBytes);
+    CHECK(defs.at("registry").at("properties").at("max_groups").at("maximum") ==
+          spec::kMaxGroupsLimit);
+    CHECK(defs.at("registry").at("properties").at("max_members").at("maximum") ==
+          spec::kMaxMembersLimit);
 }

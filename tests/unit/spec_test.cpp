@@ -76,7 +76,8 @@ core::WorkerSpec load_worker(const std::string &fields, const std::string &top =
 }
 
 const std::string kWorkerKeys =
-    "name, command, restart, instances, env, cwd, user, group, ready, start_timeout, stop_signal, stop_timeout, "
+    "name, command, restart, instances, env, cwd, user, group, ready, start_timeout, stop_signal, "
+    "stop_timeout, "
     "join, stdout, stderr";
 
 std::vector<std::string> example_specs() {
@@ -157,12 +158,14 @@ TEST_CASE("an output file gets the default max_bytes and keep") {
 
 TEST_CASE("every worker field is read") {
     TempDir tmp;
-    auto spec = load(worker_spec(R"("restart": "transient", "instances": 3, "env": {"B": "2", "A": ""},
+    auto spec =
+        load(worker_spec(R"("restart": "transient", "instances": 3, "env": {"B": "2", "A": ""},
         "cwd": "/var", "ready": "notify", "start_timeout": 2.5, "stop_signal": "INT", "stop_timeout": 0,
         "join": {"r": ["g1", "g:2"]}, "stdout": "null",
-        "stderr": {"file": ")" + tmp.path + R"(/err.log", "max_bytes": 4096, "keep": 1000})",
-                                 R"("registries": ["r"], )"),
-                     tmp.path);
+        "stderr": {"file": ")" +
+                             tmp.path + R"(/err.log", "max_bytes": 4096, "keep": 1000})",
+                         R"("registries": ["r"], )"),
+             tmp.path);
     const auto &w = only_worker(spec);
     CHECK(w.restart == core::RestartType::Transient);
     CHECK(w.instances == 3);
@@ -185,7 +188,8 @@ TEST_CASE("every worker field is read") {
 }
 
 TEST_CASE("a nested supervisor is read with its own fields and children") {
-    auto spec = load(R"({"root": {"strategy": "rest_for_one", "max_restarts": 0, "period": 0.25, "children": [
+    auto spec = load(
+        R"({"root": {"strategy": "rest_for_one", "max_restarts": 0, "period": 0.25, "children": [
         {"name": "db", "command": ["db"]},
         {"name": "pool", "supervisor": {"strategy": "one_for_all", "children": [
             {"name": "a", "command": ["a"]}, {"name": "b", "command": ["b"]}]}}]}})");
@@ -218,15 +222,18 @@ TEST_CASE("stop_signal accepts names, SIG names, numbers and KILL") {
 }
 
 TEST_CASE("stop_signal refuses STOP with a reason") {
-    CHECK(one_error(worker_spec(R"("stop_signal": "STOP")")) ==
-          R"(t.json: /root/children/0/stop_signal: expected a signal that ends a process (STOP only suspends it); got "STOP")");
-    CHECK(one_error(worker_spec(R"("stop_signal": 19)")) ==
-          R"(t.json: /root/children/0/stop_signal: expected a signal that ends a process (STOP only suspends it); got 19)");
+    CHECK(
+        one_error(worker_spec(R"("stop_signal": "STOP")")) ==
+        R"(t.json: /root/children/0/stop_signal: expected a signal that ends a process (STOP only suspends it); got "STOP")");
+    CHECK(
+        one_error(worker_spec(R"("stop_signal": 19)")) ==
+        R"(t.json: /root/children/0/stop_signal: expected a signal that ends a process (STOP only suspends it); got 19)");
 }
 
 TEST_CASE("stop_signal refuses what is not a signal") {
-    CHECK(one_error(worker_spec(R"("stop_signal": "FOO")")) ==
-          R"(t.json: /root/children/0/stop_signal: expected a signal name (TERM, INT, QUIT, HUP, USR1, ...) or number; got "FOO")");
+    CHECK(
+        one_error(worker_spec(R"("stop_signal": "FOO")")) ==
+        R"(t.json: /root/children/0/stop_signal: expected a signal name (TERM, INT, QUIT, HUP, USR1, ...) or number; got "FOO")");
     for (const char *bad : {"0", "65", "-1", "1.5", "\"\"", "null", "[15]", "18446744073709551615"})
         CHECK(errors_of(worker_spec(std::string("\"stop_signal\": ") + bad)).size() == 1);
 }
@@ -234,21 +241,24 @@ TEST_CASE("stop_signal refuses what is not a signal") {
 // ---- error forms ----
 
 TEST_CASE("the contract's example error is reproduced exactly") {
-    std::string text = R"({"root": {"children": [{"name": "a", "command": ["a"]}, {"name": "b", "command": ["b"]},
+    std::string text =
+        R"({"root": {"children": [{"name": "a", "command": ["a"]}, {"name": "b", "command": ["b"]},
         {"name": "c", "command": ["c"], "restart": "always"}]}})";
     try {
         load_string(text, "sessions.json", "/spec");
         FAIL("loaded");
     } catch (const SpecError &e) {
         REQUIRE(e.errors().size() == 1);
-        CHECK(e.errors()[0] ==
-              R"(sessions.json: /root/children/2/restart: expected one of permanent, transient, temporary; got "always")");
+        CHECK(
+            e.errors()[0] ==
+            R"(sessions.json: /root/children/2/restart: expected one of permanent, transient, temporary; got "always")");
     }
 }
 
 TEST_CASE("enum fields name every choice") {
-    CHECK(one_error(R"({"root": {"strategy": "one_for_none"}})") ==
-          R"(t.json: /root/strategy: expected one of one_for_one, one_for_all, rest_for_one; got "one_for_none")");
+    CHECK(
+        one_error(R"({"root": {"strategy": "one_for_none"}})") ==
+        R"(t.json: /root/strategy: expected one of one_for_one, one_for_all, rest_for_one; got "one_for_none")");
     CHECK(one_error(worker_spec(R"("ready": true)")) ==
           R"(t.json: /root/children/0/ready: expected one of started, notify; got true)");
 }
@@ -256,17 +266,23 @@ TEST_CASE("enum fields name every choice") {
 TEST_CASE("a value of the wrong type is reported with the value as written") {
     CHECK(one_error(R"({"root": {"max_restarts": "3"}})") ==
           R"(t.json: /root/max_restarts: expected an integer from 0 to 1000000; got "3")");
-    CHECK(one_error(R"({"root": {"children": {}}})") == R"(t.json: /root/children: expected an array of children; got {})");
-    CHECK(one_error(R"({"root": []})") == R"(t.json: /root: expected a supervisor body (an object); got [])");
-    CHECK(one_error(R"({"root": {"children": [null]}})") ==
-          R"(t.json: /root/children/0: expected a child (an object with "name" and "command" or "supervisor"); got null)");
+    CHECK(one_error(R"({"root": {"children": {}}})") ==
+          R"(t.json: /root/children: expected an array of children; got {})");
+    CHECK(one_error(R"({"root": []})") ==
+          R"(t.json: /root: expected a supervisor body (an object); got [])");
+    CHECK(
+        one_error(R"({"root": {"children": [null]}})") ==
+        R"(t.json: /root/children/0: expected a child (an object with "name" and "command" or "supervisor"); got null)");
 }
 
 TEST_CASE("integers must be JSON integers") {
     for (std::string bad : {"1.5", "2.0", "\"2\"", "true", "null", "[2]"}) {
         INFO(bad);
-        CHECK(one_error(worker_spec(std::string("\"instances\": ") + bad)) ==
-              std::string("t.json: /root/children/0/instances: expected an integer from 1 to 100000; got ") + bad);
+        CHECK(
+            one_error(worker_spec(std::string("\"instances\": ") + bad)) ==
+            std::string(
+                "t.json: /root/children/0/instances: expected an integer from 1 to 100000; got ") +
+                bad);
     }
     CHECK(one_error(worker_spec(R"("instances": 1e3)")) ==
           "t.json: /root/children/0/instances: expected an integer from 1 to 100000; got 1000.0");
@@ -282,10 +298,13 @@ TEST_CASE("integer ranges are enforced at both ends") {
     CHECK(errors_of(R"({"root": {"max_restarts": 1000001}})").size() == 1);
     CHECK(one_error(R"({"registries": [{"name": "r", "max_groups": 1048577}], "root": {}})") ==
           "t.json: /registries/0/max_groups: expected an integer from 1 to 1048576; got 1048577");
-    CHECK(errors_of(R"({"registries": [{"name": "r", "max_members": 0}], "root": {}})").size() == 1);
-    CHECK(errors_of(R"({"registries": [{"name": "r", "max_members": 16777217}], "root": {}})").size() == 1);
+    CHECK(errors_of(R"({"registries": [{"name": "r", "max_members": 0}], "root": {}})").size() ==
+          1);
+    CHECK(errors_of(R"({"registries": [{"name": "r", "max_members": 16777217}], "root": {}})")
+              .size() == 1);
     CHECK(one_error(worker_spec(R"("stdout": {"file": "/tmp/x.log", "max_bytes": 4095})")) ==
-          "t.json: /root/children/0/stdout/max_bytes: expected an integer of at least 4096; got 4095");
+          "t.json: /root/children/0/stdout/max_bytes: expected an integer of at least 4096; got "
+          "4095");
     CHECK(errors_of(worker_spec(R"("stdout": {"file": "/tmp/x.log", "keep": 0})")).size() == 1);
     CHECK(one_error(worker_spec(R"("stdout": {"file": "/tmp/x.log", "keep": 1001})")) ==
           "t.json: /root/children/0/stdout/keep: expected an integer from 1 to 1000; got 1001");
@@ -295,7 +314,8 @@ TEST_CASE("integer ranges are enforced at both ends") {
 
 TEST_CASE("period and start_timeout must be greater than zero") {
     CHECK(one_error(R"({"root": {"period": 0}})") ==
-          "t.json: /root/period: expected a number of seconds greater than 0 and at most 1000000000; got 0");
+          "t.json: /root/period: expected a number of seconds greater than 0 and at most "
+          "1000000000; got 0");
     for (std::string bad : {"-1", "\"5\"", "1e10", "null"}) {
         INFO(bad);
         CHECK(errors_of(R"({"root": {"period": )" + bad + "}}").size() == 1);
@@ -307,7 +327,8 @@ TEST_CASE("period and start_timeout must be greater than zero") {
 TEST_CASE("stop_timeout may be zero but not negative") {
     CHECK(load_worker(R"("stop_timeout": 0)").stop_timeout == 0s);
     CHECK(one_error(worker_spec(R"("stop_timeout": -0.5)")) ==
-          "t.json: /root/children/0/stop_timeout: expected a number of seconds from 0 to 1000000000; got -0.5");
+          "t.json: /root/children/0/stop_timeout: expected a number of seconds from 0 to "
+          "1000000000; got -0.5");
 }
 
 TEST_CASE("an unknown key is an error with a did-you-mean when one key is close") {
@@ -318,7 +339,8 @@ TEST_CASE("an unknown key is an error with a did-you-mean when one key is close"
 
 TEST_CASE("an unknown key that differs only in case suggests the known one") {
     CHECK(one_error(R"({"root": {"STRATEGY": "one_for_one"}})") ==
-          "t.json: /root/STRATEGY: unknown key; expected one of strategy, max_restarts, period, children; "
+          "t.json: /root/STRATEGY: unknown key; expected one of strategy, max_restarts, period, "
+          "children; "
           "did you mean \"strategy\"?");
 }
 
@@ -329,17 +351,21 @@ TEST_CASE("an unknown key far from every known key gets no suggestion") {
 
 TEST_CASE("unknown keys are found in registries and outputs too") {
     CHECK(one_error(R"({"registries": [{"name": "r", "max_group": 4}], "root": {}})") ==
-          "t.json: /registries/0/max_group: unknown key; expected one of name, max_groups, max_members; "
+          "t.json: /registries/0/max_group: unknown key; expected one of name, max_groups, "
+          "max_members; "
           "did you mean \"max_groups\"?");
     CHECK(one_error(worker_spec(R"("stderr": {"file": "/tmp/x.log", "keeps": 2})")) ==
-          "t.json: /root/children/0/stderr/keeps: unknown key; expected one of file, max_bytes, keep; "
+          "t.json: /root/children/0/stderr/keeps: unknown key; expected one of file, max_bytes, "
+          "keep; "
           "did you mean \"keep\"?");
 }
 
 TEST_CASE("worker fields on a supervisor child are refused as such") {
-    CHECK(one_error(R"({"root": {"children": [{"name": "s", "supervisor": {}, "restart": "temporary"}]}})") ==
-          "t.json: /root/children/0/restart: a worker field, not allowed on a supervisor child; "
-          "expected one of name, supervisor");
+    CHECK(
+        one_error(
+            R"({"root": {"children": [{"name": "s", "supervisor": {}, "restart": "temporary"}]}})") ==
+        "t.json: /root/children/0/restart: a worker field, not allowed on a supervisor child; "
+        "expected one of name, supervisor");
 }
 
 TEST_CASE("keys with / and ~ are escaped in pointers") {
@@ -348,9 +374,11 @@ TEST_CASE("keys with / and ~ are escaped in pointers") {
 }
 
 TEST_CASE("a duplicate child name is reported at the second sibling") {
-    CHECK(one_error(R"({"root": {"children": [{"name": "a", "command": ["x"]}, {"name": "b", "command": ["x"]},
+    CHECK(
+        one_error(
+            R"({"root": {"children": [{"name": "a", "command": ["x"]}, {"name": "b", "command": ["x"]},
         {"name": "a", "supervisor": {}}]}})") ==
-          R"(t.json: /root/children/2/name: expected a name unique among its siblings; got "a", already used by /root/children/0)");
+        R"(t.json: /root/children/2/name: expected a name unique among its siblings; got "a", already used by /root/children/0)");
 }
 
 TEST_CASE("the same name may appear under different supervisors") {
@@ -360,11 +388,13 @@ TEST_CASE("the same name may appear under different supervisors") {
 }
 
 TEST_CASE("a sibling named like an instance of an earlier pool is a duplicate") {
-    CHECK(one_error(R"({"root": {"children": [{"name": "web", "command": ["x"], "instances": 3},
+    CHECK(
+        one_error(R"({"root": {"children": [{"name": "web", "command": ["x"], "instances": 3},
         {"name": "web.2", "command": ["x"]}]}})") ==
-          R"(t.json: /root/children/1/name: expected a name unique among its siblings; got "web.2", already used by /root/children/0 ("web" with 3 instances))");
+        R"(t.json: /root/children/1/name: expected a name unique among its siblings; got "web.2", already used by /root/children/0 ("web" with 3 instances))");
     CHECK(errors_of(R"({"root": {"children": [{"name": "web", "command": ["x"], "instances": 3},
-        {"name": "web", "command": ["x"]}]}})").size() == 1);
+        {"name": "web", "command": ["x"]}]}})")
+              .size() == 1);
     // Past the last instance, or not an index, it is a different name.
     CHECK(errors_of(R"({"root": {"children": [{"name": "web", "command": ["x"], "instances": 3},
         {"name": "web.3", "command": ["x"]}, {"name": "web.02", "command": ["x"]}, {"name": "web.x", "command": ["x"]}]}})")
@@ -372,20 +402,24 @@ TEST_CASE("a sibling named like an instance of an earlier pool is a duplicate") 
 }
 
 TEST_CASE("a pool whose instance names an earlier sibling is a duplicate") {
-    CHECK(one_error(R"({"root": {"children": [{"name": "api.1", "command": ["x"]},
+    CHECK(
+        one_error(R"({"root": {"children": [{"name": "api.1", "command": ["x"]},
         {"name": "api", "command": ["x"], "instances": 2}]}})") ==
-          R"(t.json: /root/children/1/name: expected a name unique among its siblings; got "api", whose 2 instances include "api.1", already used by /root/children/0)");
+        R"(t.json: /root/children/1/name: expected a name unique among its siblings; got "api", whose 2 instances include "api.1", already used by /root/children/0)");
     CHECK(errors_of(R"({"root": {"children": [{"name": "api.2", "command": ["x"]},
-        {"name": "api", "command": ["x"], "instances": 2}]}})").empty());
+        {"name": "api", "command": ["x"], "instances": 2}]}})")
+              .empty());
 }
 
 TEST_CASE("a worker with one instance claims only its name") {
     CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": ["x"]},
-        {"name": "w.0", "command": ["x"]}]}})").empty());
+        {"name": "w.0", "command": ["x"]}]}})")
+              .empty());
 }
 
 TEST_CASE("a child with both command and supervisor is an error at the child") {
-    CHECK(one_error(R"({"root": {"children": [{"name": "x", "command": ["x"], "supervisor": {}}]}})") ==
+    CHECK(one_error(
+              R"({"root": {"children": [{"name": "x", "command": ["x"], "supervisor": {}}]}})") ==
           "t.json: /root/children/0: expected exactly one of command, supervisor; got both");
 }
 
@@ -396,7 +430,8 @@ TEST_CASE("a child with neither command nor supervisor is an error at the child"
 
 TEST_CASE("a missing name is reported at its pointer as nothing") {
     CHECK(one_error(R"({"root": {"children": [{"command": ["x"]}]}})") ==
-          "t.json: /root/children/0/name: expected a name of 1 to 64 letters, digits, '_', '.' or '-'; got nothing");
+          "t.json: /root/children/0/name: expected a name of 1 to 64 letters, digits, '_', '.' or "
+          "'-'; got nothing");
 }
 
 TEST_CASE("child names follow the name rule") {
@@ -406,12 +441,15 @@ TEST_CASE("child names follow the name rule") {
                   .size() == 1);
     }
     std::string name64(64, 'n');
-    CHECK(errors_of(R"({"root": {"children": [{"name": ")" + name64 + R"(", "command": ["x"]}]}})").empty());
-    CHECK(errors_of(R"({"root": {"children": [{"name": ")" + name64 + R"(n", "command": ["x"]}]}})").size() == 1);
+    CHECK(errors_of(R"({"root": {"children": [{"name": ")" + name64 + R"(", "command": ["x"]}]}})")
+              .empty());
+    CHECK(errors_of(R"({"root": {"children": [{"name": ")" + name64 + R"(n", "command": ["x"]}]}})")
+              .size() == 1);
 }
 
 TEST_CASE("a missing root is an error at /root") {
-    CHECK(one_error(R"({"registries": []})") == "t.json: /root: expected a supervisor body (an object); got nothing");
+    CHECK(one_error(R"({"registries": []})") ==
+          "t.json: /root: expected a supervisor body (an object); got nothing");
 }
 
 TEST_CASE("a document that is not an object is an error at /") {
@@ -420,43 +458,53 @@ TEST_CASE("a document that is not an object is an error at /") {
 }
 
 TEST_CASE("join to an undeclared registry names the declared ones") {
-    CHECK(one_error(worker_spec(R"("join": {"foo": ["g"]})", R"("registries": ["sessions"], )")) ==
-          R"(t.json: /root/children/0/join/foo: expected a registry declared in /registries (sessions); got "foo")");
-    CHECK(one_error(worker_spec(R"("join": {"foo": ["g"]})")) ==
-          R"(t.json: /root/children/0/join/foo: expected a registry declared in /registries (there is none); got "foo")");
+    CHECK(
+        one_error(worker_spec(R"("join": {"foo": ["g"]})", R"("registries": ["sessions"], )")) ==
+        R"(t.json: /root/children/0/join/foo: expected a registry declared in /registries (sessions); got "foo")");
+    CHECK(
+        one_error(worker_spec(R"("join": {"foo": ["g"]})")) ==
+        R"(t.json: /root/children/0/join/foo: expected a registry declared in /registries (there is none); got "foo")");
 }
 
 TEST_CASE("join group names follow the group name rule") {
-    CHECK(one_error(worker_spec(R"("join": {"r": ["ok", "not ok"]})", R"("registries": ["r"], )")) ==
-          R"(t.json: /root/children/0/join/r/1: expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'; got "not ok")");
+    CHECK(
+        one_error(worker_spec(R"("join": {"r": ["ok", "not ok"]})", R"("registries": ["r"], )")) ==
+        R"(t.json: /root/children/0/join/r/1: expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'; got "not ok")");
     CHECK(errors_of(worker_spec(R"("join": {"r": "g"})", R"("registries": ["r"], )")).size() == 1);
     CHECK(errors_of(worker_spec(R"("join": ["r"])", R"("registries": ["r"], )")).size() == 1);
 }
 
 TEST_CASE("registry names must be valid and declared once") {
-    CHECK(one_error(R"({"registries": ["a", {"name": "a"}], "root": {}})") ==
-          R"(t.json: /registries/1/name: expected a registry name declared once; got "a", already declared at /registries/0)");
-    CHECK(one_error(R"({"registries": ["a b"], "root": {}})") ==
-          R"(t.json: /registries/0: expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'; got "a b")");
-    CHECK(one_error(R"({"registries": [{"max_groups": 2}], "root": {}})") ==
-          R"(t.json: /registries/0/name: expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'; got nothing)");
+    CHECK(
+        one_error(R"({"registries": ["a", {"name": "a"}], "root": {}})") ==
+        R"(t.json: /registries/1/name: expected a registry name declared once; got "a", already declared at /registries/0)");
+    CHECK(
+        one_error(R"({"registries": ["a b"], "root": {}})") ==
+        R"(t.json: /registries/0: expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'; got "a b")");
+    CHECK(
+        one_error(R"({"registries": [{"max_groups": 2}], "root": {}})") ==
+        R"(t.json: /registries/0/name: expected a name of 1 to 64 letters, digits, '_', '.', ':' or '-'; got nothing)");
     CHECK(errors_of(R"({"registries": "a", "root": {}})").size() == 1);
     CHECK(errors_of(R"({"registries": [5], "root": {}})").size() == 1);
 }
 
 TEST_CASE("command must be a non-empty array of non-empty strings") {
     CHECK(one_error(R"({"root": {"children": [{"name": "w", "command": []}]}})") ==
-          "t.json: /root/children/0/command: expected a non-empty array of strings (the program and its arguments); got []");
+          "t.json: /root/children/0/command: expected a non-empty array of strings (the program "
+          "and its arguments); got []");
     CHECK(one_error(R"({"root": {"children": [{"name": "w", "command": ["a", ""]}]}})") ==
           R"(t.json: /root/children/0/command/1: expected a non-empty string; got "")");
     CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": "prog"}]}})").size() == 1);
-    CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": [1, null]}]}})").size() == 2);
-    CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": ["a\u0000b"]}]}})").size() == 1);
+    CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": [1, null]}]}})").size() ==
+          2);
+    CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": ["a\u0000b"]}]}})").size() ==
+          1);
 }
 
 TEST_CASE("env keeps values as strings and refuses bad names") {
-    CHECK(one_error(worker_spec(R"("env": {"A=B": "x"})")) ==
-          R"(t.json: /root/children/0/env/A=B: expected a variable name, non-empty and without '='; got "A=B")");
+    CHECK(
+        one_error(worker_spec(R"("env": {"A=B": "x"})")) ==
+        R"(t.json: /root/children/0/env/A=B: expected a variable name, non-empty and without '='; got "A=B")");
     CHECK(one_error(worker_spec(R"("env": {"N": 5})")) ==
           "t.json: /root/children/0/env/N: expected a string value; got 5");
     CHECK(errors_of(worker_spec(R"("env": {"": "x"})")).size() == 1);
@@ -466,20 +514,24 @@ TEST_CASE("env keeps values as strings and refuses bad names") {
 TEST_CASE("stdout and stderr accept inherit, null or a file object only") {
     CHECK(load_worker(R"("stdout": "inherit")").out.mode == core::OutputSpec::Mode::Inherit);
     CHECK(load_worker(R"("stderr": "null")").err.mode == core::OutputSpec::Mode::Null);
-    CHECK(one_error(worker_spec(R"("stdout": "file")")) ==
-          R"(t.json: /root/children/0/stdout: expected "inherit", "null" or {"file": PATH, "max_bytes": N, "keep": K}; got "file")");
+    CHECK(
+        one_error(worker_spec(R"("stdout": "file")")) ==
+        R"(t.json: /root/children/0/stdout: expected "inherit", "null" or {"file": PATH, "max_bytes": N, "keep": K}; got "file")");
     CHECK(one_error(worker_spec(R"("stdout": {"max_bytes": 5000})")) ==
-          "t.json: /root/children/0/stdout/file: expected a file in an existing, writable folder; got nothing");
+          "t.json: /root/children/0/stdout/file: expected a file in an existing, writable folder; "
+          "got nothing");
     CHECK(errors_of(worker_spec(R"("stdout": 1)")).size() == 1);
 }
 
 TEST_CASE("an output file needs an existing, writable folder and must not be a folder") {
     TempDir tmp;
     fs::create_directory(tmp.path + "/logs");
-    auto w = only_worker(load(worker_spec(R"("stdout": {"file": "logs/../logs/a.log"})"), tmp.path));
+    auto w =
+        only_worker(load(worker_spec(R"("stdout": {"file": "logs/../logs/a.log"})"), tmp.path));
     CHECK(w.out.file == tmp.path + "/logs/a.log");
-    CHECK(one_error(worker_spec(R"("stdout": {"file": "missing/a.log"})"), tmp.path) ==
-          R"(t.json: /root/children/0/stdout/file: expected a file in an existing, writable folder; got "missing/a.log")");
+    CHECK(
+        one_error(worker_spec(R"("stdout": {"file": "missing/a.log"})"), tmp.path) ==
+        R"(t.json: /root/children/0/stdout/file: expected a file in an existing, writable folder; got "missing/a.log")");
     CHECK(errors_of(worker_spec(R"("stdout": {"file": "logs"})"), tmp.path).size() == 1);
     CHECK(errors_of(worker_spec(R"("stdout": {"file": "logs/"})"), tmp.path).size() == 1);
     CHECK(errors_of(worker_spec(R"("stdout": {"file": "."})"), tmp.path).size() == 1);
@@ -507,17 +559,20 @@ TEST_CASE("users and groups are resolved to ids") {
 }
 
 TEST_CASE("an unknown user or group is an error at its pointer") {
-    CHECK(one_error(worker_spec(R"("user": "nosuchuser-chip")")) ==
-          R"(t.json: /root/children/0/user: expected an existing user (a name or a numeric id); got "nosuchuser-chip")");
-    CHECK(one_error(worker_spec(R"("group": "nosuchgroup-chip")")) ==
-          R"(t.json: /root/children/0/group: expected an existing group (a name or a numeric id); got "nosuchgroup-chip")");
+    CHECK(
+        one_error(worker_spec(R"("user": "nosuchuser-chip")")) ==
+        R"(t.json: /root/children/0/user: expected an existing user (a name or a numeric id); got "nosuchuser-chip")");
+    CHECK(
+        one_error(worker_spec(R"("group": "nosuchgroup-chip")")) ==
+        R"(t.json: /root/children/0/group: expected an existing group (a name or a numeric id); got "nosuchgroup-chip")");
     CHECK(errors_of(worker_spec(R"("user": 0)")).size() == 1);
     CHECK(errors_of(worker_spec(R"("user": "")")).size() == 1);
 }
 
 TEST_CASE("a numeric user without a passwd entry needs a group") {
-    CHECK(one_error(worker_spec(R"("user": "3999999999")")) ==
-          R"(t.json: /root/children/0/user: expected a user with a passwd entry, or a "group" beside a numeric user id; got "3999999999")");
+    CHECK(
+        one_error(worker_spec(R"("user": "3999999999")")) ==
+        R"(t.json: /root/children/0/user: expected a user with a passwd entry, or a "group" beside a numeric user id; got "3999999999")");
     auto w = load_worker(R"("user": "3999999999", "group": "root")");
     CHECK(w.uid == 3999999999u);
     CHECK(w.gid == 0u);
@@ -526,18 +581,22 @@ TEST_CASE("a numeric user without a passwd entry needs a group") {
 TEST_CASE("a JSON syntax error gives the file, line and column") {
     CHECK(one_error("{\n  \"root\": {\n    \"strategy\": tru\n") ==
           "t.json:3:20: syntax error: invalid literal; last read: '\"strategy\": tru<U+000A>'");
-    CHECK(one_error("{") == "t.json:1:2: syntax error: unexpected end of input; expected string literal");
-    CHECK(one_error("") == "t.json:1:1: syntax error: unexpected end of input; expected '[', '{', or a literal");
+    CHECK(one_error("{") ==
+          "t.json:1:2: syntax error: unexpected end of input; expected string literal");
+    CHECK(one_error("") ==
+          "t.json:1:1: syntax error: unexpected end of input; expected '[', '{', or a literal");
     CHECK(one_error(R"({"root": {}} x)").rfind("t.json:1:14: syntax error: ", 0) == 0);
 }
 
 TEST_CASE("a number too large for a double is a syntax error with its position") {
-    CHECK(one_error("{\"root\":\n 1e400}") == "t.json:2:6: syntax error: number overflow parsing '1e400'");
+    CHECK(one_error("{\"root\":\n 1e400}") ==
+          "t.json:2:6: syntax error: number overflow parsing '1e400'");
 }
 
 TEST_CASE("a duplicate key is reported at its pointer") {
-    CHECK(one_error(R"({"root": {"children": [{"name": "a", "command": ["x"], "name": "b"}]}})") ==
-          R"(t.json: /root/children/0/name: expected each key once in an object; got "name" again)");
+    CHECK(
+        one_error(R"({"root": {"children": [{"name": "a", "command": ["x"], "name": "b"}]}})") ==
+        R"(t.json: /root/children/0/name: expected each key once in an object; got "name" again)");
 }
 
 TEST_CASE("all errors are collected, not only the first") {
@@ -545,10 +604,14 @@ TEST_CASE("all errors are collected, not only the first") {
         {"name": "a", "command": ["x"], "restart": "always"},
         {"name": "b", "command": ["x"], "instances": 0}]}})");
     REQUIRE(errors.size() == 3);
-    CHECK(errors[0] == R"(t.json: /root/strategy: expected one of one_for_one, one_for_all, rest_for_one; got "x")");
-    CHECK(errors[1] ==
-          R"(t.json: /root/children/0/restart: expected one of permanent, transient, temporary; got "always")");
-    CHECK(errors[2] == "t.json: /root/children/1/instances: expected an integer from 1 to 100000; got 0");
+    CHECK(
+        errors[0] ==
+        R"(t.json: /root/strategy: expected one of one_for_one, one_for_all, rest_for_one; got "x")");
+    CHECK(
+        errors[1] ==
+        R"(t.json: /root/children/0/restart: expected one of permanent, transient, temporary; got "always")");
+    CHECK(errors[2] ==
+          "t.json: /root/children/1/instances: expected an integer from 1 to 100000; got 0");
 }
 
 TEST_CASE("SpecError's what() is every error, one per line") {
@@ -574,14 +637,17 @@ TEST_CASE("a command path is made absolute against the spec folder; a bare name 
     CHECK(load_worker("").command[0] == "prog");
     auto spec = load(R"({"root": {"children": [
         {"name": "a", "command": ["./bin/db", "./arg"]}, {"name": "b", "command": ["../x/./y"]},
-        {"name": "c", "command": ["/usr/bin/env"]}]}})", "/srv/app");
-    CHECK(spec.root.children[0].worker.command == std::vector<std::string>{"/srv/app/bin/db", "./arg"});
+        {"name": "c", "command": ["/usr/bin/env"]}]}})",
+                     "/srv/app");
+    CHECK(spec.root.children[0].worker.command ==
+          std::vector<std::string>{"/srv/app/bin/db", "./arg"});
     CHECK(spec.root.children[1].worker.command[0] == "/srv/x/y");
     CHECK(spec.root.children[2].worker.command[0] == "/usr/bin/env");
 }
 
 TEST_CASE("cwd and socket are made absolute against the spec folder") {
-    auto spec = load(worker_spec(R"("cwd": "data/")", R"("socket": "run/chipd.sock", )"), "/srv/app");
+    auto spec =
+        load(worker_spec(R"("cwd": "data/")", R"("socket": "run/chipd.sock", )"), "/srv/app");
     CHECK(only_worker(spec).cwd == "/srv/app/data");
     CHECK(spec.socket == "/srv/app/run/chipd.sock");
     CHECK(load_worker(R"("cwd": "/")").cwd == "/");
@@ -600,7 +666,8 @@ TEST_CASE("a relative folder given to load_string is made absolute") {
 
 TEST_CASE("load_file takes relative paths from the file's folder") {
     TempDir tmp;
-    std::ofstream(tmp.path + "/s.json") << R"({"root": {"children": [{"name": "w", "command": ["./w"]}]}})";
+    std::ofstream(tmp.path + "/s.json")
+        << R"({"root": {"children": [{"name": "w", "command": ["./w"]}]}})";
     auto spec = spec::load_file(tmp.path + "/s.json");
     CHECK(spec.file == tmp.path + "/s.json");
     CHECK(spec.dir == tmp.path);
@@ -626,13 +693,16 @@ TEST_CASE("load_file reports an unreadable file with the reason") {
         spec::load_file(tmp.path + "/missing.json");
         FAIL("loaded");
     } catch (const SpecError &e) {
-        CHECK(e.errors() == std::vector<std::string>{tmp.path + "/missing.json: unable to read: No such file or directory"});
+        CHECK(e.errors() ==
+              std::vector<std::string>{tmp.path +
+                                       "/missing.json: unable to read: No such file or directory"});
     }
     try {
         spec::load_file(tmp.path);
         FAIL("loaded");
     } catch (const SpecError &e) {
-        CHECK(e.errors() == std::vector<std::string>{tmp.path + ": unable to read: Is a directory"});
+        CHECK(e.errors() ==
+              std::vector<std::string>{tmp.path + ": unable to read: Is a directory"});
     }
 }
 
@@ -649,14 +719,29 @@ TEST_CASE("supervisors nest 64 deep, and no deeper") {
     CHECK(errors_of(nested(64)).empty());
     auto errors = errors_of(nested(65));
     REQUIRE(errors.size() == 1);
-    CHECK(errors[0].find(": expected supervisors nested at most 64 deep; got one nested deeper") != std::string::npos);
+    CHECK(errors[0].find(": expected supervisors nested at most 64 deep; got one nested deeper") !=
+          std::string::npos);
 }
 
 TEST_CASE("any JSON value in any field yields errors, never a crash") {
     std::string deep = std::string(100000, '[') + std::string(100000, ']');
-    std::vector<std::string> values{"null", "true", "-1", "0", "1.5", "1e300", "-1e300", "18446744073709551615",
-                                    "-9223372036854775808", "\"\"", "\"x\"", "\"\\u0000\"", "[]", "{}", "[1,[2]]",
-                                    "{\"a\":{}}", deep};
+    std::vector<std::string> values{"null",
+                                    "true",
+                                    "-1",
+                                    "0",
+                                    "1.5",
+                                    "1e300",
+                                    "-1e300",
+                                    "18446744073709551615",
+                                    "-9223372036854775808",
+                                    "\"\"",
+                                    "\"x\"",
+                                    "\"\\u0000\"",
+                                    "[]",
+                                    "{}",
+                                    "[1,[2]]",
+                                    "{\"a\":{}}",
+                                    deep};
     auto attempt = [](const std::string &text) {
         try {
             load(text);
@@ -667,9 +752,12 @@ TEST_CASE("any JSON value in any field yields errors, never a crash") {
     };
     for (const auto &v : values) {
         for (const auto &key : spec::worker_keys()) attempt(worker_spec("\"" + key + "\": " + v));
-        for (const auto &key : spec::supervisor_keys()) attempt(R"({"root": {")" + key + "\": " + v + "}}");
-        for (const auto &key : spec::top_level_keys()) attempt(R"({"root": {}, ")" + key + "\": " + v + "}");
-        for (const auto &key : spec::output_keys()) attempt(worker_spec(R"("stdout": {")" + key + "\": " + v + "}"));
+        for (const auto &key : spec::supervisor_keys())
+            attempt(R"({"root": {")" + key + "\": " + v + "}}");
+        for (const auto &key : spec::top_level_keys())
+            attempt(R"({"root": {}, ")" + key + "\": " + v + "}");
+        for (const auto &key : spec::output_keys())
+            attempt(worker_spec(R"("stdout": {")" + key + "\": " + v + "}"));
         for (const auto &key : spec::registry_keys())
             attempt(R"({"registries": [{")" + key + "\": " + v + R"(}], "root": {}})");
         attempt(worker_spec(R"("env": {"K": )" + v + "}"));
@@ -682,7 +770,8 @@ TEST_CASE("any JSON value in any field yields errors, never a crash") {
 }
 
 TEST_CASE("truncated and garbled text is a syntax error, never a crash") {
-    std::string text = R"({"registries": ["r"], "root": {"children": [{"name": "w", "command": ["x"], "join": {"r": ["g"]}}]}})";
+    std::string text =
+        R"({"registries": ["r"], "root": {"children": [{"name": "w", "command": ["x"], "join": {"r": ["g"]}}]}})";
     for (std::size_t n = 0; n < text.size(); ++n) {
         auto errors = errors_of(text.substr(0, n));
         REQUIRE(errors.size() == 1);

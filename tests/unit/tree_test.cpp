@@ -47,14 +47,22 @@ namespace {
 
 std::string signal_text(int sig) {
     switch (sig) {
-    case SIGTERM: return "TERM";
-    case SIGKILL: return "KILL";
-    case SIGCONT: return "CONT";
-    case SIGINT: return "INT";
-    case SIGHUP: return "HUP";
-    case SIGQUIT: return "QUIT";
-    case SIGSEGV: return "SEGV";
-    default: return std::to_string(sig);
+        case SIGTERM:
+            return "TERM";
+        case SIGKILL:
+            return "KILL";
+        case SIGCONT:
+            return "CONT";
+        case SIGINT:
+            return "INT";
+        case SIGHUP:
+            return "HUP";
+        case SIGQUIT:
+            return "QUIT";
+        case SIGSEGV:
+            return "SEGV";
+        default:
+            return std::to_string(sig);
     }
 }
 
@@ -194,9 +202,7 @@ struct World {
         return *r->front();
     }
     pid_t pid(const std::string &path) { return node(path).pid; }
-    std::string state(const std::string &path) {
-        return chip::core::state_name(node(path).state);
-    }
+    std::string state(const std::string &path) { return chip::core::state_name(node(path).state); }
 
     void start() { tree->start(now); }
     void advance(std::chrono::nanoseconds d) {
@@ -281,8 +287,9 @@ TEST_CASE("start: with ready=notify the next child is not spawned until the firs
     CHECK(w.state("/") == "running");
 }
 
-TEST_CASE("start: a child missing start_timeout is killed, and at its exit the start fails: "
-          "started children stopped in reverse order, root failed, exit 1") {
+TEST_CASE(
+    "start: a child missing start_timeout is killed, and at its exit the start fails: "
+    "started children stopped in reverse order, root failed, exit 1") {
     World w(sup_spec(Strategy::OneForOne, {W("a"), W("b"), W("c").notify(10s), W("d")}));
     w.start();
     CHECK(w.fx.take() == Actions{"spawn a", "spawn b", "spawn c"});
@@ -326,15 +333,16 @@ TEST_CASE("start: a missing executable fails the start with its errno message, e
     CHECK(std::count(logs.begin(), logs.end(), "start-failed b: No such file or directory") == 1);
 }
 
-TEST_CASE("start: a spawn failure inside a nested supervisor escalates to the root's start "
-          "failure") {
-    World w(sup_spec(Strategy::OneForOne,
-                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x"), W("y"), W("z")})),
-                      W("c")}));
+TEST_CASE(
+    "start: a spawn failure inside a nested supervisor escalates to the root's start "
+    "failure") {
+    World w(sup_spec(
+        Strategy::OneForOne,
+        {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x"), W("y"), W("z")})), W("c")}));
     w.fx.failures["sub/y"] = Error{ENOENT, "No such file or directory"};
     w.start();
-    CHECK(w.fx.take() == (Actions{"spawn a", "spawn sub/x", "spawn-failed sub/y",
-                                  "kill sub/x TERM", "kill sub/x CONT"}));
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn sub/x", "spawn-failed sub/y", "kill sub/x TERM",
+                                  "kill sub/x CONT"}));
     w.stop_completes("sub/x");
     CHECK(w.fx.take() == stop_of("a"));
     w.stop_completes("a");
@@ -345,8 +353,8 @@ TEST_CASE("start: a spawn failure inside a nested supervisor escalates to the ro
     CHECK(w.state("sub/z") == "stopped");
     CHECK(w.state("c") == "stopped");
     auto logs = w.fx.take_logs();
-    CHECK(std::count(logs.begin(), logs.end(),
-                     "start-failed sub/y: No such file or directory") == 1);
+    CHECK(std::count(logs.begin(), logs.end(), "start-failed sub/y: No such file or directory") ==
+          1);
     CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
 }
 
@@ -367,8 +375,8 @@ TEST_CASE("start: a notify child exiting before it is ready fails the start") {
 TEST_CASE("instances: NAME.0 .. NAME.N-1 are started in order with instance numbers") {
     World w(sup_spec(Strategy::OneForOne, {W("db"), W("pool").instances(3), W("web")}));
     w.start();
-    CHECK(w.fx.take() == (Actions{"spawn db", "spawn pool.0", "spawn pool.1", "spawn pool.2",
-                                  "spawn web"}));
+    CHECK(w.fx.take() ==
+          (Actions{"spawn db", "spawn pool.0", "spawn pool.1", "spawn pool.2", "spawn web"}));
     for (unsigned i = 0; i < 3; ++i) {
         Node &n = w.node("pool." + std::to_string(i));
         CHECK(n.instance == i);
@@ -631,8 +639,9 @@ TEST_CASE("intensity: a transient normal exit is not a restart and is not counte
 
 // ---- escalation ------------------------------------------------------------------
 
-TEST_CASE("escalation: a nested supervisor that gives up is restarted by its parent, "
-          "counted in the parent's intensity, and repeated failures exit 1 at the root") {
+TEST_CASE(
+    "escalation: a nested supervisor that gives up is restarted by its parent, "
+    "counted in the parent's intensity, and repeated failures exit 1 at the root") {
     World w(sup_spec(Strategy::OneForOne, 1, 5s,
                      {W("a"), sup("sub", sup_spec(Strategy::OneForOne, 0, 5s, {W("x"), W("y")}))}));
     w.start();
@@ -671,8 +680,7 @@ TEST_CASE("escalation: a nested supervisor that gives up is restarted by its par
 
 TEST_CASE("escalation: a nested supervisor that gave up is restarted by the parent's strategy") {
     World w(sup_spec(Strategy::OneForAll, 3, 5s,
-                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, 0, 5s, {W("x")})),
-                      W("c")}));
+                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, 0, 5s, {W("x")})), W("c")}));
     w.start();
     w.fx.take();
     w.exit_worker("sub/x", 1);
@@ -763,9 +771,9 @@ TEST_CASE("stop: a stop_signal KILL or a zero stop_timeout kills at once") {
 // ---- shutdown --------------------------------------------------------------------
 
 TEST_CASE("shutdown: stops everything in reverse order, then exit 0") {
-    World w(sup_spec(Strategy::OneForOne,
-                     {W("a"), sup("sub", sup_spec(Strategy::OneForAll, {W("x"), W("y")})),
-                      W("c")}));
+    World w(
+        sup_spec(Strategy::OneForOne,
+                 {W("a"), sup("sub", sup_spec(Strategy::OneForAll, {W("x"), W("y")})), W("c")}));
     w.start();
     w.fx.take();
     w.tree->shutdown(w.now);
@@ -976,9 +984,9 @@ TEST_CASE("commands on an instance group name act on every instance") {
     w.stop_completes("pool.2");
     w.stop_completes("pool.1");
     w.stop_completes("pool.0");
-    CHECK(w.fx.take() == (Actions{"kill pool.1 TERM", "kill pool.1 CONT", "kill pool.0 TERM",
-                                  "kill pool.0 CONT", "spawn pool.0", "spawn pool.1",
-                                  "spawn pool.2"}));
+    CHECK(w.fx.take() ==
+          (Actions{"kill pool.1 TERM", "kill pool.1 CONT", "kill pool.0 TERM", "kill pool.0 CONT",
+                   "spawn pool.0", "spawn pool.1", "spawn pool.2"}));
     r = w.finished(t);
     REQUIRE(r.has_value());
     CHECK(r->ok());
@@ -1081,10 +1089,10 @@ TEST_CASE("on_ready of a node that is not starting is ignored") {
     w.start();
     w.fx.take();
     w.fx.take_logs();
-    w.ready("a");                             // running
-    w.tree->on_ready(0, w.now);               // the root
+    w.ready("a");                               // running
+    w.tree->on_ready(0, w.now);                 // the root
     w.tree->on_ready(w.node("sub").id, w.now);  // a supervisor
-    w.tree->on_ready(999, w.now);             // no such node
+    w.tree->on_ready(999, w.now);               // no such node
     CHECK(w.fx.take().empty());
     CHECK(w.fx.take_logs().empty());
     CHECK(w.state("b") == "starting");
@@ -1199,8 +1207,8 @@ TEST_CASE("command start of a subtree whose child fails leaves it failed, not re
     w.fx.take();
     w.fx.failures["sub/y"] = Error{ENOENT, "No such file or directory"};
     auto t = w.command(Command::Start, "sub");
-    CHECK(w.fx.take() == (Actions{"spawn sub/x", "spawn-failed sub/y", "kill sub/x TERM",
-                                  "kill sub/x CONT"}));
+    CHECK(w.fx.take() ==
+          (Actions{"spawn sub/x", "spawn-failed sub/y", "kill sub/x TERM", "kill sub/x CONT"}));
     CHECK_FALSE(w.finished(t).has_value());
     w.stop_completes("sub/x");
     CHECK(w.fx.take().empty());
@@ -1250,9 +1258,9 @@ TEST_CASE("commands during shutdown are refused") {
 }
 
 TEST_CASE("shutdown: hurry reaches workers of nested supervisors and starting workers") {
-    World w(sup_spec(Strategy::OneForOne,
-                     {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x"), W("y")})),
-                      W("c").notify()}));
+    World w(sup_spec(
+        Strategy::OneForOne,
+        {W("a"), sup("sub", sup_spec(Strategy::OneForOne, {W("x"), W("y")})), W("c").notify()}));
     w.start();
     CHECK(w.fx.take() == (Actions{"spawn a", "spawn sub/x", "spawn sub/y", "spawn c"}));
     w.tree->hurry(w.now);  // a first SIGTERM-and-hurry: shuts down, kills at once
@@ -1269,12 +1277,12 @@ TEST_CASE("shutdown: hurry reaches workers of nested supervisors and starting wo
 }
 
 TEST_CASE("a nested supervisor that gives up while its parent is starting is restarted") {
-    World w(sup_spec(Strategy::OneForOne, 3, 5s,
-                     {sup("sub", sup_spec(Strategy::OneForOne, 0, 5s, {W("x")})),
-                      W("b").notify()}));
+    World w(
+        sup_spec(Strategy::OneForOne, 3, 5s,
+                 {sup("sub", sup_spec(Strategy::OneForOne, 0, 5s, {W("x")})), W("b").notify()}));
     w.start();
     CHECK(w.fx.take() == (Actions{"spawn sub/x", "spawn b"}));
-    w.exit_worker("sub/x", 1);  // sub gives up; the root is still starting (b not ready)
+    w.exit_worker("sub/x", 1);   // sub gives up; the root is still starting (b not ready)
     CHECK(w.fx.take().empty());  // waits for b: one start at a time
     w.ready("b");
     CHECK(w.fx.take() == Actions{"spawn sub/x"});
@@ -1303,8 +1311,9 @@ TEST_CASE("command start during a stop: both tickets finish, the stop's once it 
 }
 
 TEST_CASE("a user restart cut short by a give-up does not make the next start's failure final") {
-    World w(sup_spec(Strategy::OneForOne, 3, 5s,
-                     {sup("sub", sup_spec(Strategy::OneForAll, 0, 5s, {W("x"), W("y").notify()}))}));
+    World w(
+        sup_spec(Strategy::OneForOne, 3, 5s,
+                 {sup("sub", sup_spec(Strategy::OneForAll, 0, 5s, {W("x"), W("y").notify()}))}));
     w.start();
     w.ready("sub/y");
     w.fx.take();
@@ -1341,8 +1350,7 @@ TEST_CASE("command restart whose supervisor is stopped meanwhile finishes with a
     REQUIRE(done.size() == 2);
     CHECK(done[0].ticket == t1);
     REQUIRE_FALSE(done[0].result.ok());
-    CHECK(done[0].result.error().message ==
-          "sub/y was not started: its supervisor sub is stopped");
+    CHECK(done[0].result.error().message == "sub/y was not started: its supervisor sub is stopped");
     CHECK(done[1].ticket == t2);
     CHECK(done[1].result.ok());
 }
