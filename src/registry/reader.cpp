@@ -15,11 +15,13 @@ namespace chip::registry {
 namespace {
 
 // Retry budget: spin briefly (a write section lasts well under a microsecond),
-// then yield so a writer preempted on our CPU can finish, for at most 100 ms of
-// CLOCK_MONOTONIC (a count of yields is no time bound on a loaded machine) and
-// then give up with EAGAIN: a chipd stopped or killed inside a write.
+// then yield so a writer preempted on our CPU can finish, then sleep 50 us at a
+// time (yielding readers can starve a writer on a busy machine), for at most
+// 250 ms of CLOCK_MONOTONIC in all: then EAGAIN, a chipd stopped or killed
+// inside a write.
 constexpr int kSpinAttempts = 64;
-constexpr std::int64_t kBudgetNs = 100 * 1000 * 1000;
+constexpr int kYieldAttempts = 1024;
+constexpr std::int64_t kBudgetNs = 250 * 1000 * 1000;
 
 std::int64_t monotonic_ns() {
     timespec ts;
@@ -34,8 +36,11 @@ inline void backoff(int attempt) {
 #elif defined(__aarch64__)
         asm volatile("yield");
 #endif
-    } else {
+    } else if (attempt < kYieldAttempts) {
         sched_yield();
+    } else {
+        timespec nap{0, 50 * 1000};
+        nanosleep(&nap, nullptr);
     }
 }
 
@@ -49,7 +54,7 @@ ssize_t read_consistent(const chip_registry_header *hdr, Body body) {
     std::int64_t give_up = 0;  // read the clock only once spinning did not do
     for (int attempt = 0;; ++attempt) {
         if (attempt == kSpinAttempts) give_up = monotonic_ns() + kBudgetNs;
-        if (attempt > kSpinAttempts && (attempt & 63) == 0 && monotonic_ns() > give_up)
+        if (attempt > kSpinAttempts && (attempt & 15) == 0 && monotonic_ns() > give_up)
             return -EAGAIN;
         std::uint64_t s1 = load_acquire(hdr->seq);
         if (s1 & 1) {

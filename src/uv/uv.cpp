@@ -63,7 +63,10 @@ Loop::Loop() : loop_(new uv_loop_t) {
 }
 
 Loop::~Loop() {
-    // Let pending close callbacks free their handles.
+    // Let pending close callbacks free their handles. The first run only
+    // clears a stop() that was never consumed by run() (chipd can be done
+    // before its loop ever runs); the second runs the callbacks.
+    uv_run(loop_, UV_RUN_NOWAIT);
     uv_run(loop_, UV_RUN_NOWAIT);
     if (uv_loop_close(loop_) == 0) delete loop_;
 }

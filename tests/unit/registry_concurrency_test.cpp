@@ -37,7 +37,8 @@ constexpr int kReaders = 3;
 struct ReaderStats {
     long snapshots = 0;
     long violations = 0;
-    long errors = 0;
+    long errors = 0;       // failures other than EAGAIN
+    long gave_up = 0;      // EAGAIN: the writer held the seqlock past the budget
     long generations = 0;  // distinct generations observed (changes seen)
 };
 
@@ -69,7 +70,9 @@ void read_loop(const Reader &reader, const std::atomic<bool> &done, std::atomic<
         }
         if ((st.snapshots + which) % 2 == 0) {
             ssize_t n = reader.members("g", pids.data(), pids.size());
-            if (n < 0) {
+            if (n == -EAGAIN) {
+                ++st.gave_up;
+            } else if (n < 0) {
                 ++st.errors;
             } else if (static_cast<std::size_t>(n) > pids.size() ||
                        !checksum_holds(pids.data(), n)) {
@@ -77,7 +80,9 @@ void read_loop(const Reader &reader, const std::atomic<bool> &done, std::atomic<
             }
         } else {
             ssize_t n = reader.groups(groups.data(), groups.size());
-            if (n < 0) {
+            if (n == -EAGAIN) {
+                ++st.gave_up;
+            } else if (n < 0) {
                 ++st.errors;
             } else {
                 long g = -1, mirror = 0;
