@@ -440,15 +440,15 @@ Daemon::SpawnCache &Daemon::cache_for(const core::WorkerSpec &w) {
         else
             c.groups = {gid};
     }
-    auto warn_fn = [this](const std::string &m) { warn(m); };
-    if (w.out.mode == core::OutputSpec::Mode::File)
-        c.out_file = std::make_shared<FileSink>(w.out, warn_fn);
-    if (w.err.mode == core::OutputSpec::Mode::File) {
-        if (c.out_file && w.err.file == w.out.file)
-            c.err_file = c.out_file;
-        else
-            c.err_file = std::make_shared<FileSink>(w.err, warn_fn);
-    }
+    // One sink per log file, whoever writes to it (both streams of a worker,
+    // several workers): a file is rotated by one owner, its lines never torn.
+    auto sink_for = [this](const core::OutputSpec &o) {
+        auto &sink = file_sinks_[o.file];
+        if (!sink) sink = std::make_shared<FileSink>(o, [this](const std::string &m) { warn(m); });
+        return sink;
+    };
+    if (w.out.mode == core::OutputSpec::Mode::File) c.out_file = sink_for(w.out);
+    if (w.err.mode == core::OutputSpec::Mode::File) c.err_file = sink_for(w.err);
     return c;
 }
 

@@ -146,6 +146,7 @@ private:
     std::unique_ptr<core::Tree> tree_;
     std::vector<Slot> slots_;
     std::unordered_map<const core::WorkerSpec *, std::unique_ptr<SpawnCache>> caches_;
+    std::unordered_map<std::string, std::shared_ptr<Sink>> file_sinks_;  // by log file path
     std::vector<std::unique_ptr<Registry>> registries_;
     // Members that are not chipd's children, watched through pidfds.
     struct Watch {

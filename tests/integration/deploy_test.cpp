@@ -397,6 +397,53 @@ TEST_CASE("log capture: stdout and stderr to one file, no line lost across five 
 }
 
 TEST_CASE(
+    "log capture: two workers naming one file share it: every line of both, none torn, "
+    "one rotation") {
+    // Each worker prints 2,000 "NAME SEQ" lines of 12 bytes or so and sleeps;
+    // with max_bytes 8192 and keep 10 the file rotates a few times. Two
+    // writers each rotating it on their own would lose or tear lines.
+    TempDir scratch;
+    std::string log = scratch.file("shared.log");
+    auto printer = [](const std::string &name) {
+        return json::array({"/bin/sh", "-c",
+                            "i=0; while [ $i -lt 2000 ]; do echo \"" + name +
+                                " $i\"; i=$((i+1)); done; exec sleep 1000"});
+    };
+    json file{{"file", log}, {"max_bytes", 8192}, {"keep", 10}};
+    Chipd d(spec(json::array({worker("a", printer("a"), {{"stdout", file}}),
+                              worker("b", printer("b"), {{"stdout", file}})})));
+    d.start_ready();
+    auto all_lines = [&] {
+        std::vector<std::string> lines;
+        for (int k = 10; k >= 1; --k)
+            for (auto &l : read_lines(log + "." + std::to_string(k))) lines.push_back(l);
+        for (auto &l : read_lines(log)) lines.push_back(l);
+        return lines;
+    };
+    REQUIRE(wait_until([&] { return all_lines().size() >= 4000; }, 20000ms));
+    CHECK(d.stop() == 0);
+    // One owner rotates: no file grows past max_bytes behind another's back.
+    CHECK(file_exists(log + ".1"));
+    for (int k = 0; k <= 10; ++k) {
+        std::string f = k == 0 ? log : log + "." + std::to_string(k);
+        INFO(f);
+        CHECK(read_file(f).size() <= 8192);
+    }
+    std::map<std::string, std::vector<long>> seqs;
+    for (const auto &l : all_lines()) {
+        auto w = split_words(l);
+        REQUIRE(w.size() == 2);
+        seqs[w[0]].push_back(std::atol(w[1].c_str()));
+    }
+    REQUIRE(seqs.size() == 2);
+    for (const auto &kv : seqs) {
+        INFO("worker " << kv.first);
+        REQUIRE(kv.second.size() == 2000);
+        for (long i = 0; i < 2000; ++i) CHECK(kv.second[static_cast<std::size_t>(i)] == i);
+    }
+}
+
+TEST_CASE(
     "log rotation: PATH, PATH.1 ... PATH.keep, the oldest dropped, none over max_bytes "
     "but a single longer line written whole to a fresh file") {
     // 400 lines of 50 bytes (81 fit in 4096), then a 6001-byte line, then "after".
