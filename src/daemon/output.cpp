@@ -1,9 +1,4 @@
 #include "daemon/output.hpp"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -34,19 +29,17 @@ FileSink::FileSink(const core::OutputSpec &spec, Warn warn)
 }
 
 bool FileSink::open_file() {
-    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-    if (!fd_) {
-        int e = errno;
+    auto fd = os::open_append(path_, size_);
+    if (!fd) {
         if (!failing_) {
-            warn_("cannot open log file " + path_ + ": " + std::strerror(e) +
+            warn_("cannot open log file " + fd.error().message +
                   " (output is dropped and counted until it can be written)");
             last_report_ = std::chrono::steady_clock::now();
         }
         failing_ = true;
         return false;
     }
-    struct stat st;
-    size_ = ::fstat(fd_.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    fd_ = std::move(*fd);
     return true;
 }
 
@@ -56,9 +49,9 @@ void FileSink::rotate() {
     for (unsigned i = keep_; i > 1; --i) {
         std::string from = path_ + "." + std::to_string(i - 1);
         std::string to = path_ + "." + std::to_string(i);
-        ::rename(from.c_str(), to.c_str());
+        os::rename_path(from, to);
     }
-    ::rename(path_.c_str(), (path_ + ".1").c_str());
+    os::rename_path(path_, path_ + ".1");
     open_file();
 }
 
@@ -97,19 +90,10 @@ void FileSink::write_lines(const std::string &, const char *data, std::size_t le
 }
 
 bool FileSink::append(const char *data, std::size_t len) {
-    std::size_t done = 0;
-    while (done < len) {
-        ssize_t n = ::write(fd_.get(), data + done, len - done);
-        if (n > 0) {
-            done += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        int e = n < 0 ? errno : ENOSPC;
-        // A short write on a full disk leaves part of a line: cut it off so the
-        // file holds whole lines only (shrinking needs no free space).
-        if (done > 0) (void)::ftruncate(fd_.get(), static_cast<off_t>(size_));
-        errno = e;
+    // A short write on a full disk leaves part of a line: append_whole cuts it
+    // off, so the file holds whole lines only.
+    if (auto r = os::append_whole(fd_.get(), data, len, size_); !r) {
+        errno = r.error().code;
         return false;
     }
     size_ += len;

@@ -174,6 +174,35 @@ void ignore_sigpipe() {
     ::signal(SIGPIPE, SIG_IGN);
 }
 
+Result<UniqueFd> open_append(const std::string &path, std::uint64_t &size) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!fd) return sys_error(path);
+    struct stat st;
+    size = ::fstat(fd.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    return fd;
+}
+
+void rename_path(const std::string &from, const std::string &to) {
+    (void)::rename(from.c_str(), to.c_str());
+}
+
+Result<void> append_whole(int fd, const char *buf, std::size_t len, std::uint64_t whole_size) {
+    std::size_t done = 0;
+    while (done < len) {
+        ssize_t n = ::write(fd, buf + done, len - done);
+        if (n > 0) {
+            done += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        int e = n < 0 ? errno : ENOSPC;
+        // Shrinking needs no free space, so this works on a full disk too.
+        if (done > 0) (void)::ftruncate(fd, static_cast<off_t>(whole_size));
+        return make_error(e, std::strerror(e));
+    }
+    return {};
+}
+
 UniqueFd open_dev_null() {
     return UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC));
 }

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 
 #include "common/result.hpp"
@@ -50,6 +51,13 @@ ssize_t send_some(int fd, const char *buf, std::size_t len);
 void remove_path(const std::string &path, bool folder = false);
 // SIGPIPE ignored: a client that went away is an EPIPE, not chipd's death.
 void ignore_sigpipe();
+// Opens PATH for appending (created with mode 0644), and tells its SIZE.
+Result<UniqueFd> open_append(const std::string &path, std::uint64_t &size);
+// rename(2); a failure is ignored (a missing PATH.k while rotating is normal).
+void rename_path(const std::string &from, const std::string &to);
+// Appends all of BUF to FD. On failure (a full disk) the file is cut back to
+// WHOLE_SIZE, so that it never ends in part of a line; the error is returned.
+Result<void> append_whole(int fd, const char *buf, std::size_t len, std::uint64_t whole_size);
 // open("/dev/null", O_RDWR | O_CLOEXEC).
 UniqueFd open_dev_null();
 
