@@ -1,4 +1,5 @@
 #include "daemon/output.hpp"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
