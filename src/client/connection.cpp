@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/names.hpp"
+
 namespace chip::client {
 
 Connection::Connection(Connection &&other) noexcept
@@ -83,19 +85,7 @@ Result<nlohmann::json> Connection::request(const nlohmann::json &req) {
 }
 
 int errno_from_name(const std::string &name) {
-    static const struct {
-        const char *name;
-        int code;
-    } kNames[] = {
-        {"EINVAL", EINVAL},       {"ENOENT", ENOENT},     {"EPERM", EPERM},
-        {"ESRCH", ESRCH},         {"ENOSPC", ENOSPC},     {"ETIMEDOUT", ETIMEDOUT},
-        {"EPROTO", EPROTO},       {"EMSGSIZE", EMSGSIZE}, {"EOPNOTSUPP", EOPNOTSUPP},
-        {"ECANCELED", ECANCELED}, {"EIO", EIO},           {"EBUSY", EBUSY},
-        {"EACCES", EACCES},       {"EEXIST", EEXIST},     {"EAGAIN", EAGAIN},
-    };
-    for (const auto &e : kNames)
-        if (name == e.name) return e.code;
-    return EIO;
+    return chip::errno_from_name(name);
 }
 
 }  // namespace chip::client

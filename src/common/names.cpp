@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -38,6 +39,29 @@ constexpr std::array kSignals{
     SignalEntry{"URG", SIGURG},       SignalEntry{"XCPU", SIGXCPU}, SignalEntry{"XFSZ", SIGXFSZ},
     SignalEntry{"VTALRM", SIGVTALRM}, SignalEntry{"PROF", SIGPROF}, SignalEntry{"WINCH", SIGWINCH},
     SignalEntry{"IO", SIGIO},         SignalEntry{"PWR", SIGPWR},   SignalEntry{"SYS", SIGSYS},
+};
+
+struct ErrnoEntry {
+    const char *name;
+    int code;
+};
+
+constexpr std::array kErrnos{
+    ErrnoEntry{"EINVAL", EINVAL},
+    ErrnoEntry{"ENOENT", ENOENT},
+    ErrnoEntry{"EPERM", EPERM},
+    ErrnoEntry{"ESRCH", ESRCH},
+    ErrnoEntry{"ENOSPC", ENOSPC},
+    ErrnoEntry{"ETIMEDOUT", ETIMEDOUT},
+    ErrnoEntry{"EPROTO", EPROTO},
+    ErrnoEntry{"EMSGSIZE", EMSGSIZE},
+    ErrnoEntry{"EOPNOTSUPP", EOPNOTSUPP},
+    ErrnoEntry{"ECANCELED", ECANCELED},
+    ErrnoEntry{"EIO", EIO},
+    ErrnoEntry{"EBUSY", EBUSY},
+    ErrnoEntry{"EACCES", EACCES},
+    ErrnoEntry{"EEXIST", EEXIST},
+    ErrnoEntry{"EAGAIN", EAGAIN},
 };
 
 std::uint64_t fnv1a64(std::string_view s) {
@@ -80,6 +104,18 @@ std::string signal_name(int sig) {
     for (const auto &e : kSignals)
         if (sig == e.number) return e.name;
     return std::to_string(sig);
+}
+
+const char *errno_name(int code) {
+    for (const auto &e : kErrnos)
+        if (e.code == code) return e.name;
+    return "EIO";
+}
+
+int errno_from_name(std::string_view name) {
+    for (const auto &e : kErrnos)
+        if (name == e.name) return e.code;
+    return EIO;
 }
 
 std::string default_socket_path() {

@@ -20,6 +20,11 @@ std::optional<int> parse_signal(std::string_view s);
 // "TERM" for SIGTERM; the number as text for signals without a name.
 std::string signal_name(int sig);
 
+// The protocol's symbolic error codes (README.md, "Protocol"): "ENOENT" for
+// ENOENT; "EIO" for a code the protocol does not name, and EIO for an unknown name.
+const char *errno_name(int code);
+int errno_from_name(std::string_view name);
+
 // The control socket path when none is given: $XDG_RUNTIME_DIR/chip/chipd.sock,
 // else /run/chip/chipd.sock for root, else /tmp/chip-$UID/chipd.sock.
 std::string default_socket_path();

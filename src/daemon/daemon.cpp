@@ -60,17 +60,7 @@ json exit_json(const std::optional<core::ExitStatus> &s) {
 }
 
 json error_json(int code, const std::string &message) {
-    static const struct {
-        int code;
-        const char *name;
-    } kNames[] = {{EINVAL, "EINVAL"},       {ENOENT, "ENOENT"},     {EPERM, "EPERM"},
-                  {ESRCH, "ESRCH"},         {ENOSPC, "ENOSPC"},     {ETIMEDOUT, "ETIMEDOUT"},
-                  {EPROTO, "EPROTO"},       {EMSGSIZE, "EMSGSIZE"}, {EOPNOTSUPP, "EOPNOTSUPP"},
-                  {ECANCELED, "ECANCELED"}, {EIO, "EIO"},           {EBUSY, "EBUSY"}};
-    const char *name = "EIO";
-    for (const auto &e : kNames)
-        if (e.code == code) name = e.name;
-    return json{{"ok", false}, {"error", message}, {"errno", name}};
+    return json{{"ok", false}, {"error", message}, {"errno", errno_name(code)}};
 }
 
 json ok_json() {
