@@ -12,6 +12,7 @@ namespace chip {
 struct Error {
     int code = 0;         // positive errno value (EINVAL, ENOENT, ...)
     std::string message;  // "unknown registry \"x\"", without a trailing newline
+    bool operator==(const Error &) const = default;
 };
 
 template <typename T>
@@ -43,6 +44,7 @@ public:
     bool ok() const { return ok_; }
     explicit operator bool() const { return ok_; }
     const Error &error() const { return err_; }
+    bool operator==(const Result &o) const { return ok_ == o.ok_ && (ok_ || err_ == o.err_); }
 
 private:
     Error err_;

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <vector>
 
 #include "core/spec.hpp"
 
@@ -27,6 +28,15 @@ public:
     // Restarts within the period ending at the last record().
     std::size_t count() const { return times_.size(); }
     void reset() { times_.clear(); }
+
+    // New limits from now on (a redefined supervisor); the history is kept.
+    void set_limits(unsigned max_restarts, Duration period) {
+        max_ = max_restarts;
+        period_ = period;
+    }
+    // The recorded restart times, oldest first, and their restoration (a snapshot).
+    std::vector<Time> history() const { return {times_.begin(), times_.end()}; }
+    void restore(const std::vector<Time> &times) { times_.assign(times.begin(), times.end()); }
 
 private:
     unsigned max_;

@@ -1,16 +1,22 @@
-// The spec as chipd uses it: plain types, already validated and with every
-// default filled in. Produced by src/spec (JSON -> these types); consumed by the
-// supervision core and the daemon. No parsing and no validation happens here.
+// What the supervision core decides on, per node: a worker's restart type,
+// readiness and stop policy; a supervisor's strategy and intensity. Plain
+// types, already validated and with every default filled in (src/spec makes
+// them from JSON). Nodes share these definitions (shared_ptr to const), so a
+// running node's definition is replaced by pointing it at a new one.
+//
+// How a worker is started (command, environment, user, output, groups to
+// join) is not the core's business: it rides along as an opaque spec::Launch
+// that only the daemon reads.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
-#include <cstdint>
-#include <optional>
+#include <memory>
 #include <string>
-#include <utility>
 #include <vector>
+
+namespace chip::spec {
+struct Launch;
+}
 
 namespace chip::core {
 
@@ -20,31 +26,14 @@ enum class Strategy { OneForOne, OneForAll, RestForOne };
 enum class RestartType { Permanent, Transient, Temporary };
 enum class ReadyMode { Started, Notify };
 
-struct OutputSpec {
-    enum class Mode { Inherit, Null, File };
-    Mode mode = Mode::Inherit;
-    std::string file;                     // absolute path, Mode::File only
-    std::uint64_t max_bytes = 10u << 20;  // rotate before passing this size
-    unsigned keep = 5;                    // PATH.1 ... PATH.keep
-};
-
 struct WorkerSpec {
-    std::vector<std::string> command;  // non-empty; command[0] absolute if it had a '/'
     RestartType restart = RestartType::Permanent;
-    unsigned instances = 1;
-    std::vector<std::pair<std::string, std::string>> env;  // in spec order
-    std::string cwd;                                       // absolute
-    std::optional<std::string> user;                       // name as written
-    std::optional<std::string> group;
-    std::optional<uid_t> uid;  // resolved from user
-    std::optional<gid_t> gid;  // resolved from group, else user's primary group
+    unsigned instances = 1;  // >= 2: a pool NAME.0 ... NAME.N-1
     ReadyMode ready = ReadyMode::Started;
     Duration start_timeout = std::chrono::seconds(10);
     int stop_signal = 15;  // SIGTERM
     Duration stop_timeout = std::chrono::seconds(5);
-    std::vector<std::pair<std::string, std::vector<std::string>>> join;  // registry -> groups
-    OutputSpec out;                                                      // "stdout"
-    OutputSpec err;                                                      // "stderr"
+    std::shared_ptr<const spec::Launch> launch;  // opaque here; null in the core's unit tests
 };
 
 struct ChildSpec;
@@ -53,28 +42,14 @@ struct SupervisorSpec {
     Strategy strategy = Strategy::OneForOne;
     unsigned max_restarts = 3;
     Duration period = std::chrono::seconds(5);
-    std::vector<ChildSpec> children;
+    std::vector<ChildSpec> children;  // what a new node of it is built with
 };
 
 struct ChildSpec {
     std::string name;
     bool is_supervisor = false;
-    WorkerSpec worker;          // when !is_supervisor
-    SupervisorSpec supervisor;  // when is_supervisor
-};
-
-struct RegistrySpec {
-    std::string name;
-    std::uint32_t max_groups = 1024;
-    std::uint32_t max_members = 16384;  // memberships (pid, group) in all
-};
-
-struct Spec {
-    std::string file;  // the spec file as given
-    std::string dir;   // its folder, absolute
-    std::vector<RegistrySpec> registries;
-    SupervisorSpec root;
-    std::optional<std::string> socket;  // absolute when set
+    std::shared_ptr<const WorkerSpec> worker;          // when !is_supervisor
+    std::shared_ptr<const SupervisorSpec> supervisor;  // when is_supervisor
 };
 
 }  // namespace chip::core

@@ -1,6 +1,7 @@
 // The supervision core. The model is described at the top of tree.hpp.
 #include "core/tree.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 
@@ -64,47 +65,61 @@ const char *event_name(Event::Kind k) {
     return "?";
 }
 
-Tree::Tree(const SupervisorSpec &root, Effects &fx) : fx_(fx) {
+Tree::Tree(std::shared_ptr<const SupervisorSpec> root, Effects &fx) : fx_(fx) {
     root_ = std::make_unique<Node>();
     root_->name = "/";
     root_->path = "/";
     root_->base = "/";
     root_->is_supervisor = true;
-    root_->sup = &root;
-    root_->id = 0;
-    by_id_.push_back(root_.get());
-    build(*root_, root);
+    root_->sup = std::move(root);
+    root_->id = next_id_++;
+    by_id_[root_->id] = root_.get();
+    build(*root_, *root_->sup);
 }
 
 void Tree::build(Node &node, const SupervisorSpec &spec) {
     node.intensity.emplace(spec.max_restarts, spec.period);
     for (const auto &c : spec.children) {
-        if (!c.is_supervisor && c.worker.instances >= 2) {
-            for (unsigned i = 0; i < c.worker.instances; ++i) add_child(node, c, i, true);
-        } else {
-            add_child(node, c, 0, false);
+        bool pool = !c.is_supervisor && c.worker->instances >= 2;
+        for (unsigned i = 0; i < (pool ? c.worker->instances : 1u); ++i) {
+            node.children.push_back(make_node(node, c, i, pool, next_id_++));
+            node.children.back()->index = node.children.size() - 1;
         }
     }
 }
 
-void Tree::add_child(Node &parent, const ChildSpec &spec, unsigned instance, bool instanced) {
+std::unique_ptr<Node> Tree::make_node(Node &parent, const ChildSpec &spec, unsigned instance,
+                                      bool instanced, std::uint64_t id) {
     auto n = std::make_unique<Node>();
     n->base = spec.name;
     n->name = instanced ? spec.name + "." + std::to_string(instance) : spec.name;
     n->path = parent.parent ? parent.path + "/" + n->name : n->name;
     n->parent = &parent;
-    n->index = parent.children.size();
-    n->id = static_cast<std::uint32_t>(by_id_.size());
+    n->id = id;
     n->instance = instance;
-    by_id_.push_back(n.get());
-    Node &ref = *n;
-    parent.children.push_back(std::move(n));
+    by_id_[id] = n.get();
     if (spec.is_supervisor) {
-        ref.is_supervisor = true;
-        ref.sup = &spec.supervisor;
-        build(ref, spec.supervisor);
+        n->is_supervisor = true;
+        n->sup = spec.supervisor;
+        build(*n, *spec.supervisor);
     } else {
-        ref.worker = &spec.worker;
+        n->worker = spec.worker;
+    }
+    return n;
+}
+
+void Tree::reindex(Node &sup) {
+    sup.stop_marks.clear();
+    sup.start_marks.clear();
+    sup.n_starting = sup.n_stopping = sup.n_removing = 0;
+    for (std::size_t i = 0; i < sup.children.size(); ++i) {
+        Node &c = *sup.children[i];
+        c.index = i;
+        if (c.want_stop) sup.stop_marks.insert(i);
+        if (c.want_start) sup.start_marks.insert(i);
+        sup.n_starting += c.state == State::Starting;
+        sup.n_stopping += c.state == State::Stopping;
+        sup.n_removing += c.removing;
     }
 }
 
@@ -178,7 +193,7 @@ void Tree::on_exit(pid_t pid, ExitStatus status, Time now) {
     drain(now);
 }
 
-void Tree::on_ready(std::uint32_t id, Time now) {
+void Tree::on_ready(std::uint64_t id, Time now) {
     Node *w = node_by_id(id);
     if (!w || w->is_supervisor || w->state != State::Starting || w->timed_out) return;
     set_state(*w, State::Running);
@@ -228,6 +243,7 @@ void Tree::drain(Time now) {
     // FIFO: a child supervisor that finishes queues its parent behind it.
     for (std::size_t i = 0; i < dirty_.size(); ++i) {
         Node *s = dirty_[i];
+        if (!s) continue;  // removed from the tree meanwhile
         s->queued = false;
         advance(*s, now);
     }
@@ -238,6 +254,7 @@ void Tree::drain(Time now) {
 
 void Tree::advance(Node &sup, Time now) {
     for (;;) {
+        if (sup.n_removing > 0 && sup.n_stopping == 0) erase_removed(sup);
         if (!is_up(sup.state) && sup.state != State::Stopping) return;
         // Stops first, highest index first, one at a time.
         if (sup.n_stopping > 0) return;
@@ -530,10 +547,11 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
                                              state_name(n->parent->state));
         }
     }
-    std::uint64_t ticket = next_ticket_++;
-    Pending p{ticket, cmd, {}};
+    std::uint64_t ticket = track(cmd == Command::Start  ? Op::Start
+                                 : cmd == Command::Stop ? Op::Stop
+                                                        : Op::Restart,
+                                 targets);
     for (Node *n : targets) {
-        p.nodes.emplace_back(n, n->starts);
         switch (cmd) {
             case Command::Stop:
                 n->held = true;
@@ -573,22 +591,41 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
                 break;
         }
     }
-    pending_.push_back(std::move(p));
     drain(now);
     return ticket;
 }
 
+std::uint64_t Tree::track(Op op, const std::vector<Node *> &nodes) {
+    Pending p{next_ticket_++, op, {}, {}};
+    for (Node *n : nodes) {
+        p.nodes.emplace_back(n->id, n->starts);
+        p.paths.push_back(n->path);
+    }
+    pending_.push_back(std::move(p));
+    return pending_.back().ticket;
+}
+
 bool Tree::pending_done(const Pending &p, Result<void> &out) const {
     std::string failure;
-    for (const auto &[n, starts0] : p.nodes) {
+    for (std::size_t i = 0; i < p.nodes.size(); ++i) {
+        auto [id, starts0] = p.nodes[i];
+        auto it = by_id_.find(id);
+        if (it == by_id_.end()) {
+            // Gone from the tree: what a removal waits for, and a stop too.
+            if (p.op != Op::Remove && p.op != Op::Stop && failure.empty())
+                failure = p.paths[i] + " was removed";
+            continue;
+        }
+        if (p.op == Op::Remove) return false;
+        const Node *n = it->second;
         bool restarted = n->starts > starts0;
-        if (p.cmd == Command::Stop) {
+        if (p.op == Op::Stop) {
             // Started again since (a later start): it did stop in between.
             if (restarted) continue;
             if (is_up(n->state) || n->state == State::Stopping || n->want_stop) return false;
             continue;
         }
-        bool fresh = p.cmd == Command::Start || restarted;
+        bool fresh = p.op == Op::Start || restarted;
         if (n->state == State::Running && fresh) continue;
         if (n->want_start || n->want_stop || n->state == State::Starting ||
             n->state == State::Stopping)
@@ -597,7 +634,7 @@ bool Tree::pending_done(const Pending &p, Result<void> &out) const {
         const Node *sup = n->parent;
         bool orphaned =
             sup && !is_up(sup->state) && sup->state != State::Stopping && !sup->want_start;
-        if (p.cmd == Command::Restart && !restarted && !n->held && !orphaned) return false;
+        if (p.op != Op::Start && !restarted && !n->held && !orphaned) return false;
         if (n->state == State::Exited && n->last_exit && !n->last_exit->signaled &&
             n->last_exit->value == 0 && restarted)
             continue;  // a job that ran and finished
@@ -637,6 +674,11 @@ bool Tree::all_ready(const std::vector<Node *> &nodes) {
     return true;
 }
 
+Node *Tree::node_by_id(std::uint64_t id) {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? nullptr : it->second;
+}
+
 Node *Tree::node_by_pid(pid_t pid) {
     auto it = by_pid_.find(pid);
     return it == by_pid_.end() ? nullptr : it->second;
@@ -673,6 +715,230 @@ Tree::Summary Tree::summary() const {
         }
     });
     return s;
+}
+
+// ---- changing the tree while it runs ---------------------------------------
+
+Result<std::vector<Node *>> Tree::add(Node &sup, std::size_t position, const ChildSpec &spec,
+                                      Time now) {
+    if (!sup.is_supervisor) return make_error(EINVAL, sup.path + " is not a supervisor");
+    if (sup.removing) return make_error(EINVAL, sup.path + " is being removed");
+    if (spec.is_supervisor ? !spec.supervisor : !spec.worker)
+        return make_error(EINVAL, "child " + spec.name + " has no definition");
+    bool pool = !spec.is_supervisor && spec.worker->instances >= 2;
+    unsigned count = pool ? spec.worker->instances : 1u;
+    // NAME, and NAME.k for a pool, against the siblings' names and pool names.
+    for (const auto &c : sup.children) {
+        bool pool_base = !c->is_supervisor && c->worker->instances >= 2 && c->base == spec.name;
+        bool clash = c->name == spec.name || pool_base ||
+                     (pool && c->name.size() > spec.name.size() + 1 &&
+                      c->name.compare(0, spec.name.size() + 1, spec.name + ".") == 0 && [&] {
+                          std::string k = c->name.substr(spec.name.size() + 1);
+                          for (unsigned i = 0; i < count; ++i)
+                              if (k == std::to_string(i)) return true;
+                          return false;
+                      }());
+        if (clash)
+            return make_error(EEXIST,
+                              "a child named " + c->name + " already exists under " + sup.path);
+    }
+    position = std::min(position, sup.children.size());
+    std::vector<Node *> added;
+    for (unsigned i = 0; i < count; ++i) {
+        auto n = make_node(sup, spec, i, pool, next_id_++);
+        added.push_back(n.get());
+        sup.children.insert(sup.children.begin() + static_cast<std::ptrdiff_t>(position + i),
+                            std::move(n));
+    }
+    reindex(sup);
+    if (is_up(sup.state) && !shutting_down_) {
+        for (Node *n : added) set_want_start(*n, true);
+        mark_dirty(sup);
+        drain(now);
+    }
+    return added;
+}
+
+Result<std::uint64_t> Tree::remove(Node &node, Time now) {
+    if (!node.parent) return make_error(EINVAL, "the root cannot be removed");
+    Node &sup = *node.parent;
+    if (!node.removing) {
+        node.removing = true;
+        ++sup.n_removing;
+        node.held = true;
+        node.manual_start = false;
+        set_want_start(node, false);
+        if (is_up(node.state)) {
+            set_want_stop(node, true);
+        } else if (node.state != State::Stopping && node.is_supervisor) {
+            // Down already, but its children may be held in any state.
+            for (auto &c : node.children) set_want_start(*c, false);
+        }
+    }
+    std::uint64_t ticket = track(Op::Remove, {&node});
+    mark_dirty(sup);
+    drain(now);
+    return ticket;
+}
+
+Result<std::uint64_t> Tree::redefine(Node &node, std::shared_ptr<const WorkerSpec> worker,
+                                     Redefine how, Time now) {
+    if (node.is_supervisor || !worker)
+        return make_error(EINVAL,
+                          node.path + " is not a worker: it takes a supervisor's definition");
+    node.worker = std::move(worker);
+    if (how == Redefine::InPlace || !is_up(node.state) || node.held || shutting_down_) {
+        std::uint64_t ticket = track(Op::Redefine, {});
+        check_pending();
+        return ticket;
+    }
+    // A restart of its own: no strategy, not counted; a failed start of it is
+    // an ordinary one (counted, retried), as a crash would be.
+    node.manual_start = false;
+    set_want_stop(node, true);
+    set_want_start(node, true);
+    std::uint64_t ticket = track(Op::Redefine, {&node});
+    mark_dirty(*node.parent);
+    drain(now);
+    return ticket;
+}
+
+Result<std::uint64_t> Tree::redefine(Node &node, std::shared_ptr<const SupervisorSpec> sup,
+                                     Time now) {
+    if (!node.is_supervisor || !sup)
+        return make_error(EINVAL,
+                          node.path + " is not a supervisor: it takes a worker's definition");
+    node.intensity->set_limits(sup->max_restarts, sup->period);
+    node.sup = std::move(sup);
+    std::uint64_t ticket = track(Op::Redefine, {});
+    // A lower intensity does not act on the history at once: the next restart
+    // is measured against it.
+    mark_dirty(node);
+    drain(now);
+    return ticket;
+}
+
+void Tree::erase_removed(Node &sup) {
+    bool erased = false;
+    for (std::size_t i = 0; i < sup.children.size();) {
+        Node &c = *sup.children[i];
+        if (c.removing && !is_up(c.state) && c.state != State::Stopping && !c.want_stop) {
+            forget(c);
+            sup.children.erase(sup.children.begin() + static_cast<std::ptrdiff_t>(i));
+            erased = true;
+        } else {
+            ++i;
+        }
+    }
+    if (erased) reindex(sup);
+}
+
+void Tree::forget(Node &node) {
+    for (auto &c : node.children) forget(*c);
+    clear_deadline(node);
+    if (node.pid) by_pid_.erase(node.pid);
+    by_id_.erase(node.id);
+    if (node.queued)
+        for (auto &d : dirty_)
+            if (d == &node) d = nullptr;
+    fx_.removed(node);
+}
+
+// ---- snapshot ----------------------------------------------------------------
+
+Snapshot Tree::snapshot() const {
+    Snapshot s;
+    snap(*root_, s.root);
+    s.next_id = next_id_;
+    s.next_ticket = next_ticket_;
+    s.shutting_down = shutting_down_;
+    s.hurry = hurry_;
+    s.exited = exited_;
+    s.pending = pending_;
+    s.finished = finished_;
+    return s;
+}
+
+void Tree::snap(const Node &n, NodeSnapshot &o) {
+    o.id = n.id;
+    o.name = n.name;
+    o.base = n.base;
+    o.instance = n.instance;
+    o.is_supervisor = n.is_supervisor;
+    o.worker = n.worker;
+    o.sup = n.sup;
+    o.state = n.state;
+    o.pid = n.pid;
+    o.since = n.since;
+    o.restarts = n.restarts;
+    o.starts = n.starts;
+    o.last_exit = n.last_exit;
+    o.want_stop = n.want_stop;
+    o.want_start = n.want_start;
+    o.held = n.held;
+    o.manual_start = n.manual_start;
+    o.removing = n.removing;
+    o.fail_after_stop = n.fail_after_stop;
+    o.failing_start = n.failing_start;
+    o.timed_out = n.timed_out;
+    o.killed = n.killed;
+    o.deadline = n.deadline;
+    if (n.intensity) o.restart_history = n.intensity->history();
+    o.children.resize(n.children.size());
+    for (std::size_t i = 0; i < n.children.size(); ++i) snap(*n.children[i], o.children[i]);
+}
+
+Tree::Tree(const Snapshot &snap, Effects &fx) : fx_(fx) {
+    root_ = std::make_unique<Node>();
+    root_->path = "/";
+    restore(*root_, snap.root);
+    next_id_ = snap.next_id;
+    next_ticket_ = snap.next_ticket;
+    shutting_down_ = snap.shutting_down;
+    hurry_ = snap.hurry;
+    exited_ = snap.exited;
+    pending_ = snap.pending;
+    finished_ = snap.finished;
+}
+
+void Tree::restore(Node &n, const NodeSnapshot &s) {
+    n.id = s.id;
+    n.name = s.name;
+    n.base = s.base;
+    n.instance = s.instance;
+    n.is_supervisor = s.is_supervisor;
+    n.worker = s.worker;
+    n.sup = s.sup;
+    n.state = s.state;
+    n.pid = s.pid;
+    n.since = s.since;
+    n.restarts = s.restarts;
+    n.starts = s.starts;
+    n.last_exit = s.last_exit;
+    n.want_stop = s.want_stop;
+    n.want_start = s.want_start;
+    n.held = s.held;
+    n.manual_start = s.manual_start;
+    n.removing = s.removing;
+    n.fail_after_stop = s.fail_after_stop;
+    n.failing_start = s.failing_start;
+    n.timed_out = s.timed_out;
+    n.killed = s.killed;
+    by_id_[n.id] = &n;
+    if (n.pid) by_pid_[n.pid] = &n;
+    if (s.deadline != Time{}) set_deadline(n, s.deadline);
+    if (n.sup) {
+        n.intensity.emplace(n.sup->max_restarts, n.sup->period);
+        n.intensity->restore(s.restart_history);
+    }
+    for (const auto &cs : s.children) {
+        auto c = std::make_unique<Node>();
+        c->parent = &n;
+        c->path = n.parent ? n.path + "/" + cs.name : cs.name;
+        restore(*c, cs);
+        n.children.push_back(std::move(c));
+    }
+    reindex(n);
 }
 
 void Tree::emit(Event::Kind k, const Node &n, Time, std::size_t count, std::string msg) {

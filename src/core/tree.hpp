@@ -10,7 +10,8 @@
 // The model
 // ---------
 // The tree is built from the spec: supervisors and workers (a worker with
-// instances N >= 2 becomes N sibling workers NAME.0 .. NAME.N-1).
+// instances N >= 2 becomes N sibling workers NAME.0 .. NAME.N-1), and changed
+// while it runs with add, remove and redefine.
 //
 // Node states (what `chipctl status` shows):
 //   starting  spawned, not ready yet (worker: READY=1 pending; supervisor: its
@@ -54,6 +55,16 @@
 // is a stop then a start of that node alone: no strategy, not counted. A failed
 // start of a node started by the user leaves it failed (no retry) and fails the
 // command. shutdown stops the root; hurry sends SIGKILL to everything stopping.
+//
+// A tree that changes while it runs: every node has an id that is never reused;
+// marks and counters are kept per position and rebuilt when a child is inserted
+// or removed, so both can happen anywhere at any time. A node shares its
+// definition and can be pointed at a new one (redefine): in place, or with a
+// restart of that node alone. A removed node is held, stopped like any other
+// (a subtree in reverse order), and erased by its parent's advance() once down.
+// Commands in flight name nodes by id, so one removed meanwhile is reported,
+// never dangling. snapshot() writes the whole state as a value, and the Tree
+// constructor that takes one continues exactly there.
 #pragma once
 
 #include <sys/types.h>
@@ -85,17 +96,19 @@ struct ExitStatus {
 };
 
 struct Node {
-    // Identity.
+    // Identity. ID is never reused while chipd runs: the daemon keys its
+    // per-node state (notify socket, environment) by it, and a node inserted or
+    // removed elsewhere never changes it.
     std::string name;  // "session.3"
     std::string path;  // "sessions/session.3"; "/" for the root
     std::string base;  // the spec name ("session"), for instance groups
     Node *parent = nullptr;
-    std::size_t index = 0;  // among its siblings
-    std::uint32_t id = 0;   // dense, unique: the daemon's per-node slot
+    std::size_t index = 0;  // among its siblings, kept by the Tree on inserts and removals
+    std::uint64_t id = 0;
     bool is_supervisor = false;
-    const WorkerSpec *worker = nullptr;  // workers only
+    std::shared_ptr<const WorkerSpec> worker;  // workers only
     unsigned instance = 0;
-    const SupervisorSpec *sup = nullptr;  // supervisors only
+    std::shared_ptr<const SupervisorSpec> sup;  // supervisors only
     std::vector<std::unique_ptr<Node>> children;
 
     // What status shows.
@@ -110,6 +123,7 @@ struct Node {
     bool want_start = false;
     bool held = false;          // stopped by the user: not started until `start`
     bool manual_start = false;  // started by the user: a failed start is final
+    bool removing = false;      // stopped, then gone from the tree
     std::uint64_t starts = 0;   // how many times it was started
 
     // Supervisors: which children are marked or in transition, kept by the
@@ -118,6 +132,7 @@ struct Node {
     std::set<std::size_t> start_marks;  // indices of children with want_start
     std::size_t n_starting = 0;         // children in State::Starting
     std::size_t n_stopping = 0;         // children in State::Stopping
+    std::size_t n_removing = 0;         // children with `removing`
     std::optional<Intensity> intensity;
     bool fail_after_stop = false;  // stopping because it gave up / its start failed
     bool failing_start = false;    // ... and it was during its own start
@@ -129,6 +144,30 @@ struct Node {
     bool killed = false;     // SIGKILL sent
 
     bool ready() const { return state == State::Running; }
+};
+
+// The whole state of a Tree as a value: written by Tree::snapshot(), read back
+// by the Tree constructor that takes one, exact on a round trip. Definitions
+// are shared, not copied: turning them into bytes is the spec's business.
+struct NodeSnapshot {
+    std::uint64_t id = 0;
+    std::string name, base;
+    unsigned instance = 0;
+    bool is_supervisor = false;
+    std::shared_ptr<const WorkerSpec> worker;
+    std::shared_ptr<const SupervisorSpec> sup;
+    State state = State::Stopped;
+    pid_t pid = 0;
+    Time since{};
+    std::uint64_t restarts = 0, starts = 0;
+    std::optional<ExitStatus> last_exit;
+    bool want_stop = false, want_start = false, held = false, manual_start = false,
+         removing = false, fail_after_stop = false, failing_start = false, timed_out = false,
+         killed = false;
+    Time deadline{};
+    std::vector<Time> restart_history;  // supervisors: the intensity's record
+    std::vector<NodeSnapshot> children;
+    bool operator==(const NodeSnapshot &) const = default;
 };
 
 // One line of chipd's event log.
@@ -167,13 +206,27 @@ public:
     virtual void log(const Event &e) = 0;
     // The root has stopped or failed: chipd exits with CODE.
     virtual void exit(int code) = 0;
+    // NODE leaves the tree (removed, after it stopped); called for each node of
+    // a removed subtree, deepest first, just before it is destroyed.
+    virtual void removed(const Node &node) { (void)node; }
 };
 
 enum class Command { Start, Stop, Restart };
 
+// How a node's new definition takes effect (Tree::redefine).
+enum class Redefine {
+    InPlace,  // from its next decision on; its process is untouched
+    Restart,  // stopped and started again with it: no strategy, not counted
+};
+
+struct Snapshot;
+
 class Tree {
 public:
-    Tree(const SupervisorSpec &root, Effects &fx);
+    Tree(std::shared_ptr<const SupervisorSpec> root, Effects &fx);
+    // A tree in the state SNAP describes (see snapshot()). Nothing is acted on:
+    // the processes, deadlines and commands it names are taken as they are.
+    Tree(const Snapshot &snap, Effects &fx);
     Tree(const Tree &) = delete;
     Tree &operator=(const Tree &) = delete;
 
@@ -190,7 +243,7 @@ public:
     // A process was reaped. Pids that are not workers' are ignored (orphans).
     void on_exit(pid_t pid, ExitStatus status, Time now);
     // The worker with node id ID sent READY=1 (ignored unless it is starting).
-    void on_ready(std::uint32_t id, Time now);
+    void on_ready(std::uint64_t id, Time now);
     // Handles every deadline at or before NOW.
     void on_time(Time now);
     // The earliest pending deadline, if any: the daemon arms one timer for it.
@@ -205,15 +258,39 @@ public:
     struct Finished {
         std::uint64_t ticket;
         Result<void> result;
+        bool operator==(const Finished &) const = default;
     };
     std::vector<Finished> take_finished();
+
+    // ---- changing the tree while it runs ----
+    // Adds SPEC as children of SUP from POSITION on (a pool gives one node per
+    // instance), started in order if SUP is up, else left stopped. EEXIST for a
+    // name in use among SUP's children, EINVAL when SUP is not a supervisor.
+    Result<std::vector<Node *>> add(Node &sup, std::size_t position, const ChildSpec &spec,
+                                    Time now);
+    // Stops NODE (a subtree in reverse order) and then removes it from the tree.
+    // Returns a ticket that finishes once it is gone. EINVAL for the root.
+    Result<std::uint64_t> remove(Node &node, Time now);
+    // Points NODE at a new definition of its kind (a worker's for a worker, a
+    // supervisor's for a supervisor; EINVAL otherwise). A supervisor's new
+    // strategy and intensity apply from now on and keep its restart history;
+    // its children are changed with add/remove/redefine, not by this. With
+    // Redefine::Restart a running worker is stopped and started again (no
+    // strategy, not counted); the ticket finishes when it is up again (at once
+    // for InPlace or a worker that is not up).
+    Result<std::uint64_t> redefine(Node &node, std::shared_ptr<const WorkerSpec> worker,
+                                   Redefine how, Time now);
+    Result<std::uint64_t> redefine(Node &node, std::shared_ptr<const SupervisorSpec> sup, Time now);
+
+    // The whole state as a value; Tree(snapshot(), fx) continues exactly here.
+    Snapshot snapshot() const;
 
     // True when every node of NODES is ready.
     static bool all_ready(const std::vector<Node *> &nodes);
 
     Node &root() { return *root_; }
     const Node &root() const { return *root_; }
-    Node *node_by_id(std::uint32_t id) { return id < by_id_.size() ? by_id_[id] : nullptr; }
+    Node *node_by_id(std::uint64_t id);
     Node *node_by_pid(pid_t pid);
     std::size_t node_count() const { return by_id_.size(); }
     // Every node, depth first in start order, from NODE.
@@ -225,19 +302,31 @@ public:
     Summary summary() const;
 
 private:
+    enum class Op { Start, Stop, Restart, Remove, Redefine };
+    // A command in flight. Nodes are named by id: one may be removed meanwhile.
     struct Pending {
         std::uint64_t ticket;
-        Command cmd;
-        std::vector<std::pair<Node *, std::uint64_t>> nodes;  // node, starts at issue
+        Op op;
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> nodes;  // id, starts at issue
+        std::vector<std::string> paths;                              // for messages
+        bool operator==(const Pending &) const = default;
     };
+    friend struct Snapshot;
 
+    std::unique_ptr<Node> make_node(Node &parent, const ChildSpec &spec, unsigned instance,
+                                    bool instanced, std::uint64_t id);
     void build(Node &node, const SupervisorSpec &spec);
-    void add_child(Node &parent, const ChildSpec &spec, unsigned instance, bool instanced);
+    void restore(Node &node, const NodeSnapshot &s);
+    static void snap(const Node &node, NodeSnapshot &out);
+    // Renumbers SUP's children and rebuilds its marks (after an insert or removal).
+    static void reindex(Node &sup);
+    // Removes SUP's children that are marked removing and are down.
+    void erase_removed(Node &sup);
+    void forget(Node &node);
 
     void mark_dirty(Node &sup);
     void drain(Time now);
     void advance(Node &sup, Time now);
-    // Returns true when the child is already settled (ready or failed) after it.
     void begin_start(Node &child, Time now);
     void begin_stop(Node &child, Time now);
     void begin_supervisor_start(Node &sup, Time now);
@@ -252,13 +341,14 @@ private:
     static void set_want_start(Node &n, bool v);
     void set_deadline(Node &w, Time t);
     void clear_deadline(Node &w);
+    std::uint64_t track(Op op, const std::vector<Node *> &nodes);
     void check_pending();
     bool pending_done(const Pending &p, Result<void> &out) const;
     void emit(Event::Kind k, const Node &n, Time now, std::size_t count = 0, std::string msg = {});
 
     Effects &fx_;
     std::unique_ptr<Node> root_;
-    std::vector<Node *> by_id_;
+    std::unordered_map<std::uint64_t, Node *> by_id_;
     std::unordered_map<pid_t, Node *> by_pid_;
     std::set<std::pair<Time, Node *>> deadlines_;
     std::vector<Node *> dirty_;
@@ -266,9 +356,19 @@ private:
     bool shutting_down_ = false;
     bool hurry_ = false;
     bool exited_ = false;
+    std::uint64_t next_id_ = 0;
     std::uint64_t next_ticket_ = 1;
     std::vector<Pending> pending_;
     std::vector<Finished> finished_;
+};
+
+struct Snapshot {
+    NodeSnapshot root;
+    std::uint64_t next_id = 0, next_ticket = 1;
+    bool shutting_down = false, hurry = false, exited = false;
+    std::vector<Tree::Pending> pending;
+    std::vector<Tree::Finished> finished;
+    bool operator==(const Snapshot &) const = default;
 };
 
 }  // namespace chip::core

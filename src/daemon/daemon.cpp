@@ -100,7 +100,7 @@ struct Daemon::Client {
     bool closing = false;  // close once OUT is flushed
 };
 
-Daemon::Daemon(core::Spec spec, Options opts) : spec_(std::move(spec)), opts_(std::move(opts)) {}
+Daemon::Daemon(spec::Spec spec, Options opts) : spec_(std::move(spec)), opts_(std::move(opts)) {}
 
 Daemon::~Daemon() {
     // Handles must go before the loop; the loop's destructor frees them.
@@ -108,7 +108,7 @@ Daemon::~Daemon() {
     pipes_.clear();
     dead_pipes_.clear();
     member_watches_.clear();
-    for (auto &s : slots_) s.notify_poll.reset();
+    for (auto &[id, s] : slots_) s.notify_poll.reset();
     listen_poll_.reset();
     sig_chld_.reset();
     sig_term_.reset();
@@ -171,13 +171,6 @@ void Daemon::setup() {
     inherit_err_ = std::make_shared<InheritSink>(2);
 
     tree_ = std::make_unique<core::Tree>(spec_.root, *this);
-    slots_.resize(tree_->node_count());
-    core::Tree::walk(tree_->root(), [&](core::Node &n) {
-        if (n.is_supervisor) return;
-        Slot &s = slots_[n.id];
-        s.env_path = "CHIP_PATH=" + n.path;
-        s.env_instance = "CHIP_INSTANCE=" + std::to_string(n.instance);
-    });
 
     listen_poll_ =
         std::make_unique<uv::Poll>(loop_, listen_fd_.get(), [this](int) { on_accept(); });
@@ -224,7 +217,7 @@ void Daemon::cleanup() {
         r->table.mark_dead();
         (void)os::unlink_shm(r->shm_name);
     }
-    for (auto &s : slots_) close_notify(s);
+    for (auto &[id, s] : slots_) close_notify(s);
     os::remove_path(notify_dir_, true);
     listen_poll_.reset();
     listen_fd_.reset();
@@ -316,6 +309,13 @@ void Daemon::on_term_signal(int sig) {
     }
 }
 
+void Daemon::removed(const core::Node &node) {
+    auto it = slots_.find(node.id);
+    if (it == slots_.end()) return;
+    close_notify(it->second);
+    slots_.erase(it);
+}
+
 void Daemon::exit(int code) {
     exiting_ = true;
     exit_code_ = code;
@@ -384,11 +384,13 @@ void Daemon::start_watchdog() {
 
 // ---- core effects ------------------------------------------------------------
 
-Daemon::SpawnCache &Daemon::cache_for(const core::WorkerSpec &w) {
-    auto &slot = caches_[&w];
+Daemon::SpawnCache &Daemon::cache_for(const std::shared_ptr<const spec::Launch> &launch) {
+    auto &slot = caches_[launch.get()];
     if (slot) return *slot;
     slot = std::make_unique<SpawnCache>();
     SpawnCache &c = *slot;
+    c.launch = launch;
+    const spec::Launch &w = *launch;
     const std::string &cmd0 = w.command[0];
     if (cmd0.find('/') != std::string::npos) {
         c.candidates.push_back(cmd0);
@@ -432,27 +434,31 @@ Daemon::SpawnCache &Daemon::cache_for(const core::WorkerSpec &w) {
     }
     // One sink per log file, whoever writes to it (both streams of a worker,
     // several workers): a file is rotated by one owner, its lines never torn.
-    auto sink_for = [this](const core::OutputSpec &o) {
+    auto sink_for = [this](const spec::OutputSpec &o) {
         auto &sink = file_sinks_[o.file];
         if (!sink) sink = std::make_shared<FileSink>(o, [this](const std::string &m) { warn(m); });
         return sink;
     };
-    if (w.out.mode == core::OutputSpec::Mode::File) c.out_file = sink_for(w.out);
-    if (w.err.mode == core::OutputSpec::Mode::File) c.err_file = sink_for(w.err);
+    if (w.out.mode == spec::OutputSpec::Mode::File) c.out_file = sink_for(w.out);
+    if (w.err.mode == spec::OutputSpec::Mode::File) c.err_file = sink_for(w.err);
     return c;
 }
 
 Result<pid_t> Daemon::spawn(const core::Node &node) {
-    const core::WorkerSpec &w = *node.worker;
-    SpawnCache &c = cache_for(w);
+    const spec::Launch &w = *node.worker->launch;
+    SpawnCache &c = cache_for(node.worker->launch);
     Slot &slot = slots_[node.id];
+    if (slot.env_path.empty()) {
+        slot.env_path = "CHIP_PATH=" + node.path;
+        slot.env_instance = "CHIP_INSTANCE=" + std::to_string(node.instance);
+    }
 
     scratch_env_.assign(c.env.size(), nullptr);
     for (std::size_t i = 0; i < c.env.size(); ++i) scratch_env_[i] = const_cast<char *>(c.env[i]);
     scratch_env_.push_back(const_cast<char *>(env_socket_.c_str()));
     scratch_env_.push_back(const_cast<char *>(slot.env_path.c_str()));
     scratch_env_.push_back(const_cast<char *>(slot.env_instance.c_str()));
-    if (w.ready == core::ReadyMode::Notify) {
+    if (node.worker->ready == core::ReadyMode::Notify) {
         open_notify(slot, node.id);
         if (!slot.env_notify.empty())
             scratch_env_.push_back(const_cast<char *>(slot.env_notify.c_str()));
@@ -463,7 +469,7 @@ Result<pid_t> Daemon::spawn(const core::Node &node) {
     os::UniqueFd out_r, out_w, err_r, err_w;
     std::shared_ptr<Sink> out_sink, err_sink;
     int fd_out = dev_null_.get(), fd_err = dev_null_.get();
-    using Mode = core::OutputSpec::Mode;
+    using Mode = spec::OutputSpec::Mode;
     if (w.out.mode != Mode::Null) {
         if (auto r = os::make_pipe(out_r, out_w); !r) {
             close_notify(slot);
@@ -542,7 +548,7 @@ void Daemon::start_capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const st
                                        });
 }
 
-void Daemon::open_notify(Slot &slot, std::uint32_t id) {
+void Daemon::open_notify(Slot &slot, std::uint64_t id) {
     close_notify(slot);
     if (auto r = os::make_parent_dirs(notify_dir_ + "/x"); !r) {
         warn(r.error().message);
@@ -576,7 +582,7 @@ void Daemon::close_notify(Slot &slot) {
     slot.env_notify.clear();
 }
 
-void Daemon::on_notify(std::uint32_t id) {
+void Daemon::on_notify(std::uint64_t id) {
     char buf[4096];
     Slot &slot = slots_[id];
     for (;;) {
@@ -612,10 +618,11 @@ void Daemon::log(const core::Event &e) {
         if (recent_restarts_.size() > 100000) recent_restarts_.pop_front();  // bounded memory
     }
     if (e.kind == K::Exit && e.node && !e.node->is_supervisor) {
-        Slot &slot = slots_[e.node->id];
-        close_notify(slot);
+        if (auto s = slots_.find(e.node->id); s != slots_.end()) close_notify(s->second);
     }
-    if (e.kind == K::Ready && e.node) close_notify(slots_[e.node->id]);
+    if (e.kind == K::Ready && e.node) {
+        if (auto s = slots_.find(e.node->id); s != slots_.end()) close_notify(s->second);
+    }
     std::string path = e.node ? e.node->path : "/";
     if (opts_.json_log) {
         json j{{"event", core::event_name(e.kind)}, {"path", path}};
@@ -640,7 +647,7 @@ void Daemon::log(const core::Event &e) {
         text += e.status.signaled ? " signal " + signal_name(e.status.value)
                                   : " status " + std::to_string(e.status.value);
     if (e.kind == K::Restart && e.node && e.node->parent) {
-        const auto *sup = e.node->parent->sup;
+        const auto &sup = e.node->parent->sup;
         text += " (restart " + std::to_string(e.count) + " of at most " +
                 std::to_string(sup->max_restarts) + " within " +
                 std::to_string(std::chrono::duration<double>(sup->period).count()).substr(0, 5) +
@@ -1061,8 +1068,8 @@ json Daemon::op_logs(const json &req) {
     if (!nodes) return error_json(nodes.error().code, nodes.error().message);
     if (nodes->size() != 1 || (*nodes)[0]->is_supervisor)
         return error_json(EINVAL, path_of(req) + " is not a single worker");
-    const core::WorkerSpec &w = *(*nodes)[0]->worker;
-    using Mode = core::OutputSpec::Mode;
+    const spec::Launch &w = *(*nodes)[0]->worker->launch;
+    using Mode = spec::OutputSpec::Mode;
     return json{{"ok", true},
                 {"stdout", w.out.mode == Mode::File ? json(w.out.file) : json(nullptr)},
                 {"stderr", w.err.mode == Mode::File ? json(w.err.file) : json(nullptr)}};

@@ -21,7 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/spec.hpp"
+#include "spec/spec.hpp"
 #include "core/tree.hpp"
 #include "daemon/output.hpp"
 #include "os/fd.hpp"
@@ -39,7 +39,7 @@ struct Options {
 
 class Daemon final : public core::Effects {
 public:
-    Daemon(core::Spec spec, Options opts);
+    Daemon(spec::Spec spec, Options opts);
     ~Daemon() override;
     Daemon(const Daemon &) = delete;
     Daemon &operator=(const Daemon &) = delete;
@@ -53,16 +53,18 @@ public:
     void kill_group(pid_t pgid, int sig) override;
     void log(const core::Event &e) override;
     void exit(int code) override;
+    void removed(const core::Node &node) override;
 
 private:
     struct Registry {
-        core::RegistrySpec spec;
+        spec::RegistrySpec spec;
         std::string shm_name;
         os::Mapping mapping;
         registry::Table table;
     };
     // What a worker spec needs at every spawn, computed once (instances share it).
     struct SpawnCache {
+        std::shared_ptr<const spec::Launch> launch;  // keeps its address unique while cached
         std::vector<std::string> candidates;
         std::vector<const char *> candidate_ptrs;
         std::vector<char *> argv;
@@ -94,9 +96,9 @@ private:
     void arm_timer();
     void on_sigchld();
     void on_term_signal(int sig);
-    void on_notify(std::uint32_t id);
-    SpawnCache &cache_for(const core::WorkerSpec &w);
-    void open_notify(Slot &slot, std::uint32_t id);
+    void on_notify(std::uint64_t id);
+    SpawnCache &cache_for(const std::shared_ptr<const spec::Launch> &launch);
+    void open_notify(Slot &slot, std::uint64_t id);
     void close_notify(Slot &slot);
     void start_capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix);
     void warn(const std::string &msg);
@@ -133,7 +135,7 @@ private:
     nlohmann::json node_json(const core::Node &n, core::Time t) const;
     void finish_request(std::uint64_t client, const nlohmann::json &resp);
 
-    core::Spec spec_;
+    spec::Spec spec_;
     Options opts_;
     std::string socket_path_;
     std::string notify_dir_;
@@ -144,8 +146,8 @@ private:
 
     uv::Loop loop_;
     std::unique_ptr<core::Tree> tree_;
-    std::vector<Slot> slots_;
-    std::unordered_map<const core::WorkerSpec *, std::unique_ptr<SpawnCache>> caches_;
+    std::unordered_map<std::uint64_t, Slot> slots_;  // by node id
+    std::unordered_map<const spec::Launch *, std::unique_ptr<SpawnCache>> caches_;
     std::unordered_map<std::string, std::shared_ptr<Sink>> file_sinks_;  // by log file path
     std::vector<std::unique_ptr<Registry>> registries_;
     // Members that are not chipd's children, watched through pidfds.

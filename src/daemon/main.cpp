@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    chip::core::Spec spec;
+    chip::spec::Spec spec;
     try {
         spec = chip::spec::load_file(spec_path);
     } catch (const chip::spec::SpecError &e) {

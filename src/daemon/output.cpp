@@ -24,7 +24,7 @@ void InheritSink::write_lines(const std::string &prefix, const char *data, std::
     (void)os::write_all(fd_, buf_.data(), buf_.size());
 }
 
-FileSink::FileSink(const core::OutputSpec &spec, Warn warn)
+FileSink::FileSink(const spec::OutputSpec &spec, Warn warn)
     : path_(spec.file), max_bytes_(spec.max_bytes), keep_(spec.keep), warn_(std::move(warn)) {
     open_file();
 }

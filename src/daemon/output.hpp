@@ -19,7 +19,7 @@
 #include <memory>
 #include <string>
 
-#include "core/spec.hpp"
+#include "spec/spec.hpp"
 #include "os/fd.hpp"
 #include "uv/uv.hpp"
 
@@ -52,7 +52,7 @@ private:
 class FileSink : public Sink {
 public:
     using Warn = std::function<void(const std::string &)>;
-    FileSink(const core::OutputSpec &spec, Warn warn);
+    FileSink(const spec::OutputSpec &spec, Warn warn);
     void write_lines(const std::string &prefix, const char *data, std::size_t len) override;
     const std::string &path() const { return path_; }
     std::uint64_t dropped_bytes() const { return dropped_; }

@@ -1,15 +1,10 @@
-// The spec loader: walks the JSON document along the contract (DESIGN.md, "The
-// spec"), filling core::Spec and collecting every error on the way. Each check
+// The spec loader: walks the JSON document along the contract (README.md, "The
+// spec"), filling a Spec and collecting every error on the way. Each check
 // reports at the pointer of the value it looked at and then carries on, so that
 // one run shows the user everything that is wrong.
 #include "spec/loader.hpp"
 
-#include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
-#include <sys/stat.h>
 #include <sys/un.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -39,7 +34,7 @@ SpecError::SpecError(std::vector<std::string> errors)
       errors_(std::move(errors)) {}
 
 // The key lists below are the contract's tables, in the order a user reads them
-// in DESIGN.md; "unknown key" messages list them in this order.
+// in README.md; "unknown key" messages list them in this order.
 const std::vector<std::string> &top_level_keys() {
     static const std::vector<std::string> keys{"registries", "root", "socket"};
     return keys;
@@ -117,21 +112,6 @@ std::optional<unsigned long> numeric_id(const std::string &s) {
     return n;
 }
 
-// getpw*_r/getgr*_r with a buffer grown on ERANGE (sysconf's hint may be -1).
-template <typename Entry, typename Lookup>
-bool lookup_entry(Entry &entry, Lookup lookup) {
-    std::vector<char> buf(4096);
-    for (;;) {
-        Entry *result = nullptr;
-        int rc = lookup(&entry, buf.data(), buf.size(), &result);
-        if (rc == ERANGE && buf.size() < (1u << 22)) {
-            buf.resize(buf.size() * 2);
-            continue;
-        }
-        return rc == 0 && result != nullptr;
-    }
-}
-
 struct Account {
     uid_t uid;
     std::optional<gid_t> gid;  // the primary group; unknown for a bare numeric id
@@ -139,28 +119,16 @@ struct Account {
 
 // NAME as a user: by name first (like chown(1), a user may be named "1000"),
 // then as a numeric id, with its primary group when the id has an entry.
-std::optional<Account> find_user(const std::string &name) {
-    passwd pw{};
-    if (lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) {
-            return getpwnam_r(name.c_str(), e, b, n, r);
-        }))
-        return Account{pw.pw_uid, pw.pw_gid};
+std::optional<Account> find_user(const Host &host, const std::string &name) {
+    if (auto u = host.user_by_name(name)) return Account{u->first, u->second};
     auto id = numeric_id(name);
     if (!id) return std::nullopt;
     uid_t uid = static_cast<uid_t>(*id);
-    if (lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) {
-            return getpwuid_r(uid, e, b, n, r);
-        }))
-        return Account{uid, pw.pw_gid};
-    return Account{uid, std::nullopt};
+    return Account{uid, host.user_by_id(uid)};
 }
 
-std::optional<gid_t> find_group(const std::string &name) {
-    group gr{};
-    if (lookup_entry(gr, [&](group *e, char *b, std::size_t n, group **r) {
-            return getgrnam_r(name.c_str(), e, b, n, r);
-        }))
-        return gr.gr_gid;
+std::optional<gid_t> find_group(const Host &host, const std::string &name) {
+    if (auto g = host.group_by_name(name)) return g;
     // Like chown(1), a number is an id even without an entry in the group database.
     if (auto id = numeric_id(name)) return static_cast<gid_t>(*id);
     return std::nullopt;
@@ -217,16 +185,16 @@ private:
     std::map<std::string, Entry> names_;
 };
 
-// One load: walks the document top-down, fills a core::Spec, and collects
+// One load: walks the document top-down, fills a Spec, and collects
 // errors instead of stopping at the first. Each function below reads one part
 // of the contract and reports at the pointer it is given.
 class Loader {
 public:
-    Loader(std::string file, std::string dir, std::vector<std::string> errors)
-        : file_(std::move(file)), dir_(std::move(dir)), errors_(std::move(errors)) {}
+    Loader(std::string file, std::string dir, std::vector<std::string> errors, const Host &host)
+        : file_(std::move(file)), dir_(std::move(dir)), errors_(std::move(errors)), host_(host) {}
 
     // The spec of DOC; meaningful only if errors() is empty afterwards.
-    core::Spec load(const Json &doc);
+    Spec load(const Json &doc);
     std::vector<std::string> &errors() { return errors_; }
 
 private:
@@ -270,18 +238,17 @@ private:
 
     // The parts of a spec, one per contract section; each fills its target and
     // leaves the defaults of core/spec.hpp where the spec says nothing.
-    void registries(const Json &v, const std::string &pointer,
-                    std::vector<core::RegistrySpec> &out);
+    void registries(const Json &v, const std::string &pointer, std::vector<RegistrySpec> &out);
     void supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s, int depth);
     void child(const Json &v, const std::string &pointer, core::ChildSpec &c, int depth,
                Siblings &siblings);
-    void worker(const Json &v, const std::string &pointer, core::WorkerSpec &w);
-    void command(const Json &v, const std::string &pointer, core::WorkerSpec &w);
-    void env(const Json &v, const std::string &pointer, core::WorkerSpec &w);
-    void account(const Json &obj, const std::string &pointer, core::WorkerSpec &w);
+    void worker(const Json &v, const std::string &pointer, core::WorkerSpec &w, Launch &l);
+    void command(const Json &v, const std::string &pointer, Launch &l);
+    void env(const Json &v, const std::string &pointer, Launch &l);
+    void account(const Json &obj, const std::string &pointer, Launch &l);
     void stop_signal(const Json &v, const std::string &pointer, core::WorkerSpec &w);
-    void join(const Json &v, const std::string &pointer, core::WorkerSpec &w);
-    void output(const Json &v, const std::string &pointer, core::OutputSpec &o);
+    void join(const Json &v, const std::string &pointer, Launch &l);
+    void output(const Json &v, const std::string &pointer, OutputSpec &o);
 
     // P made absolute against the spec's folder, lexically normal, no trailing '/'.
     std::string absolute(const std::string &p) const {
@@ -295,6 +262,7 @@ private:
     std::string dir_;   // absolute, for relative paths
     std::vector<std::string> errors_;
     std::vector<std::string> declared_;  // registry names, for "join"
+    const Host &host_;
 };
 
 void Loader::check_keys(const Json &obj, const std::string &pointer,
@@ -390,8 +358,8 @@ std::optional<E> Loader::one_of(const Json &v, const std::string &pointer,
 }
 
 // The document: {"registries", "root", "socket"}; only "root" is required.
-core::Spec Loader::load(const Json &doc) {
-    core::Spec spec;
+Spec Loader::load(const Json &doc) {
+    Spec spec;
     spec.dir = dir_;
     if (!doc.is_object()) {
         fail("", "expected an object with \"root\"", doc);
@@ -411,17 +379,18 @@ core::Spec Loader::load(const Json &doc) {
                 spec.socket = *p;
         }
     }
+    auto root = std::make_shared<core::SupervisorSpec>();
     if (const Json *v = member(doc, "root"))
-        supervisor(*v, "/root", spec.root, 0);
+        supervisor(*v, "/root", *root, 0);
     else
         fail_with("/root", "expected a supervisor body (an object)", kNothing);
+    spec.root = std::move(root);
     return spec;
 }
 
 // "registries": each item a name, or {"name", "max_groups", "max_members"}.
 // A name declared twice is reported at the second declaration.
-void Loader::registries(const Json &v, const std::string &pointer,
-                        std::vector<core::RegistrySpec> &out) {
+void Loader::registries(const Json &v, const std::string &pointer, std::vector<RegistrySpec> &out) {
     if (!v.is_array()) {
         fail(pointer,
              "expected an array of registry names or {\"name\", \"max_groups\", \"max_members\"} "
@@ -433,7 +402,7 @@ void Loader::registries(const Json &v, const std::string &pointer,
     for (std::size_t i = 0; i < v.size(); ++i) {
         const Json &item = v[i];
         std::string item_pointer = child_pointer(pointer, i);
-        core::RegistrySpec r;
+        RegistrySpec r;
         const Json *name = &item;
         std::string name_pointer = item_pointer;
         bool ok = true;
@@ -569,14 +538,24 @@ void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c
     }
 
     // With both, check both: every error is worth showing.
-    if (cmd) worker(v, pointer, c.worker);
+    unsigned instances = 1;
+    if (cmd) {
+        auto w = std::make_shared<core::WorkerSpec>();
+        auto l = std::make_shared<Launch>();
+        worker(v, pointer, *w, *l);
+        w->launch = std::move(l);
+        instances = w->instances;
+        c.worker = std::move(w);
+    }
     if (sup) {
         c.is_supervisor = cmd == nullptr;
-        supervisor(*sup, child_pointer(pointer, "supervisor"), c.supervisor, depth + 1);
+        auto s = std::make_shared<core::SupervisorSpec>();
+        supervisor(*sup, child_pointer(pointer, "supervisor"), *s, depth + 1);
+        c.supervisor = std::move(s);
     }
 
     if (named) {
-        unsigned instances = c.is_supervisor ? 1 : c.worker.instances;
+        if (c.is_supervisor) instances = 1;
         if (auto clash = siblings.clash(c.name, instances)) {
             fail_with(name_pointer, "expected a name unique among its siblings",
                       describe(*name) + clash->before + ", already used by " + clash->pointer +
@@ -587,10 +566,10 @@ void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c
     }
 }
 
-// The worker fields of DESIGN.md's table, in its order.
-void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
+// The worker fields of README.md's table, in its order.
+void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec &w, Launch &l) {
     auto at = [&](const char *key) { return child_pointer(pointer, key); };
-    if (const Json *x = member(v, "command")) command(*x, at("command"), w);
+    if (const Json *x = member(v, "command")) command(*x, at("command"), l);
     if (const Json *x = member(v, "restart")) {
         using core::RestartType;
         if (auto e = one_of<RestartType>(*x, at("restart"),
@@ -602,11 +581,11 @@ void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec 
     if (const Json *x = member(v, "instances"))
         if (auto n = integer(*x, at("instances"), 1, kMaxInstances))
             w.instances = static_cast<unsigned>(*n);
-    if (const Json *x = member(v, "env")) env(*x, at("env"), w);
-    w.cwd = dir_;
+    if (const Json *x = member(v, "env")) env(*x, at("env"), l);
+    l.cwd = dir_;
     if (const Json *x = member(v, "cwd"))
-        if (auto p = path(*x, at("cwd"), "expected a non-empty path")) w.cwd = *p;
-    account(v, pointer, w);
+        if (auto p = path(*x, at("cwd"), "expected a non-empty path")) l.cwd = *p;
+    account(v, pointer, l);
     if (const Json *x = member(v, "ready")) {
         using core::ReadyMode;
         if (auto e = one_of<ReadyMode>(
@@ -618,12 +597,12 @@ void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec 
     if (const Json *x = member(v, "stop_timeout"))
         if (auto d = seconds(*x, at("stop_timeout"), true)) w.stop_timeout = *d;
     if (const Json *x = member(v, "stop_signal")) stop_signal(*x, at("stop_signal"), w);
-    if (const Json *x = member(v, "join")) join(*x, at("join"), w);
-    if (const Json *x = member(v, "stdout")) output(*x, at("stdout"), w.out);
-    if (const Json *x = member(v, "stderr")) output(*x, at("stderr"), w.err);
+    if (const Json *x = member(v, "join")) join(*x, at("join"), l);
+    if (const Json *x = member(v, "stdout")) output(*x, at("stdout"), l.out);
+    if (const Json *x = member(v, "stderr")) output(*x, at("stderr"), l.err);
 }
 
-void Loader::command(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
+void Loader::command(const Json &v, const std::string &pointer, Launch &l) {
     if (!v.is_array() || v.empty()) {
         fail(pointer, "expected a non-empty array of strings (the program and its arguments)", v);
         return;
@@ -640,12 +619,12 @@ void Loader::command(const Json &v, const std::string &pointer, core::WorkerSpec
     // A program with a '/' is a path, relative ones from the spec's folder;
     // a bare name is looked up in PATH when it is started.
     if (argv[0].find('/') != std::string::npos) argv[0] = absolute(argv[0]);
-    w.command = std::move(argv);
+    l.command = std::move(argv);
 }
 
 // "env": extra variables, kept in spec order (ordered_json) so that the
 // environment a worker sees is predictable.
-void Loader::env(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
+void Loader::env(const Json &v, const std::string &pointer, Launch &l) {
     if (!v.is_object()) {
         fail(pointer, "expected an object of environment variables {\"NAME\": \"value\"}", v);
         return;
@@ -664,13 +643,13 @@ void Loader::env(const Json &v, const std::string &pointer, core::WorkerSpec &w)
             fail(p, "expected a string value", value);
             ok = false;
         }
-        if (ok) w.env.emplace_back(key, value.get<std::string>());
+        if (ok) l.env.emplace_back(key, value.get<std::string>());
     }
 }
 
 // "user" and "group": resolved now, so that a typo is a spec error rather than a
 // start failure at 3 a.m. gid is the group if given, else the user's primary one.
-void Loader::account(const Json &obj, const std::string &pointer, core::WorkerSpec &w) {
+void Loader::account(const Json &obj, const std::string &pointer, Launch &w) {
     std::optional<Account> user;
     std::optional<gid_t> group;
     const Json *u = member(obj, "user");
@@ -679,7 +658,7 @@ void Loader::account(const Json &obj, const std::string &pointer, core::WorkerSp
         std::string p = child_pointer(pointer, "user");
         if (const std::string *name =
                 text(*u, p, "expected an existing user (a name or a numeric id)")) {
-            user = find_user(*name);
+            user = find_user(host_, *name);
             if (!user)
                 fail(p, "expected an existing user (a name or a numeric id)", *u);
             else
@@ -690,7 +669,7 @@ void Loader::account(const Json &obj, const std::string &pointer, core::WorkerSp
         std::string p = child_pointer(pointer, "group");
         if (const std::string *name =
                 text(*g, p, "expected an existing group (a name or a numeric id)")) {
-            group = find_group(*name);
+            group = find_group(host_, *name);
             if (!group)
                 fail(p, "expected an existing group (a name or a numeric id)", *g);
             else
@@ -734,7 +713,7 @@ void Loader::stop_signal(const Json &v, const std::string &pointer, core::Worker
 }
 
 // "join": {"REGISTRY": ["GROUP", ...]}, each registry declared in /registries.
-void Loader::join(const Json &v, const std::string &pointer, core::WorkerSpec &w) {
+void Loader::join(const Json &v, const std::string &pointer, Launch &w) {
     if (!v.is_object()) {
         fail(pointer, "expected an object {\"REGISTRY\": [\"GROUP\", ...]}", v);
         return;
@@ -769,13 +748,13 @@ void Loader::join(const Json &v, const std::string &pointer, core::WorkerSpec &w
 // "stdout"/"stderr": "inherit", "null" or a rotated file. The file's folder is
 // checked now (it must exist and be writable): chipd opens the file only after
 // forking, where a failure could only be logged.
-void Loader::output(const Json &v, const std::string &pointer, core::OutputSpec &o) {
+void Loader::output(const Json &v, const std::string &pointer, OutputSpec &o) {
     if (v.is_string()) {
         const auto &s = v.get_ref<const std::string &>();
         if (s == "inherit")
-            o.mode = core::OutputSpec::Mode::Inherit;
+            o.mode = OutputSpec::Mode::Inherit;
         else if (s == "null")
-            o.mode = core::OutputSpec::Mode::Null;
+            o.mode = OutputSpec::Mode::Null;
         else
             fail(pointer, kOutput, v);
         return;
@@ -785,7 +764,7 @@ void Loader::output(const Json &v, const std::string &pointer, core::OutputSpec 
         return;
     }
     check_keys(v, pointer, output_keys());
-    o.mode = core::OutputSpec::Mode::File;
+    o.mode = OutputSpec::Mode::File;
     std::string file_pointer = child_pointer(pointer, "file");
     constexpr std::string_view kFile = "expected a file in an existing, writable folder";
     if (const Json *f = member(v, "file")) {
@@ -794,11 +773,8 @@ void Loader::output(const Json &v, const std::string &pointer, core::OutputSpec 
             // "dir/", "." and ".." name folders, not files.
             bool names_file = !raw->empty() && raw->back() != '/' && p.filename() != "." &&
                               p.filename() != ".." && p.has_filename() && p != p.root_path();
-            struct stat st {};
-            bool folder_ok = names_file && ::stat(p.parent_path().c_str(), &st) == 0 &&
-                             S_ISDIR(st.st_mode) &&
-                             ::access(p.parent_path().c_str(), W_OK | X_OK) == 0;
-            bool not_a_folder = ::stat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode);
+            bool folder_ok = names_file && host_.is_writable_folder(p.parent_path().string());
+            bool not_a_folder = !host_.is_folder(p.string());
             if (folder_ok && not_a_folder)
                 o.file = p.string();
             else
@@ -815,11 +791,10 @@ void Loader::output(const Json &v, const std::string &pointer, core::OutputSpec 
             o.keep = static_cast<unsigned>(*n);
 }
 
-// DIR absolute and lexically normal (against the cwd when relative).
-std::string absolute_dir(const std::string &dir) {
-    std::error_code ec;
-    fs::path p = fs::absolute(dir.empty() ? fs::path(".") : fs::path(dir), ec);
-    if (ec) p = fs::path(dir);
+// DIR absolute against CWD and lexically normal.
+std::string absolute_dir(const std::string &dir, const std::string &cwd) {
+    fs::path p = dir.empty() ? fs::path(".") : fs::path(dir);
+    if (p.is_relative()) p = fs::path(cwd.empty() ? "/" : cwd) / p;
     std::string s = p.lexically_normal().string();
     while (s.size() > 1 && s.back() == '/') s.pop_back();
     return s;
@@ -829,52 +804,27 @@ std::string absolute_dir(const std::string &dir) {
 
 // Syntax errors end the load at once (there is no document to walk); every
 // other error is collected and thrown together at the end.
-core::Spec load_string(std::string_view text, const std::string &file_label,
-                       const std::string &dir) {
+Spec load_string(std::string_view text, const std::string &file_label, const std::string &dir,
+                 const Host &host) {
     Document doc = parse_document(text, file_label);
     if (doc.syntax_error) throw SpecError(std::move(doc.errors));
     // Duplicate keys come first: they were found first, in document order.
-    Loader loader(file_label, absolute_dir(dir), std::move(doc.errors));
-    core::Spec spec = loader.load(doc.root);
+    Loader loader(file_label, absolute_dir(dir, host.current_dir()), std::move(doc.errors), host);
+    Spec spec = loader.load(doc.root);
     if (!loader.errors().empty()) throw SpecError(std::move(loader.errors()));
     spec.file = file_label;
     return spec;
 }
 
-// Plain read(2) rather than iostreams: errno survives, so the message can say why.
-core::Spec load_file(const std::string &path) {
-    auto unreadable = [&](int err) {
-        return SpecError({path + ": unable to read: " + std::strerror(err)});
-    };
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw unreadable(errno);
-    std::string text;
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
-        ::close(fd);
-        throw unreadable(err);
-    }
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            throw unreadable(err);
-        }
-        if (n == 0) break;
-        text.append(buf, static_cast<std::size_t>(n));
-        // A spec is small; this bounds what e.g. /dev/zero would cost.
-        if (text.size() > kMaxFileSize) {
-            ::close(fd);
-            throw SpecError({path + ": unable to read: larger than 16 MiB"});
-        }
-    }
-    ::close(fd);
+Spec load_file(const std::string &path, const Host &host) {
+    auto text = host.read_file(path, kMaxFileSize);
+    if (!text)
+        throw SpecError(
+            {path + ": unable to read: " +
+             (text.error().code == EFBIG ? std::string("larger than 16 MiB")
+                                         : std::string(std::strerror(text.error().code)))});
     fs::path parent = fs::path(path).parent_path();
-    return load_string(text, path, parent.empty() ? "." : parent.string());
+    return load_string(*text, path, parent.empty() ? "." : parent.string(), host);
 }
 
 }  // namespace chip::spec

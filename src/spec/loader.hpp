@@ -1,15 +1,16 @@
-// The spec loader: JSON text -> core::Spec, validated whole, with every default
+// The spec loader: JSON text -> Spec (spec/spec.hpp), validated whole, with every default
 // filled in and every relative path made absolute against the spec's folder.
 //
 // Invalid specs are refused whole: the loader collects every error it finds (it
 // keeps checking siblings after one) and throws them together, each a full line
 // "FILE: POINTER: expected X; got Y" (JSON Pointer, RFC 6901; the document is "/"),
 // or "FILE:LINE:COL: syntax error: ..." for text that is not JSON at all.
-// The grammar is the one DESIGN.md ("The spec", chipd "Spec errors") promises.
+// The grammar is the one README.md ("The spec", "chipd") promises.
 //
 // It does not check what only the running system can tell: whether a command or
 // a cwd exists, or whether chipd may switch to a user. Users and groups are
-// resolved here (the spec names them), and log folders must be writable.
+// resolved here (the spec names them), and log folders must be writable: both
+// through a Host, the machine by default.
 #pragma once
 
 #include <stdexcept>
@@ -17,7 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/spec.hpp"
+#include "spec/host.hpp"
+#include "spec/spec.hpp"
 
 namespace chip::spec {
 
@@ -34,12 +36,12 @@ private:
 
 // Reads and loads the spec at PATH; relative paths in it are taken from PATH's
 // folder. An unreadable file is a SpecError "PATH: unable to read: <strerror>".
-core::Spec load_file(const std::string &path);
+Spec load_file(const std::string &path, const Host &host = system_host());
 
 // Loads spec TEXT; FILE_LABEL names it in errors and in Spec::file, DIR is the
 // folder relative paths are taken from (made absolute against the cwd).
-core::Spec load_string(std::string_view text, const std::string &file_label,
-                       const std::string &dir);
+Spec load_string(std::string_view text, const std::string &file_label, const std::string &dir,
+                 const Host &host = system_host());
 
 // The keys the loader accepts, in the order error messages list them. Exposed so
 // that tests can hold the JSON Schema (config/chip.schema.json) to the same sets.

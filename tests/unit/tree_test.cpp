@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,10 @@ using chip::core::Event;
 using chip::core::ExitStatus;
 using chip::core::Node;
 using chip::core::ReadyMode;
+using chip::core::Redefine;
 using chip::core::RestartType;
+using chip::core::Snapshot;
+using chip::core::State;
 using chip::core::Strategy;
 using chip::core::SupervisorSpec;
 using chip::core::Time;
@@ -107,6 +111,7 @@ struct FakeEffects : Effects {
         exits.push_back(code);
         actions.push_back("exit " + std::to_string(code));
     }
+    void removed(const Node &n) override { actions.push_back("removed " + n.path); }
 
     // The actions since the last take, and forget them.
     Actions take() {
@@ -130,35 +135,37 @@ struct FakeEffects : Effects {
 // ---- building specs in C++ --------------------------------------------------
 
 struct W {
-    ChildSpec c;
-    explicit W(std::string name) {
-        c.name = std::move(name);
-        c.worker.command = {"/bin/" + c.name};
-        c.worker.cwd = "/";
-    }
+    std::string name;
+    WorkerSpec w;
+    explicit W(std::string n) : name(std::move(n)) {}
     W &notify(std::chrono::nanoseconds start_timeout = 10s) {
-        c.worker.ready = ReadyMode::Notify;
-        c.worker.start_timeout = start_timeout;
+        w.ready = ReadyMode::Notify;
+        w.start_timeout = start_timeout;
         return *this;
     }
     W &transient() {
-        c.worker.restart = RestartType::Transient;
+        w.restart = RestartType::Transient;
         return *this;
     }
     W &temporary() {
-        c.worker.restart = RestartType::Temporary;
+        w.restart = RestartType::Temporary;
         return *this;
     }
     W &instances(unsigned n) {
-        c.worker.instances = n;
+        w.instances = n;
         return *this;
     }
     W &stop(int sig, std::chrono::nanoseconds timeout = 5s) {
-        c.worker.stop_signal = sig;
-        c.worker.stop_timeout = timeout;
+        w.stop_signal = sig;
+        w.stop_timeout = timeout;
         return *this;
     }
-    operator ChildSpec() const { return c; }
+    operator ChildSpec() const {
+        ChildSpec c;
+        c.name = name;
+        c.worker = std::make_shared<const WorkerSpec>(w);
+        return c;
+    }
 };
 
 SupervisorSpec sup_spec(Strategy s, unsigned max_restarts, std::chrono::nanoseconds period,
@@ -179,20 +186,19 @@ ChildSpec sup(std::string name, SupervisorSpec body) {
     ChildSpec c;
     c.name = std::move(name);
     c.is_supervisor = true;
-    c.supervisor = std::move(body);
+    c.supervisor = std::make_shared<const SupervisorSpec>(std::move(body));
     return c;
 }
 
 // ---- the world: a tree, its fake effects and a fake clock -------------------
 
 struct World {
-    SupervisorSpec spec;  // the tree points into it: never changed once built
     FakeEffects fx;
     Time now = 1000s;  // arbitrary monotonic origin
     std::unique_ptr<Tree> tree;
 
-    explicit World(SupervisorSpec s) : spec(std::move(s)) {
-        tree = std::make_unique<Tree>(spec, fx);
+    explicit World(SupervisorSpec s) {
+        tree = std::make_unique<Tree>(std::make_shared<const SupervisorSpec>(std::move(s)), fx);
     }
 
     Node &node(const std::string &path) {
@@ -1399,4 +1405,321 @@ TEST_CASE("one_for_all: a running temporary sibling is stopped with the others b
     CHECK(w.fx.take() == Actions{"spawn b"});
     CHECK(w.state("a") == "stopped");
     CHECK(w.state("b") == "running");
+}
+
+// ---- a tree that changes while it runs ----------------------------------------
+
+namespace {
+
+std::vector<std::string> child_names(const Node &sup) {
+    std::vector<std::string> out;
+    for (const auto &c : sup.children) out.push_back(c->name);
+    return out;
+}
+
+std::shared_ptr<const WorkerSpec> def(const W &w) {
+    return std::make_shared<const WorkerSpec>(w.w);
+}
+
+}  // namespace
+
+TEST_CASE("identity: ids stay with their nodes across inserts and removals and are never reused") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.fx.take();
+    std::uint64_t a = w.node("a").id, b = w.node("b").id, c = w.node("c").id;
+    std::set<std::uint64_t> seen{w.tree->root().id, a, b, c};
+    CHECK(seen.size() == 4);
+
+    auto added = w.tree->add(w.tree->root(), 1, W("x"), w.now);
+    REQUIRE(added.ok());
+    CHECK(w.fx.take() == Actions{"spawn x"});
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"a", "x", "b", "c"});
+    CHECK(w.node("a").id == a);
+    CHECK(w.node("b").id == b);
+    CHECK(w.node("c").id == c);
+    CHECK(w.node("b").index == 2);
+    std::uint64_t x = w.node("x").id;
+    CHECK(seen.insert(x).second);
+    CHECK(w.tree->node_by_id(x) == &w.node("x"));
+
+    auto t = w.tree->remove(w.node("x"), w.now);
+    REQUIRE(t.ok());
+    CHECK(w.fx.take() == stop_of("x"));
+    w.stop_completes("x");
+    CHECK(w.fx.take() == Actions{"removed x"});
+    CHECK(w.finished(*t) == chip::Result<void>{});
+    CHECK_FALSE(w.tree->resolve("x").ok());
+    CHECK(w.tree->node_by_id(x) == nullptr);
+    CHECK(w.node("c").index == 2);
+
+    // The same name again is a new node with a new id.
+    REQUIRE(w.tree->add(w.tree->root(), 99, W("x"), w.now).ok());
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"a", "b", "c", "x"});
+    CHECK(seen.insert(w.node("x").id).second);
+}
+
+TEST_CASE("add: a name in use among the siblings or a pool's instance names is EEXIST") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("web").instances(2)}));
+    w.start();
+    auto r = w.tree->add(w.tree->root(), 0, W("a"), w.now);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == EEXIST);
+    CHECK(w.tree->add(w.tree->root(), 0, W("web"), w.now).error().code == EEXIST);
+    CHECK(w.tree->add(w.tree->root(), 0, W("web.1"), w.now).error().code == EEXIST);
+    CHECK(w.tree->add(w.tree->root(), 0, W("a").instances(3), w.now).error().code == EEXIST);
+    CHECK(w.tree->add(w.node("a"), 0, W("z"), w.now).error().code == EINVAL);
+    CHECK(w.tree->add(w.tree->root(), 0, W("web.2"), w.now).ok());  // not an instance of web
+}
+
+TEST_CASE("add: a pool added to a running supervisor is started in order after the removals") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.fx.take();
+    REQUIRE(w.tree->add(w.tree->root(), 3, W("p").instances(3), w.now).ok());
+    CHECK(w.fx.take() == (Actions{"spawn p.0", "spawn p.1", "spawn p.2"}));
+    auto group = w.tree->resolve("p");
+    REQUIRE(group.ok());
+    CHECK(group->size() == 3);
+}
+
+TEST_CASE("add: a child added to a stopped supervisor stays stopped until it starts") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), sup("s", sup_spec(Strategy::OneForOne, {}))}));
+    w.start();
+    w.command(Command::Stop, "s");
+    w.fx.take();
+    REQUIRE(w.tree->add(w.node("s"), 0, W("x"), w.now).ok());
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("s/x") == "stopped");
+    w.command(Command::Start, "s");
+    CHECK(w.fx.take() == Actions{"spawn s/x"});
+}
+
+TEST_CASE(
+    "marks survive an insert: a one_for_all restart under way takes in a child added before") {
+    World w(abc(Strategy::OneForAll));
+    w.start();
+    w.fx.take();
+    w.die("a", SIGSEGV);
+    CHECK(w.fx.take() == stop_of("c"));
+    // b is still marked to stop and then start; x lands before all of them.
+    REQUIRE(w.tree->add(w.tree->root(), 0, W("x"), w.now).ok());
+    CHECK(w.fx.take().empty());  // stops first
+    w.stop_completes("c");
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    CHECK(w.fx.take() == (Actions{"spawn x", "spawn a", "spawn b", "spawn c"}));
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"x", "a", "b", "c"});
+}
+
+TEST_CASE("marks survive a removal: the siblings after it keep their pending restarts") {
+    World w(abc(Strategy::RestForOne));
+    w.start();
+    w.fx.take();
+    w.die("a", SIGSEGV);
+    CHECK(w.fx.take() == stop_of("c"));
+    auto t = w.tree->remove(w.node("b"), w.now);  // marked to stop, not yet stopped
+    REQUIRE(t.ok());
+    w.stop_completes("c");
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    CHECK(w.fx.take() == (Actions{"removed b", "spawn a", "spawn c"}));
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"a", "c"});
+    CHECK(w.finished(*t) == chip::Result<void>{});
+    CHECK(w.state("a") == "running");
+    CHECK(w.state("c") == "running");
+}
+
+TEST_CASE("remove: a subtree is stopped in reverse order, then gone, deepest first") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("a"), sup("s", sup_spec(Strategy::OneForOne, {W("x"), W("y")})), W("b")}));
+    w.start();
+    w.fx.take();
+    auto t = w.tree->remove(w.node("s"), w.now);
+    REQUIRE(t.ok());
+    CHECK(w.fx.take() == stop_of("s/y"));
+    w.stop_completes("s/y");
+    CHECK(w.fx.take() == stop_of("s/x"));
+    CHECK_FALSE(w.finished(*t).has_value());
+    w.stop_completes("s/x");
+    CHECK(w.fx.take() == (Actions{"removed s/x", "removed s/y", "removed s"}));
+    CHECK(w.finished(*t) == chip::Result<void>{});
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"a", "b"});
+    CHECK(w.node("b").index == 1);
+    // The rest is supervised as before.
+    w.die("b", SIGSEGV);
+    CHECK(w.fx.take() == Actions{"spawn b"});
+}
+
+TEST_CASE("remove: a node that is not running is gone at once; the root cannot be removed") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.command(Command::Stop, "b");
+    w.stop_completes("b");
+    w.fx.take();
+    auto t = w.tree->remove(w.node("b"), w.now);
+    REQUIRE(t.ok());
+    CHECK(w.fx.take() == Actions{"removed b"});
+    CHECK(w.finished(*t) == chip::Result<void>{});
+    CHECK(w.tree->remove(w.tree->root(), w.now).error().code == EINVAL);
+}
+
+TEST_CASE("remove: a node that crashes while it waits to be removed is not restarted") {
+    World w(abc(Strategy::OneForAll));
+    w.start();
+    w.fx.take();
+    w.die("a", SIGSEGV);
+    CHECK(w.fx.take() == stop_of("c"));
+    w.fx.take_logs();
+    auto t = w.tree->remove(w.node("b"), w.now);
+    w.die("b", SIGSEGV);  // before its turn to be stopped
+    w.stop_completes("c");
+    CHECK(w.fx.take() == (Actions{"removed b", "spawn a", "spawn c"}));
+    CHECK(w.finished(*t) == chip::Result<void>{});
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
+}
+
+TEST_CASE("remove: a pending command on a removed node finishes with an error") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").notify()}));
+    w.start();
+    w.ready("b");
+    w.command(Command::Stop, "b");
+    w.stop_completes("b");
+    auto start = w.command(Command::Start, "b");
+    w.fx.take();
+    auto t = w.tree->remove(w.node("b"), w.now);
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    auto r = w.finished(start);
+    // take_finished() gave both: the removal's result is gone with it; check the start's.
+    REQUIRE(r.has_value());
+    CHECK(r->error().message == "b was removed");
+    (void)t;
+}
+
+TEST_CASE("redefine with restart: the worker alone restarts with its new definition, uncounted") {
+    World w(abc(Strategy::OneForAll));
+    w.start();
+    w.fx.take();
+    pid_t a = w.pid("a"), c = w.pid("c");
+    auto t = w.tree->redefine(w.node("b"), def(W("b").notify()), Redefine::Restart, w.now);
+    REQUIRE(t.ok());
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    CHECK(w.state("b") == "starting");  // the new definition waits for READY=1
+    CHECK_FALSE(w.finished(*t).has_value());
+    w.ready("b");
+    CHECK(w.finished(*t) == chip::Result<void>{});
+    CHECK(w.pid("a") == a);
+    CHECK(w.pid("c") == c);
+    CHECK(w.tree->root().intensity->count() == 0);
+    CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
+}
+
+TEST_CASE("redefine with restart: a failed start of the new definition counts and is retried") {
+    World w(sup_spec(Strategy::OneForOne, 3, 5s, {W("a"), W("b")}));
+    w.start();
+    w.fx.take();
+    w.fx.failures["b"] = Error{ENOENT, "cannot execute"};
+    auto t = w.tree->redefine(w.node("b"), def(W("b")), Redefine::Restart, w.now);
+    CHECK(w.fx.take() == stop_of("b"));
+    w.stop_completes("b");
+    auto actions = w.fx.take();
+    REQUIRE(actions.size() >= 2);
+    CHECK(actions[0] == "spawn-failed b");
+    CHECK(actions[1] == "spawn-failed b");  // retried at once, as after a crash
+    CHECK(w.fx.count_logs(Event::Kind::Restart) >= 1);
+    auto r = w.finished(*t);
+    REQUIRE(r.has_value());  // the supervisor gave up on b in the end
+    CHECK_FALSE(r->ok());
+}
+
+TEST_CASE("redefine in place: the process is untouched and the new policy applies next") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.fx.take();
+    pid_t b = w.pid("b");
+    auto t = w.tree->redefine(w.node("b"), def(W("b").stop(SIGINT, 2s).temporary()),
+                              Redefine::InPlace, w.now);
+    REQUIRE(t.ok());
+    CHECK(w.fx.take().empty());
+    CHECK(w.finished(*t) == chip::Result<void>{});
+    CHECK(w.pid("b") == b);
+    w.command(Command::Stop, "b");
+    CHECK(w.fx.take() == stop_of("b", "INT"));
+    w.advance(2s);
+    CHECK(w.fx.take() == Actions{"kill b KILL"});
+    // A worker definition for a supervisor is refused.
+    CHECK(w.tree->redefine(w.tree->root(), def(W("b")), Redefine::InPlace, w.now).error().code ==
+          EINVAL);
+}
+
+TEST_CASE("redefine a supervisor: the new intensity applies from now on, its history kept") {
+    World w(abc(Strategy::OneForOne, 3));
+    w.start();
+    w.die("a", SIGSEGV);
+    w.die("a", SIGSEGV);
+    CHECK(w.tree->root().intensity->count() == 2);
+    auto body = std::make_shared<const SupervisorSpec>(sup_spec(Strategy::OneForAll, 2, 5s, {}));
+    REQUIRE(w.tree->redefine(w.tree->root(), body, w.now).ok());
+    CHECK(w.tree->root().intensity->count() == 2);
+    CHECK(w.tree->root().children.size() == 3);  // children are not the definition's business
+    w.fx.take();
+    w.die("b", SIGSEGV);  // the third within 5 s: more than 2
+    CHECK(w.fx.count_logs(Event::Kind::GiveUp) == 1);
+}
+
+TEST_CASE("snapshot: a round trip is exact, and the restored tree goes on as the original") {
+    World w(sup_spec(Strategy::OneForAll, 3, 5s,
+                     {W("a"), W("b").notify(), W("c"),
+                      sup("s", sup_spec(Strategy::RestForOne, {W("x"), W("y").notify(3s)}))}));
+    w.start();
+    w.ready("b");
+    w.ready("s/y");
+    // A restart in the history, a held node, a stop in progress with its
+    // deadline, a start waiting for READY=1 with its deadline, a command in flight.
+    w.die("a", SIGSEGV);
+    w.stop_completes("s/y");
+    w.stop_completes("s/x");
+    w.stop_completes("c");
+    w.stop_completes("b");
+    w.ready("b");
+    w.now += 1s;
+    w.command(Command::Stop, "a");
+    auto restart = w.command(Command::Restart, "s");
+    w.fx.take();
+    w.tree->take_finished();
+    Snapshot snap = w.tree->snapshot();
+    CHECK(snap.root.restart_history.size() == 1);
+
+    FakeEffects fx2 = w.fx;
+    Tree copy(snap, fx2);
+    CHECK(copy.snapshot() == snap);
+    CHECK(copy.next_deadline() == w.tree->next_deadline());
+    CHECK(copy.node_count() == w.tree->node_count());
+
+    // The same events from here give the same actions, logs and outcomes.
+    auto drive = [&](Tree &t, FakeEffects &fx) {
+        Time now = w.now;
+        std::vector<std::string> out;
+        auto pid_of = [&](const char *path) { return (*t.resolve(path))[0]->pid; };
+        now += 5s;
+        t.on_time(now);  // a's stop_timeout: SIGKILL
+        t.on_exit(pid_of("a"), ExitStatus{true, SIGKILL}, now);
+        if (pid_t y = pid_of("s/y")) t.on_exit(y, ExitStatus{true, SIGTERM}, now);
+        if (pid_t x = pid_of("s/x")) t.on_exit(x, ExitStatus{true, SIGTERM}, now);
+        if (auto *y = (*t.resolve("s/y"))[0]; y->state == State::Starting) t.on_ready(y->id, now);
+        t.on_exit(pid_of("c"), ExitStatus{false, 1}, now);  // a crash: one_for_all
+        for (auto &f : t.take_finished())
+            out.push_back(std::to_string(f.ticket) + (f.result ? " ok" : " failed"));
+        for (auto &a : fx.take()) out.push_back(a);
+        for (auto &l : fx.take_logs()) out.push_back(l);
+        return out;
+    };
+    auto original = drive(*w.tree, w.fx);
+    auto restored = drive(copy, fx2);
+    CHECK(restored == original);
+    CHECK(copy.snapshot() == w.tree->snapshot());
+    (void)restart;
 }

@@ -1,0 +1,61 @@
+// A loaded spec: the tree of core definitions (core/spec.hpp), with what the
+// daemon needs beside them: how each worker is started (Launch), the
+// registries and the control socket. Plain types, already validated, every
+// default filled in and every relative path made absolute.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/spec.hpp"
+
+namespace chip::spec {
+
+struct OutputSpec {
+    enum class Mode { Inherit, Null, File };
+    Mode mode = Mode::Inherit;
+    std::string file;                     // absolute path, Mode::File only
+    std::uint64_t max_bytes = 10u << 20;  // rotate before passing this size
+    unsigned keep = 5;                    // PATH.1 ... PATH.keep
+};
+
+// How a worker is started: the fields the core never decides on.
+struct Launch {
+    std::vector<std::string> command;  // non-empty; command[0] absolute if it had a '/'
+    std::vector<std::pair<std::string, std::string>> env;  // in spec order
+    std::string cwd;                                       // absolute
+    std::optional<std::string> user;                       // name as written
+    std::optional<std::string> group;
+    std::optional<uid_t> uid;  // resolved from user
+    std::optional<gid_t> gid;  // resolved from group, else user's primary group
+    std::vector<std::pair<std::string, std::vector<std::string>>> join;  // registry -> groups
+    OutputSpec out;                                                      // "stdout"
+    OutputSpec err;                                                      // "stderr"
+};
+
+struct RegistrySpec {
+    std::string name;
+    std::uint32_t max_groups = 1024;
+    std::uint32_t max_members = 16384;  // memberships (pid, group) in all
+};
+
+struct Spec {
+    std::string file;  // the spec file as given
+    std::string dir;   // its folder, absolute
+    std::vector<RegistrySpec> registries;
+    std::shared_ptr<const core::SupervisorSpec> root;
+    std::optional<std::string> socket;  // absolute when set
+};
+
+// The launch fields of a worker's definition (every worker the loader makes has them).
+inline const Launch &launch_of(const core::WorkerSpec &w) {
+    return *w.launch;
+}
+
+}  // namespace chip::spec
