@@ -21,7 +21,7 @@ ensure_packages() {
     "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# The build dependencies (DESIGN.md, "Pieces") and the compilers we check with.
+# The build dependencies (README.md, "Files") and the compilers we check with.
 ensure_build_deps() {
     ensure_packages libuv1-dev nlohmann-json3-dev libcli11-dev doctest-dev meson ninja-build \
         pkg-config g++ clang

@@ -340,7 +340,7 @@ std::optional<std::string> Loader::path(const Json &v, const std::string &pointe
 }
 
 // The message lists the choices in contract order, e.g. "expected one of
-// permanent, transient, temporary; got "always"" (DESIGN.md's example).
+// permanent, transient, temporary; got "always"" (README.md's example).
 template <typename E>
 std::optional<E> Loader::one_of(const Json &v, const std::string &pointer,
                                 std::initializer_list<std::pair<const char *, E>> choices) {

@@ -796,7 +796,7 @@ def main():
         *([f"* Not measured here: {', '.join(missing)} (not installed)."] if missing else []),
         *[f"* Error: {e}" for e in errors],
         "",
-        "## Targets (DESIGN.md, \"Performance targets\")",
+        "## Targets",
         "",
         "| target | chip | goal | |",
         "| --- | --- | --- | --- |",
