@@ -539,6 +539,8 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
         targets.clear();
         for (auto &c : root_->children) targets.push_back(c.get());
     }
+    for (Node *n : targets)
+        if (n->removing) return make_error(EBUSY, n->path + " is being removed");
     if (cmd != Command::Stop) {
         for (Node *n : targets) {
             if (n->parent && !is_up(n->parent->state))

@@ -1579,6 +1579,20 @@ TEST_CASE("remove: a node that crashes while it waits to be removed is not resta
     CHECK(w.fx.count_logs(Event::Kind::Restart) == 0);
 }
 
+TEST_CASE("remove: a node being removed refuses start, stop and restart") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    auto t = w.tree->remove(w.node("b"), w.now);
+    REQUIRE(t.ok());
+    for (Command c : {Command::Start, Command::Stop, Command::Restart}) {
+        auto r = w.tree->command(c, "b", w.now);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == EBUSY);
+    }
+    w.stop_completes("b");
+    CHECK_FALSE(w.tree->resolve("b").ok());
+}
+
 TEST_CASE("remove: a pending command on a removed node finishes with an error") {
     World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").notify()}));
     w.start();
