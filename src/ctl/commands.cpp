@@ -105,8 +105,8 @@ int several_registries(const std::string &command, const std::vector<std::string
 }
 
 // After chipd answered EINVAL to a request with a null registry: if that is
-// because it serves several, it is the user's usage error (DESIGN.md); else
-// chipd's own error stands.
+// because it serves several, it is the user's usage error (README.md, "chipctl":
+// -r defaults to the only registry); else chipd's own error stands.
 int registry_ambiguous_or(const Context &ctx, const std::string &command, const Reply &original) {
     Reply reply = call(ctx, json{{"op", "registries"}});
     if (reply.ok()) {

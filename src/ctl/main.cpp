@@ -1,4 +1,4 @@
-// chipctl: the command line of chip (DESIGN.md, "chipctl"). This file only
+// chipctl: the command line of chip (README.md, "chipctl"). This file only
 // declares the command line and dispatches; the subcommands are commands.cpp.
 #include <sys/types.h>
 
