@@ -1,0 +1,19 @@
+#include "os/self.hpp"
+
+#include <unistd.h>
+
+namespace chip::os {
+
+pid_t self_pid() {
+    return ::getpid();
+}
+
+pid_t parent_pid() {
+    return ::getppid();
+}
+
+uid_t real_uid() {
+    return ::getuid();
+}
+
+}  // namespace chip::os
