@@ -12,6 +12,7 @@
 
 #include "common/names.hpp"
 #include "ctl/commands.hpp"
+#include "os/self.hpp"
 
 namespace {
 
@@ -143,7 +144,8 @@ int run(int argc, char **argv) {
         std::cerr << app.help();
         return kExitUsage;
     }
-    Context ctx{chip::resolve_socket_path(socket ? socket->c_str() : nullptr), json};
+    Context ctx{chip::resolve_socket_path(socket ? socket->c_str() : nullptr, chip::os::real_uid()),
+                json};
     return action(ctx);
 }
 

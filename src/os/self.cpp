@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <string>
+
+#include "common/names.hpp"
+
 namespace chip::os {
 
 pid_t self_pid() {
@@ -17,3 +21,12 @@ uid_t real_uid() {
 }
 
 }  // namespace chip::os
+
+namespace chip {
+
+// Declared in common/names.hpp, defined here: it asks the kernel for the uid.
+std::string default_socket_path() {
+    return default_socket_path(os::real_uid());
+}
+
+}  // namespace chip
