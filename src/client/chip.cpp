@@ -10,10 +10,6 @@
 // everything (in practice std::bad_alloc) and returns -ENOMEM.
 #include "chip/chip.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
@@ -24,7 +20,10 @@
 
 #include "client/connection.hpp"
 #include "common/names.hpp"
+#include "os/file.hpp"
+#include "os/self.hpp"
 #include "os/shm.hpp"
+#include "os/socket.hpp"
 #include "registry/reader.hpp"
 
 namespace {
@@ -39,6 +38,7 @@ struct MappedRegistry {
 
 struct chip_client {
     std::string socket;
+    std::string socket_abs;  // absolute: its hash names the registries' shared memory
     chip::client::Connection conn;
     // Few registries per chipd: a vector beats a map. unique_ptr keeps the
     // Readers (which point into their mapping) at a fixed address.
@@ -50,9 +50,9 @@ struct chip_client {
 namespace {
 
 // Maps registry NAME and checks it. Returns nullptr with *ERR set.
-std::unique_ptr<MappedRegistry> open_registry(const std::string &socket, const std::string &name,
-                                              int *err) {
-    auto m = chip::os::open_shm_readonly(chip::registry_shm_name(socket, name));
+std::unique_ptr<MappedRegistry> open_registry(const std::string &socket_abs,
+                                              const std::string &name, int *err) {
+    auto m = chip::os::open_shm_readonly(chip::registry_shm_name(socket_abs, name));
     if (!m) {
         *err = -m.error().code;
         return nullptr;
@@ -80,7 +80,7 @@ void forget(chip_client *c, MappedRegistry *r) {
 
 // The names of the live registries of C's chipd, from /dev/shm.
 std::vector<std::string> registry_names(const chip_client *c) {
-    std::string prefix = chip::registry_shm_prefix(c->socket);
+    std::string prefix = chip::registry_shm_prefix(c->socket_abs);
     std::vector<std::string> out;
     for (const auto &shm : chip::os::list_shm(prefix)) {
         std::string name = shm.substr(prefix.size());
@@ -88,7 +88,8 @@ std::vector<std::string> registry_names(const chip_client *c) {
         // Skip regions chipd abandoned; keep the ones we cannot read (another
         // layout version): using them then says why (ESTALE).
         int err = 0;
-        if (open_registry(c->socket, name, &err) || err != -ENOENT) out.push_back(std::move(name));
+        if (open_registry(c->socket_abs, name, &err) || err != -ENOENT)
+            out.push_back(std::move(name));
     }
     return out;
 }
@@ -133,7 +134,7 @@ MappedRegistry *find_registry(chip_client *c, const char *registry, int *err) {
         for (auto &p : c->registries)
             if (p->name == name && !p->reader.dead()) return c->only = p.get();
     }
-    auto reg = open_registry(c->socket, name, err);
+    auto reg = open_registry(c->socket_abs, name, err);
     if (!reg) return nullptr;
     // Drop a dead mapping of the same name, if any is left.
     for (auto &p : c->registries)
@@ -191,7 +192,8 @@ extern "C" {
 chip_client *chip_connect(const char *socket_path) {
     try {
         auto c = std::make_unique<chip_client>();
-        c->socket = chip::resolve_socket_path(socket_path);
+        c->socket = chip::resolve_socket_path(socket_path, chip::os::real_uid());
+        c->socket_abs = chip::os::absolute_path(c->socket);
         auto conn = chip::client::Connection::open(c->socket);
         if (!conn) {
             errno = conn.error().code;
@@ -206,11 +208,11 @@ chip_client *chip_connect(const char *socket_path) {
 }
 
 int chip_join(chip_client *c, const char *registry, const char *group) {
-    return chip_join_pid(c, registry, group, ::getpid());
+    return chip_join_pid(c, registry, group, chip::os::self_pid());
 }
 
 int chip_leave(chip_client *c, const char *registry, const char *group) {
-    return chip_leave_pid(c, registry, group, ::getpid());
+    return chip_leave_pid(c, registry, group, chip::os::self_pid());
 }
 
 int chip_join_pid(chip_client *c, const char *registry, const char *group, pid_t pid) {
@@ -268,26 +270,16 @@ ssize_t chip_registries(chip_client *c, char (*names)[65], size_t cap) {
 }
 
 int chip_notify_ready(void) {
-    const char *path = std::getenv("NOTIFY_SOCKET");
-    if (!path || !*path) return 0;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::size_t len = std::strlen(path);
-    if (len >= sizeof addr.sun_path) return -ENAMETOOLONG;
-    std::memcpy(addr.sun_path, path, len);
-    // "@name" is an abstract socket: a leading NUL, and the length counts
-    // exactly the name's bytes (no terminator).
-    if (path[0] == '@') addr.sun_path[0] = '\0';
-    auto addr_len =
-        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len + (path[0] == '@' ? 0 : 1));
-    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
-    static const char kMsg[] = "READY=1";
-    ssize_t n = ::sendto(fd, kMsg, sizeof kMsg - 1, MSG_NOSIGNAL,
-                         reinterpret_cast<sockaddr *>(&addr), addr_len);
-    int e = errno;
-    ::close(fd);
-    return n < 0 ? -e : 0;
+    try {
+        const char *path = std::getenv("NOTIFY_SOCKET");
+        if (!path || !*path) return 0;
+        // "@name" is an abstract socket. A receiver whose queue is full is
+        // waited for: READY=1 must not be lost.
+        auto sent = chip::os::send_datagram_wait(path, "READY=1");
+        return sent ? 0 : -sent.error().code;
+    } catch (...) {
+        return -ENOMEM;
+    }
 }
 
 const char *chip_strerror(int code) {

@@ -1,67 +1,34 @@
 #include "client/connection.hpp"
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
 #include "common/names.hpp"
+#include "os/socket.hpp"
 
 namespace chip::client {
 
-Connection::Connection(Connection &&other) noexcept
-    : fd_(other.fd_), path_(std::move(other.path_)), buf_(std::move(other.buf_)) {
-    other.fd_ = -1;
-}
-
-Connection &Connection::operator=(Connection &&other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = other.fd_;
-        path_ = std::move(other.path_);
-        buf_ = std::move(other.buf_);
-        other.fd_ = -1;
-    }
-    return *this;
-}
-
-Connection::~Connection() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
 Result<Connection> Connection::open(const std::string &path) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path)
-        return make_error(ENAMETOOLONG, "socket path too long: " + path);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return make_error(errno, std::string("socket: ") + std::strerror(errno));
-    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0) {
-        int e = errno;
-        ::close(fd);
+    auto fd = os::connect_unix(path);
+    if (!fd) {
+        int e = fd.error().code;
+        // Too long for a socket address: os says so, with the limit.
+        if (e == ENAMETOOLONG) return fd.error();
         return make_error(e, "cannot reach chipd at " + path + ": " + std::strerror(e));
     }
     Connection c;
-    c.fd_ = fd;
+    c.fd_ = std::move(*fd);
     c.path_ = path;
     return c;
 }
 
 Result<nlohmann::json> Connection::request(const nlohmann::json &req) {
-    if (fd_ < 0) return make_error(ENOTCONN, "not connected");
+    if (!fd_) return make_error(ENOTCONN, "not connected");
     std::string line = req.dump() + "\n";
-    std::size_t off = 0;
-    while (off < line.size()) {
-        // MSG_NOSIGNAL: a chipd that went away is an EPIPE result, not a SIGPIPE.
-        ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return make_error(errno, std::string("send to chipd: ") + std::strerror(errno));
-        }
-        off += static_cast<std::size_t>(n);
+    // Without SIGPIPE: a chipd that went away is an EPIPE result.
+    if (auto sent = os::send_all(fd_.get(), line.data(), line.size()); !sent) {
+        int e = sent.error().code;
+        return make_error(e, std::string("send to chipd: ") + std::strerror(e));
     }
     for (;;) {
         auto nl = buf_.find('\n');
@@ -74,10 +41,10 @@ Result<nlohmann::json> Connection::request(const nlohmann::json &req) {
             return j;
         }
         char tmp[4096];
-        ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+        ssize_t n = os::read_some(fd_.get(), tmp, sizeof tmp);
         if (n < 0) {
-            if (errno == EINTR) continue;
-            return make_error(errno, std::string("receive from chipd: ") + std::strerror(errno));
+            int e = static_cast<int>(-n);
+            return make_error(e, std::string("receive from chipd: ") + std::strerror(e));
         }
         if (n == 0) return make_error(ECONNRESET, "chipd closed the connection");
         buf_.append(tmp, static_cast<std::size_t>(n));

@@ -7,17 +7,18 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "os/fd.hpp"
 
 namespace chip::client {
 
 class Connection {
 public:
     Connection() = default;
-    Connection(Connection &&other) noexcept;
-    Connection &operator=(Connection &&other) noexcept;
+    Connection(Connection &&other) noexcept = default;
+    Connection &operator=(Connection &&other) noexcept = default;
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
-    ~Connection();
+    ~Connection() = default;
 
     // Connects to the socket at PATH. Error codes: ENOENT (no socket),
     // ECONNREFUSED (nobody listening), EACCES, ...
@@ -29,10 +30,10 @@ public:
     Result<nlohmann::json> request(const nlohmann::json &req);
 
     const std::string &path() const { return path_; }
-    bool is_open() const { return fd_ >= 0; }
+    bool is_open() const { return static_cast<bool>(fd_); }
 
 private:
-    int fd_ = -1;
+    os::UniqueFd fd_;
     std::string path_;
     std::string buf_;  // bytes read past the last response line
 };

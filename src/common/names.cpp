@@ -1,7 +1,5 @@
 #include "common/names.hpp"
 
-#include <unistd.h>
-
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -118,27 +116,24 @@ int errno_from_name(std::string_view name) {
     return EIO;
 }
 
-std::string default_socket_path() {
+std::string default_socket_path(uid_t uid) {
     const char *xdg = std::getenv("XDG_RUNTIME_DIR");
     if (xdg && *xdg) return std::string(xdg) + "/chip/chipd.sock";
-    uid_t uid = ::getuid();
     if (uid == 0) return "/run/chip/chipd.sock";
     return "/tmp/chip-" + std::to_string(uid) + "/chipd.sock";
 }
 
-std::string resolve_socket_path(const char *given) {
+std::string resolve_socket_path(const char *given, uid_t uid) {
     if (given && *given) return given;
     const char *env = std::getenv("CHIP_SOCKET");
     if (env && *env) return env;
-    return default_socket_path();
+    return default_socket_path(uid);
 }
 
 std::string registry_shm_prefix(const std::string &socket_path) {
-    std::error_code ec;
-    std::filesystem::path p = std::filesystem::absolute(socket_path, ec);
-    std::string abs = ec ? socket_path : p.lexically_normal().string();
+    std::string normal = std::filesystem::path(socket_path).lexically_normal().string();
     char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(abs)));
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(normal)));
     return std::string("/chip-") + hex + "-";
 }
 

@@ -1,6 +1,8 @@
 // Name rules shared by the spec loader, chipd, chipctl and libchip.
 #pragma once
 
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,15 +27,21 @@ std::string signal_name(int sig);
 const char *errno_name(int code);
 int errno_from_name(std::string_view name);
 
-// The control socket path when none is given: $XDG_RUNTIME_DIR/chip/chipd.sock,
-// else /run/chip/chipd.sock for root, else /tmp/chip-$UID/chipd.sock.
+// The control socket path when none is given, for the user UID (the caller's
+// real uid, os::real_uid()): $XDG_RUNTIME_DIR/chip/chipd.sock, else
+// /run/chip/chipd.sock for root, else /tmp/chip-$UID/chipd.sock.
+std::string default_socket_path(uid_t uid);
+// The same for the calling process's real uid. Defined in src/os (src/os/self.cpp:
+// it asks the kernel), so only for programs linking the os library.
 std::string default_socket_path();
-// --socket, else $CHIP_SOCKET, else default_socket_path().
-std::string resolve_socket_path(const char *given);
+// --socket, else $CHIP_SOCKET, else default_socket_path(UID).
+std::string resolve_socket_path(const char *given, uid_t uid);
 
 // The shared-memory object name (for shm_open, with its leading '/') of the
 // registry REGISTRY served by the chipd at SOCKET_PATH: "/chip-<hash>-<registry>"
-// where <hash> is 16 hex digits of FNV-1a 64 over the absolute socket path.
+// where <hash> is 16 hex digits of FNV-1a 64 over the socket path, made lexically
+// normal. SOCKET_PATH must be absolute (os::absolute_path) for chipd and its
+// clients to agree.
 std::string registry_shm_name(const std::string &socket_path, const std::string &registry);
 // The prefix "/chip-<hash>-" shared by every registry of that chipd.
 std::string registry_shm_prefix(const std::string &socket_path);

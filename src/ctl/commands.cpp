@@ -4,7 +4,7 @@
 
 #include <cerrno>
 #include <chrono>
-#include <thread>
+#include <cstdint>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -17,6 +17,8 @@
 #include "common/names.hpp"
 #include "ctl/format.hpp"
 #include "ctl/tail.hpp"
+#include "os/clock.hpp"
+#include "os/self.hpp"
 
 namespace chip::ctl {
 
@@ -105,8 +107,8 @@ int several_registries(const std::string &command, const std::vector<std::string
 }
 
 // After chipd answered EINVAL to a request with a null registry: if that is
-// because it serves several, it is the user's usage error (DESIGN.md); else
-// chipd's own error stands.
+// because it serves several, it is the user's usage error (README.md, "chipctl":
+// -r defaults to the only registry); else chipd's own error stands.
 int registry_ambiguous_or(const Context &ctx, const std::string &command, const Reply &original) {
     Reply reply = call(ctx, json{{"op", "registries"}});
     if (reply.ok()) {
@@ -279,7 +281,7 @@ int cmd_membership(const Context &ctx, const std::string &op,
     json request{{"op", op},
                  {"registry", registry_json(registry)},
                  {"group", group},
-                 {"pid", pid.value_or(::getppid())}};
+                 {"pid", pid.value_or(os::parent_pid())}};
     Reply reply = call(ctx, request);
     if (reply.exit != kExitOk) return reply.exit;
     if (reply.ok()) return kExitOk;
@@ -323,20 +325,16 @@ int cmd_control(const Context &ctx, const std::string &op, const std::string &pa
 int cmd_wait(const Context &ctx, const std::string &path, std::optional<double> timeout_s) {
     // `chipd spec.json & chipctl wait PATH`: a chipd that has not created its
     // socket yet is waited for too, within the same timeout.
-    auto start = std::chrono::steady_clock::now();
+    const std::int64_t start = os::monotonic_ns();
     auto left = [&] {
-        return timeout_s
-                   ? *timeout_s -
-                         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                             .count()
-                   : 1e9;
+        return timeout_s ? *timeout_s - static_cast<double>(os::monotonic_ns() - start) / 1e9 : 1e9;
     };
     for (;;) {
         auto probe = client::Connection::open(ctx.socket);
         if (probe || (probe.error().code != ENOENT && probe.error().code != ECONNREFUSED) ||
             left() <= 0)
             break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        os::sleep_for(std::chrono::milliseconds(20));
     }
     json request{{"op", "wait"}, {"path", path}};
     if (timeout_s) request["timeout"] = std::max(0.0, left());

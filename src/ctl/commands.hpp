@@ -1,4 +1,4 @@
-// chipctl's subcommands (DESIGN.md, "chipctl"): one function each, taking the
+// chipctl's subcommands (README.md, "chipctl"): one function each, taking the
 // global options and the subcommand's own, printing the result and any error
 // ("chipctl: ..." on stderr), and returning the exit code. Argument parsing is
 // main.cpp's; these only check what CLI11 cannot (signal names, combinations).

@@ -1,4 +1,4 @@
-// chipctl: the command line of chip (DESIGN.md, "chipctl"). This file only
+// chipctl: the command line of chip (README.md, "chipctl"). This file only
 // declares the command line and dispatches; the subcommands are commands.cpp.
 #include <sys/types.h>
 
@@ -12,6 +12,7 @@
 
 #include "common/names.hpp"
 #include "ctl/commands.hpp"
+#include "os/self.hpp"
 
 namespace {
 
@@ -143,7 +144,8 @@ int run(int argc, char **argv) {
         std::cerr << app.help();
         return kExitUsage;
     }
-    Context ctx{chip::resolve_socket_path(socket ? socket->c_str() : nullptr), json};
+    Context ctx{chip::resolve_socket_path(socket ? socket->c_str() : nullptr, chip::os::real_uid()),
+                json};
     return action(ctx);
 }
 

@@ -1,13 +1,13 @@
 #include "ctl/tail.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
-#include <thread>
 #include <vector>
+
+#include "os/clock.hpp"
+#include "os/fd.hpp"
+#include "os/file.hpp"
+#include "os/socket.hpp"
 
 namespace chip::ctl {
 
@@ -20,53 +20,27 @@ Error io_error(int code, const std::string &what) {
     return make_error(code, what + ": " + std::strerror(code));
 }
 
-bool write_all(int out, const char *p, std::size_t n) {
-    while (n > 0) {
-        ssize_t w = ::write(out, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-    return true;
-}
-
 // A file being followed, identified by its inode so a rotation is noticed.
 struct Followed {
-    int fd = -1;
+    os::UniqueFd fd;
     dev_t dev = 0;
     ino_t ino = 0;
     off_t offset = 0;
-
-    Followed() = default;
-    Followed(const Followed &) = delete;
-    Followed &operator=(const Followed &) = delete;
-    ~Followed() { reset(); }
-    void reset() {
-        if (fd >= 0) ::close(fd);
-        fd = -1;
-    }
 };
 
 // Opens FILE into F (closing what F held). False when it does not exist (yet).
 Result<bool> open_followed(const std::string &file, Followed &f) {
-    f.reset();
-    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return false;
-        return io_error(errno, file);
+    f.fd.reset();
+    auto fd = os::open_read(file);
+    if (!fd) {
+        if (fd.error().code == ENOENT) return false;
+        return io_error(fd.error().code, file);
     }
-    struct stat st {};
-    if (::fstat(fd, &st) < 0) {
-        int e = errno;
-        ::close(fd);
-        return io_error(e, file);
-    }
-    f.fd = fd;
-    f.dev = st.st_dev;
-    f.ino = st.st_ino;
+    auto id = os::file_identity(fd->get());
+    if (!id) return io_error(id.error().code, file);
+    f.fd = std::move(*fd);
+    f.dev = id->dev;
+    f.ino = id->ino;
     f.offset = 0;
     return true;
 }
@@ -75,9 +49,9 @@ Result<bool> open_followed(const std::string &file, Followed &f) {
 // not found (dropped, or not rotated by chipd's naming).
 unsigned rotated_index(const std::string &file, dev_t dev, ino_t ino) {
     for (unsigned i = 1; i <= kMaxRotated; ++i) {
-        struct stat st {};
-        if (::stat((file + "." + std::to_string(i)).c_str(), &st) < 0) return 0;
-        if (st.st_dev == dev && st.st_ino == ino) return i;
+        auto id = os::path_identity(file + "." + std::to_string(i));
+        if (!id) return 0;
+        if (id->dev == dev && id->ino == ino) return i;
     }
     return 0;
 }
@@ -94,11 +68,9 @@ Result<off_t> last_lines_offset(int fd, off_t size, std::size_t lines) {
         auto want = static_cast<std::size_t>(end - start);
         std::size_t got = 0;
         while (got < want) {
-            ssize_t n = ::pread(fd, buf.data() + got, want - got, start + static_cast<off_t>(got));
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                return io_error(errno, "read");
-            }
+            ssize_t n =
+                os::read_at(fd, buf.data() + got, want - got, start + static_cast<off_t>(got));
+            if (n < 0) return io_error(static_cast<int>(-n), "read");
             if (n == 0) return make_error(EIO, "read: file shrank while being read");
             got += static_cast<std::size_t>(n);
         }
@@ -115,14 +87,11 @@ Result<off_t> last_lines_offset(int fd, off_t size, std::size_t lines) {
 Result<off_t> copy_to_end(int fd, off_t offset, int out) {
     std::vector<char> buf(kBlock);
     for (;;) {
-        ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return io_error(errno, "read");
-        }
+        ssize_t n = os::read_at(fd, buf.data(), buf.size(), offset);
+        if (n < 0) return io_error(static_cast<int>(-n), "read");
         if (n == 0) return offset;
-        if (!write_all(out, buf.data(), static_cast<std::size_t>(n)))
-            return io_error(errno, "write");
+        if (auto w = os::write_all(out, buf.data(), static_cast<std::size_t>(n)); !w)
+            return io_error(w.error().code, "write");
         offset += n;
     }
 }
@@ -132,11 +101,11 @@ Result<void> print_last_lines(const std::string &file, std::size_t lines, int ou
     auto opened = open_followed(file, f);
     if (!opened) return opened.error();
     if (!*opened) return io_error(ENOENT, file);
-    struct stat st {};
-    if (::fstat(f.fd, &st) < 0) return io_error(errno, file);
-    auto from = last_lines_offset(f.fd, st.st_size, lines);
+    auto id = os::file_identity(f.fd.get());
+    if (!id) return io_error(id.error().code, file);
+    auto from = last_lines_offset(f.fd.get(), id->size, lines);
     if (!from) return make_error(from.error().code, file + ": " + from.error().message);
-    auto done = copy_to_end(f.fd, *from, out);
+    auto done = copy_to_end(f.fd.get(), *from, out);
     if (!done) return make_error(done.error().code, file + ": " + done.error().message);
     return {};
 }
@@ -147,38 +116,38 @@ Result<void> follow(const std::string &file, std::size_t lines, int out,
     auto opened = open_followed(file, f);
     if (!opened) return opened.error();
     if (*opened) {
-        struct stat st {};
-        if (::fstat(f.fd, &st) < 0) return io_error(errno, file);
-        auto from = last_lines_offset(f.fd, st.st_size, lines);
+        auto id = os::file_identity(f.fd.get());
+        if (!id) return io_error(id.error().code, file);
+        auto from = last_lines_offset(f.fd.get(), id->size, lines);
         if (!from) return make_error(from.error().code, file + ": " + from.error().message);
         f.offset = *from;
     }
     for (;;) {
-        if (f.fd >= 0) {
-            auto done = copy_to_end(f.fd, f.offset, out);
+        if (f.fd) {
+            auto done = copy_to_end(f.fd.get(), f.offset, out);
             if (!done) return make_error(done.error().code, file + ": " + done.error().message);
             f.offset = *done;
         }
-        std::this_thread::sleep_for(poll);
-        struct stat st {};
-        if (::stat(file.c_str(), &st) < 0) {
+        os::sleep_for(poll);
+        auto st = os::path_identity(file);
+        if (!st) {
             // Between the rename to FILE.1 and the creation of the new FILE.
-            if (errno == ENOENT) continue;
-            return io_error(errno, file);
+            if (st.error().code == ENOENT) continue;
+            return io_error(st.error().code, file);
         }
-        if (f.fd < 0 || st.st_dev != f.dev || st.st_ino != f.ino) {
+        if (!f.fd || st->dev != f.dev || st->ino != f.ino) {
             // Rotated: finish the old file (written up to the rename), then
             // the files rotated after it (several rotations within one poll:
             // it is now FILE.N, the newer ones FILE.N-1 ... FILE.1), then FILE.
             // LAST is the newest file printed whole; once it sits at FILE.1
             // while FILE is open, nothing was skipped (else rotations went on
             // meanwhile: go again).
-            if (f.fd < 0) {
+            if (!f.fd) {
                 auto reopened = open_followed(file, f);
                 if (!reopened) return reopened.error();
                 continue;
             }
-            auto done = copy_to_end(f.fd, f.offset, out);
+            auto done = copy_to_end(f.fd.get(), f.offset, out);
             if (!done) return make_error(done.error().code, file + ": " + done.error().message);
             // Then each newer file in turn, found by where LAST (the newest
             // file printed) sits now, checked again after the open so that a
@@ -198,12 +167,12 @@ Result<void> follow(const std::string &file, std::size_t lines, int out,
                 auto o = open_followed(file + "." + std::to_string(i - 1), r);
                 if (!o) return o.error();
                 if (!*o || rotated_index(file, last_dev, last_ino) != i) continue;
-                auto d = copy_to_end(r.fd, 0, out);
+                auto d = copy_to_end(r.fd.get(), 0, out);
                 if (!d) return make_error(d.error().code, file + ": " + d.error().message);
                 last_dev = r.dev;
                 last_ino = r.ino;
             }
-        } else if (st.st_size < f.offset) {
+        } else if (st->size < f.offset) {
             f.offset = 0;  // truncated in place: start over, as tail -F does
         }
     }

@@ -1,6 +1,7 @@
 // `chipctl logs`: the last lines of a log file, and following it across the
 // size-based rotation chipd does (PATH renamed PATH.1, a fresh PATH created;
-// DESIGN.md, "Log files"). Plain file I/O on descriptors; no chipd involved.
+// README.md, "Log files"). File I/O on descriptors, through src/os; no chipd
+// involved.
 #pragma once
 
 #include <sys/types.h>

@@ -36,6 +36,18 @@ Result<socklen_t> make_addr(const std::string &path, sockaddr_un &addr) {
     return static_cast<socklen_t>(sizeof addr);
 }
 
+Result<void> send_datagram_to(const std::string &path, const std::string &msg, int flags) {
+    sockaddr_un addr;
+    auto len = make_addr(path, addr);
+    if (!len) return len.error();
+    UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | flags | SOCK_CLOEXEC, 0));
+    if (!fd) return sys_error("socket");
+    if (::sendto(fd.get(), msg.data(), msg.size(), MSG_NOSIGNAL,
+                 reinterpret_cast<sockaddr *>(&addr), *len) < 0)
+        return sys_error("send to " + path);
+    return {};
+}
+
 }  // namespace
 
 Result<void> make_parent_dirs(const std::string &path) {
@@ -83,6 +95,17 @@ int accept_client(int listen_fd) {
     }
 }
 
+Result<UniqueFd> connect_unix(const std::string &path) {
+    sockaddr_un addr;
+    auto len = make_addr(path, addr);
+    if (!len) return len.error();
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return sys_error("socket");
+    if (::connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len) < 0)
+        return sys_error("cannot connect to " + path);
+    return fd;
+}
+
 Result<PeerCred> peer_cred(int fd) {
     struct ucred uc;
     socklen_t len = sizeof uc;
@@ -104,15 +127,11 @@ Result<UniqueFd> bind_datagram(const std::string &path) {
 }
 
 Result<void> send_datagram(const std::string &path, const std::string &msg) {
-    sockaddr_un addr;
-    auto len = make_addr(path, addr);
-    if (!len) return len.error();
-    UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) return sys_error("socket");
-    if (::sendto(fd.get(), msg.data(), msg.size(), MSG_NOSIGNAL,
-                 reinterpret_cast<sockaddr *>(&addr), *len) < 0)
-        return sys_error("send to " + path);
-    return {};
+    return send_datagram_to(path, msg, SOCK_NONBLOCK);
+}
+
+Result<void> send_datagram_wait(const std::string &path, const std::string &msg) {
+    return send_datagram_to(path, msg, 0);
 }
 
 ssize_t recv_datagram(int fd, char *buf, std::size_t cap) {
@@ -161,6 +180,19 @@ ssize_t send_some(int fd, const char *buf, std::size_t len) {
         if (errno == EINTR) continue;
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     }
+}
+
+Result<void> send_all(int fd, const char *buf, std::size_t len) {
+    while (len > 0) {
+        ssize_t n = ::send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return sys_error("send");
+        }
+        buf += n;
+        len -= static_cast<std::size_t>(n);
+    }
+    return {};
 }
 
 void remove_path(const std::string &path, bool folder) {

@@ -1,5 +1,6 @@
 // Sockets, pipes and files for chipd: the control socket, per-worker notify
-// sockets (sd_notify datagrams), peer credentials, output pipes.
+// sockets (sd_notify datagrams), peer credentials, output pipes. And the client
+// side, for libchip and chipctl: connecting to the control socket, sending.
 #pragma once
 
 #include <sys/types.h>
@@ -28,6 +29,10 @@ Result<UniqueFd> listen_unix(const std::string &path, mode_t mode);
 // accept4, non-blocking and close-on-exec; -errno on failure.
 int accept_client(int listen_fd);
 Result<PeerCred> peer_cred(int fd);
+// A blocking, close-on-exec Unix stream socket connected to PATH ('@'
+// abstract). Error codes: ENOENT (no socket), ECONNREFUSED (nobody listening),
+// EACCES, ENAMETOOLONG, ...
+Result<UniqueFd> connect_unix(const std::string &path);
 
 // A non-blocking datagram socket bound at PATH (mode 0666, so that workers
 // running as other users can notify), or at an abstract address when PATH
@@ -35,6 +40,9 @@ Result<PeerCred> peer_cred(int fd);
 Result<UniqueFd> bind_datagram(const std::string &path);
 // Sends one datagram to the socket at PATH ('@' abstract); never blocks.
 Result<void> send_datagram(const std::string &path, const std::string &msg);
+// The same, except that it waits while the receiver's queue is full: for a
+// worker telling its supervisor READY=1, which must not be lost.
+Result<void> send_datagram_wait(const std::string &path, const std::string &msg);
 // Receives one datagram into BUF; returns its size, 0 when none is waiting.
 ssize_t recv_datagram(int fd, char *buf, std::size_t cap);
 
@@ -47,6 +55,9 @@ Result<void> write_all(int fd, const char *buf, std::size_t len);
 // send(2) without blocking and without SIGPIPE: bytes sent, or -errno
 // (-EAGAIN when the socket buffer is full).
 ssize_t send_some(int fd, const char *buf, std::size_t len);
+// Sends all of BUF on a blocking socket, retrying EINTR and short sends;
+// without SIGPIPE (a peer that went away is EPIPE).
+Result<void> send_all(int fd, const char *buf, std::size_t len);
 // unlink(2) or, for a folder, rmdir(2); a missing path is not an error.
 void remove_path(const std::string &path, bool folder = false);
 // SIGPIPE ignored: a client that went away is an EPIPE, not chipd's death.

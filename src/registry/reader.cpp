@@ -1,13 +1,12 @@
 #include "registry/reader.hpp"
 
-#include <sched.h>
-#include <time.h>
-
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "common/names.hpp"
+#include "os/clock.hpp"
 #include "registry/layout.hpp"
 
 namespace chip::registry {
@@ -22,12 +21,7 @@ namespace {
 constexpr int kSpinAttempts = 64;
 constexpr int kYieldAttempts = 1024;
 constexpr std::int64_t kBudgetNs = 250 * 1000 * 1000;
-
-std::int64_t monotonic_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
+constexpr std::chrono::microseconds kNap{50};
 
 inline void backoff(int attempt) {
     if (attempt < kSpinAttempts) {
@@ -37,10 +31,9 @@ inline void backoff(int attempt) {
         asm volatile("yield");
 #endif
     } else if (attempt < kYieldAttempts) {
-        sched_yield();
+        os::yield_cpu();
     } else {
-        timespec nap{0, 50 * 1000};
-        nanosleep(&nap, nullptr);
+        os::sleep_for(kNap);
     }
 }
 
@@ -53,8 +46,8 @@ template <typename Body>
 ssize_t read_consistent(const chip_registry_header *hdr, Body body) {
     std::int64_t give_up = 0;  // read the clock only once spinning did not do
     for (int attempt = 0;; ++attempt) {
-        if (attempt == kSpinAttempts) give_up = monotonic_ns() + kBudgetNs;
-        if (attempt > kSpinAttempts && (attempt & 15) == 0 && monotonic_ns() > give_up)
+        if (attempt == kSpinAttempts) give_up = os::monotonic_ns() + kBudgetNs;
+        if (attempt > kSpinAttempts && (attempt & 15) == 0 && os::monotonic_ns() > give_up)
             return -EAGAIN;
         std::uint64_t s1 = load_acquire(hdr->seq);
         if (s1 & 1) {

@@ -1,0 +1,15 @@
+// The calling process: its pid, its parent, its user.
+#pragma once
+
+#include <sys/types.h>
+
+namespace chip::os {
+
+// getpid(2).
+pid_t self_pid();
+// getppid(2).
+pid_t parent_pid();
+// getuid(2): the real uid.
+uid_t real_uid();
+
+}  // namespace chip::os
