@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -53,6 +54,41 @@ std::string absolute_path(const std::string &path) {
     std::error_code ec;
     std::filesystem::path p = std::filesystem::absolute(path, ec);
     return ec ? path : p.lexically_normal().string();
+}
+
+bool is_folder(const std::string &path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_writable_folder(const std::string &path) {
+    return is_folder(path) && ::access(path.c_str(), W_OK | X_OK) == 0;
+}
+
+// Plain read(2) rather than iostreams: errno survives, so the caller can say why.
+Result<std::string> read_small_file(const std::string &path, std::size_t limit) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return make_error(errno, "");
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return make_error(errno, "");
+    if (S_ISDIR(st.st_mode)) return make_error(EISDIR, "");
+    std::string text;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return make_error(errno, "");
+        if (n == 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+        // This bounds what e.g. /dev/zero would cost.
+        if (text.size() > limit) return make_error(EFBIG, "");
+    }
+    return text;
+}
+
+std::string current_dir() {
+    char buf[PATH_MAX];
+    return ::getcwd(buf, sizeof buf) ? std::string(buf) : std::string();
 }
 
 }  // namespace chip::os

@@ -1,6 +1,6 @@
-// Reading files by descriptor, for the code outside src/os (chipctl's log
-// tailing): opening for reading, telling a file's identity (which inode, how
-// large), positioned reads, absolute paths.
+// Reading files, for the code outside src/os (chipctl's log tailing, the spec
+// loader): opening for reading, telling a file's identity (which inode, how
+// large), positioned reads, small whole files, folders, absolute paths.
 #pragma once
 
 #include <sys/types.h>
@@ -30,6 +30,16 @@ Result<FileIdentity> file_identity(int fd);
 Result<FileIdentity> path_identity(const std::string &path);
 // pread(2) retrying EINTR: bytes read (0 at the end), or -errno.
 ssize_t read_at(int fd, char *buf, std::size_t cap, off_t offset);
+
+// True when PATH is a folder (following symlinks).
+bool is_folder(const std::string &path);
+// True when PATH is a folder this process may create files in.
+bool is_writable_folder(const std::string &path);
+// The whole file at PATH; EISDIR for a folder, EFBIG past LIMIT bytes. The
+// error's code is the errno; its message is empty (the caller names the file).
+Result<std::string> read_small_file(const std::string &path, std::size_t limit);
+// The working directory, or "" when it cannot be told.
+std::string current_dir();
 
 // PATH made absolute against the current folder, lexically normal ("a/./b"
 // is "a/b"); PATH unchanged when the current folder cannot be read.

@@ -1,6 +1,7 @@
 #include "spec/host.hpp"
 
-#include "os/host.hpp"
+#include "os/accounts.hpp"
+#include "os/file.hpp"
 
 namespace chip::spec {
 

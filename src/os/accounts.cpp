@@ -1,16 +1,10 @@
-#include "os/host.hpp"
+#include "os/accounts.hpp"
 
-#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <vector>
-
-#include "os/fd.hpp"
 
 namespace chip::os {
 
@@ -58,41 +52,6 @@ std::optional<gid_t> group_by_name(const std::string &name) {
         }))
         return std::nullopt;
     return gr.gr_gid;
-}
-
-bool is_folder(const std::string &path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool is_writable_folder(const std::string &path) {
-    return is_folder(path) && ::access(path.c_str(), W_OK | X_OK) == 0;
-}
-
-// Plain read(2) rather than iostreams: errno survives, so the caller can say why.
-Result<std::string> read_small_file(const std::string &path, std::size_t limit) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return make_error(errno, "");
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return make_error(errno, "");
-    if (S_ISDIR(st.st_mode)) return make_error(EISDIR, "");
-    std::string text;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return make_error(errno, "");
-        if (n == 0) break;
-        text.append(buf, static_cast<std::size_t>(n));
-        // This bounds what e.g. /dev/zero would cost.
-        if (text.size() > limit) return make_error(EFBIG, "");
-    }
-    return text;
-}
-
-std::string current_dir() {
-    char buf[PATH_MAX];
-    return ::getcwd(buf, sizeof buf) ? std::string(buf) : std::string();
 }
 
 }  // namespace chip::os
