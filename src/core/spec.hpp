@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,9 @@ enum class ReadyMode { Started, Notify };
 
 struct WorkerSpec {
     RestartType restart = RestartType::Permanent;
-    unsigned instances = 1;  // >= 2: a pool NAME.0 ... NAME.N-1
+    // Set: a pool of N >= 0 workers NAME.0 ... NAME.N-1 (scaled at run time);
+    // unset: a single worker NAME.
+    std::optional<unsigned> instances;
     ReadyMode ready = ReadyMode::Started;
     Duration start_timeout = std::chrono::seconds(10);
     int stop_signal = 15;  // SIGTERM

@@ -4,10 +4,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <map>
 
 namespace chip::core {
 
 namespace {
+
+// Sibling ranks are spread this far apart, so that a child inserted between two
+// rarely needs the others renumbered.
+constexpr std::uint64_t kRankStep = std::uint64_t{1} << 20;
 
 bool is_up(State s) {
     return s == State::Starting || s == State::Running;
@@ -79,11 +84,15 @@ Tree::Tree(std::shared_ptr<const SupervisorSpec> root, Effects &fx) : fx_(fx) {
 
 void Tree::build(Node &node, const SupervisorSpec &spec) {
     node.intensity.emplace(spec.max_restarts, spec.period);
-    for (const auto &c : spec.children) {
-        bool pool = !c.is_supervisor && c.worker->instances >= 2;
-        for (unsigned i = 0; i < (pool ? c.worker->instances : 1u); ++i) {
+    for (std::size_t k = 0; k < spec.children.size(); ++k) {
+        const ChildSpec &c = spec.children[k];
+        std::uint64_t rank = (k + 1) * kRankStep;
+        bool pool = !c.is_supervisor && c.worker->instances;
+        if (pool) node.pools.push_back({c.name, c.worker, rank, false});
+        for (unsigned i = 0; i < (pool ? *c.worker->instances : 1u); ++i) {
             node.children.push_back(make_node(node, c, i, pool, next_id_++));
             node.children.back()->index = node.children.size() - 1;
+            node.children.back()->rank = rank;
         }
     }
 }
@@ -518,13 +527,7 @@ Result<std::vector<Node *>> Tree::resolve(std::string_view path) {
             rest = rest.substr(slash + 1);
             continue;
         }
-        if (last) {
-            std::vector<Node *> group;
-            for (auto &c : cur->children)
-                if (!c->is_supervisor && c->base == seg && c->worker->instances >= 2)
-                    group.push_back(c.get());
-            if (!group.empty()) return group;
-        }
+        if (last && pool(*cur, seg)) return instances(*cur, seg);
         return make_error(ENOENT, "unknown path \"" + std::string(path) + "\"");
     }
 }
@@ -597,28 +600,30 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
     return ticket;
 }
 
-std::uint64_t Tree::track(Op op, const std::vector<Node *> &nodes) {
-    Pending p{next_ticket_++, op, {}, {}};
+std::uint64_t Tree::track(Op op, const std::vector<Node *> &nodes,
+                          const std::vector<Node *> &removals) {
+    Pending p{next_ticket_++, op, {}, {}, {}};
     for (Node *n : nodes) {
         p.nodes.emplace_back(n->id, n->starts);
         p.paths.push_back(n->path);
     }
+    for (Node *n : removals) p.removals.push_back(n->id);
     pending_.push_back(std::move(p));
     return pending_.back().ticket;
 }
 
 bool Tree::pending_done(const Pending &p, Result<void> &out) const {
+    for (std::uint64_t id : p.removals)
+        if (by_id_.count(id)) return false;
     std::string failure;
     for (std::size_t i = 0; i < p.nodes.size(); ++i) {
         auto [id, starts0] = p.nodes[i];
         auto it = by_id_.find(id);
         if (it == by_id_.end()) {
-            // Gone from the tree: what a removal waits for, and a stop too.
-            if (p.op != Op::Remove && p.op != Op::Stop && failure.empty())
-                failure = p.paths[i] + " was removed";
+            // Gone from the tree meanwhile: a stop is done, a start is not.
+            if (p.op != Op::Stop && failure.empty()) failure = p.paths[i] + " was removed";
             continue;
         }
-        if (p.op == Op::Remove) return false;
         const Node *n = it->second;
         bool restarted = n->starts > starts0;
         if (p.op == Op::Stop) {
@@ -627,7 +632,7 @@ bool Tree::pending_done(const Pending &p, Result<void> &out) const {
             if (is_up(n->state) || n->state == State::Stopping || n->want_stop) return false;
             continue;
         }
-        bool fresh = p.op == Op::Start || restarted;
+        bool fresh = p.op == Op::Start || p.op == Op::Scale || restarted;
         if (n->state == State::Running && fresh) continue;
         if (n->want_start || n->want_stop || n->state == State::Starting ||
             n->state == State::Stopping)
@@ -636,7 +641,8 @@ bool Tree::pending_done(const Pending &p, Result<void> &out) const {
         const Node *sup = n->parent;
         bool orphaned =
             sup && !is_up(sup->state) && sup->state != State::Stopping && !sup->want_start;
-        if (p.op != Op::Start && !restarted && !n->held && !orphaned) return false;
+        if (p.op != Op::Start && p.op != Op::Scale && !restarted && !n->held && !orphaned)
+            return false;
         if (n->state == State::Exited && n->last_exit && !n->last_exit->signaled &&
             n->last_exit->value == 0 && restarted)
             continue;  // a job that ran and finished
@@ -722,32 +728,36 @@ Tree::Summary Tree::summary() const {
 // ---- changing the tree while it runs ---------------------------------------
 
 Result<std::vector<Node *>> Tree::add(Node &sup, std::size_t position, const ChildSpec &spec,
-                                      Time now) {
+                                      Time now, bool dynamic) {
     if (!sup.is_supervisor) return make_error(EINVAL, sup.path + " is not a supervisor");
     if (sup.removing) return make_error(EINVAL, sup.path + " is being removed");
     if (spec.is_supervisor ? !spec.supervisor : !spec.worker)
         return make_error(EINVAL, "child " + spec.name + " has no definition");
-    bool pool = !spec.is_supervisor && spec.worker->instances >= 2;
-    unsigned count = pool ? spec.worker->instances : 1u;
+    bool is_pool = !spec.is_supervisor && spec.worker->instances;
+    unsigned count = is_pool ? *spec.worker->instances : 1u;
     // NAME, and NAME.k for a pool, against the siblings' names and pool names.
-    for (const auto &c : sup.children) {
-        bool pool_base = !c->is_supervisor && c->worker->instances >= 2 && c->base == spec.name;
-        bool clash = c->name == spec.name || pool_base ||
-                     (pool && c->name.size() > spec.name.size() + 1 &&
-                      c->name.compare(0, spec.name.size() + 1, spec.name + ".") == 0 && [&] {
-                          std::string k = c->name.substr(spec.name.size() + 1);
-                          for (unsigned i = 0; i < count; ++i)
-                              if (k == std::to_string(i)) return true;
-                          return false;
-                      }());
-        if (clash)
+    auto taken = [&](const std::string &name) {
+        for (const auto &c : sup.children)
+            if (c->name == name) return true;
+        return pool(sup, name) != nullptr;
+    };
+    if (taken(spec.name))
+        return make_error(EEXIST,
+                          "a child named " + spec.name + " already exists under " + sup.path);
+    for (unsigned i = 0; is_pool && i < count; ++i) {
+        std::string name = spec.name + "." + std::to_string(i);
+        if (taken(name))
             return make_error(EEXIST,
-                              "a child named " + c->name + " already exists under " + sup.path);
+                              "a child named " + name + " already exists under " + sup.path);
     }
     position = std::min(position, sup.children.size());
+    std::uint64_t rank = rank_at(sup, position);
+    if (is_pool) sup.pools.push_back({spec.name, spec.worker, rank, dynamic});
     std::vector<Node *> added;
     for (unsigned i = 0; i < count; ++i) {
-        auto n = make_node(sup, spec, i, pool, next_id_++);
+        auto n = make_node(sup, spec, i, is_pool, next_id_++);
+        n->rank = rank;
+        n->dynamic = dynamic;
         added.push_back(n.get());
         sup.children.insert(sup.children.begin() + static_cast<std::ptrdiff_t>(position + i),
                             std::move(n));
@@ -761,26 +771,147 @@ Result<std::vector<Node *>> Tree::add(Node &sup, std::size_t position, const Chi
     return added;
 }
 
-Result<std::uint64_t> Tree::remove(Node &node, Time now) {
-    if (!node.parent) return make_error(EINVAL, "the root cannot be removed");
-    Node &sup = *node.parent;
-    if (!node.removing) {
-        node.removing = true;
-        ++sup.n_removing;
-        node.held = true;
-        node.manual_start = false;
-        set_want_start(node, false);
-        if (is_up(node.state)) {
-            set_want_stop(node, true);
-        } else if (node.state != State::Stopping && node.is_supervisor) {
-            // Down already, but its children may be held in any state.
-            for (auto &c : node.children) set_want_start(*c, false);
+std::uint64_t Tree::rank_at(Node &sup, std::size_t position) {
+    auto before = [&]() -> std::uint64_t {
+        return position == 0 ? 0 : sup.children[position - 1]->rank;
+    };
+    auto after = [&]() -> std::uint64_t {
+        return position < sup.children.size() ? sup.children[position]->rank
+                                              : before() + 2 * kRankStep;
+    };
+    if (after() - before() < 2) {
+        // No room: spread every rank out again (pools without instances too).
+        std::vector<std::uint64_t> ranks;
+        for (const auto &c : sup.children) ranks.push_back(c->rank);
+        for (const auto &p : sup.pools) ranks.push_back(p.rank);
+        std::sort(ranks.begin(), ranks.end());
+        ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+        auto spread = [&](std::uint64_t r) {
+            auto i = std::lower_bound(ranks.begin(), ranks.end(), r) - ranks.begin();
+            return (static_cast<std::uint64_t>(i) + 1) * kRankStep;
+        };
+        for (auto &c : sup.children) c->rank = spread(c->rank);
+        for (auto &p : sup.pools) p.rank = spread(p.rank);
+    }
+    return before() + (after() - before()) / 2;
+}
+
+Node::Pool *Tree::pool(Node &sup, std::string_view name) {
+    for (auto &p : sup.pools)
+        if (p.name == name) return &p;
+    return nullptr;
+}
+
+std::vector<Node *> Tree::instances(Node &sup, std::string_view name) {
+    std::vector<Node *> out;
+    for (auto &c : sup.children)
+        if (c->pooled() && c->base == name) out.push_back(c.get());
+    return out;
+}
+
+Result<std::uint64_t> Tree::scale(Node &sup, const std::string &name, unsigned count, Time now) {
+    Node::Pool *p = sup.is_supervisor ? pool(sup, name) : nullptr;
+    if (!p) return make_error(EINVAL, (sup.parent ? sup.path + "/" : "") + name + " is not a pool");
+    if (shutting_down_) return make_error(ECANCELED, "chipd is shutting down");
+    auto current = instances(sup, name);
+    for (Node *n : current)
+        if (n->removing)
+            return make_error(EBUSY,
+                              n->path + " is still being removed: try again when it is gone");
+    std::vector<Node *> added, removed;
+    if (count > current.size()) {
+        for (unsigned i = static_cast<unsigned>(current.size()); i < count; ++i) {
+            std::string n = name + "." + std::to_string(i);
+            for (const auto &c : sup.children)
+                if (c->name == n)
+                    return make_error(EEXIST,
+                                      "a child named " + n + " already exists under " + sup.path);
+        }
+        // After the pool's last instance, or where the pool stands among its siblings.
+        std::size_t position = 0;
+        while (position < sup.children.size() && sup.children[position]->rank <= p->rank)
+            ++position;
+        ChildSpec spec{name, false, p->def, nullptr};
+        for (unsigned i = static_cast<unsigned>(current.size()); i < count; ++i) {
+            auto n = make_node(sup, spec, i, true, next_id_++);
+            n->rank = p->rank;
+            n->dynamic = p->dynamic;
+            added.push_back(n.get());
+            sup.children.insert(sup.children.begin() + static_cast<std::ptrdiff_t>(position++),
+                                std::move(n));
+        }
+        reindex(sup);
+        if (is_up(sup.state)) {
+            for (Node *n : added) set_want_start(*n, true);
+        }
+    } else {
+        for (std::size_t i = current.size(); i-- > count;) {
+            begin_remove(*current[i]);
+            removed.push_back(current[i]);
         }
     }
-    std::uint64_t ticket = track(Op::Remove, {&node});
+    std::uint64_t ticket = track(Op::Scale, added, removed);
     mark_dirty(sup);
     drain(now);
     return ticket;
+}
+
+Result<std::uint64_t> Tree::remove_pool(Node &sup, const std::string &name, Time now) {
+    if (!sup.is_supervisor || !pool(sup, name))
+        return make_error(EINVAL, (sup.parent ? sup.path + "/" : "") + name + " is not a pool");
+    auto current = instances(sup, name);
+    for (std::size_t i = current.size(); i-- > 0;) begin_remove(*current[i]);
+    sup.pools.erase(std::find_if(sup.pools.begin(), sup.pools.end(),
+                                 [&](const Node::Pool &p) { return p.name == name; }));
+    std::uint64_t ticket = track(Op::Remove, {}, current);
+    mark_dirty(sup);
+    drain(now);
+    return ticket;
+}
+
+void Tree::reorder(Node &sup, const std::vector<std::string> &names) {
+    // A child or pool named in NAMES gets its place there; the others follow in
+    // their present order.
+    std::map<std::string, std::uint64_t, std::less<>> rank;
+    for (std::size_t i = 0; i < names.size(); ++i) rank.emplace(names[i], (i + 1) * kRankStep);
+    std::vector<std::pair<std::uint64_t, std::string>> others;
+    for (const auto &c : sup.children)
+        if (!rank.count(c->base)) others.emplace_back(c->rank, c->base);
+    for (const auto &p : sup.pools)
+        if (!rank.count(p.name)) others.emplace_back(p.rank, p.name);
+    std::stable_sort(others.begin(), others.end(),
+                     [](const auto &a, const auto &b) { return a.first < b.first; });
+    std::uint64_t next = (names.size() + 1) * kRankStep;
+    for (const auto &o : others)
+        if (rank.emplace(o.second, next).second) next += kRankStep;
+    for (auto &c : sup.children) c->rank = rank[c->base];
+    for (auto &p : sup.pools) p.rank = rank[p.name];
+    std::stable_sort(sup.children.begin(), sup.children.end(),
+                     [](const std::unique_ptr<Node> &a, const std::unique_ptr<Node> &b) {
+                         return a->rank < b->rank ||
+                                (a->rank == b->rank && a->instance < b->instance);
+                     });
+    reindex(sup);
+}
+
+Result<std::uint64_t> Tree::remove(Node &node, Time now) {
+    if (!node.parent) return make_error(EINVAL, "the root cannot be removed");
+    Node &sup = *node.parent;
+    begin_remove(node);
+    std::uint64_t ticket = track(Op::Remove, {}, {&node});
+    mark_dirty(sup);
+    drain(now);
+    return ticket;
+}
+
+void Tree::begin_remove(Node &node) {
+    if (node.removing) return;
+    node.removing = true;
+    ++node.parent->n_removing;
+    node.held = true;
+    node.manual_start = false;
+    set_want_start(node, false);
+    if (is_up(node.state)) set_want_stop(node, true);
 }
 
 Result<std::uint64_t> Tree::redefine(Node &node, std::shared_ptr<const WorkerSpec> worker,
@@ -863,6 +994,9 @@ Snapshot Tree::snapshot() const {
 
 void Tree::snap(const Node &n, NodeSnapshot &o) {
     o.id = n.id;
+    o.rank = n.rank;
+    o.dynamic = n.dynamic;
+    o.pools = n.pools;
     o.name = n.name;
     o.base = n.base;
     o.instance = n.instance;
@@ -905,6 +1039,9 @@ Tree::Tree(const Snapshot &snap, Effects &fx) : fx_(fx) {
 
 void Tree::restore(Node &n, const NodeSnapshot &s) {
     n.id = s.id;
+    n.rank = s.rank;
+    n.dynamic = s.dynamic;
+    n.pools = s.pools;
     n.name = s.name;
     n.base = s.base;
     n.instance = s.instance;

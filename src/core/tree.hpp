@@ -103,13 +103,24 @@ struct Node {
     std::string path;  // "sessions/session.3"; "/" for the root
     std::string base;  // the spec name ("session"), for instance groups
     Node *parent = nullptr;
-    std::size_t index = 0;  // among its siblings, kept by the Tree on inserts and removals
+    std::size_t index = 0;   // among its siblings, kept by the Tree on inserts and removals
+    std::uint64_t rank = 0;  // its siblings are ordered by (rank, instance); a pool's share one
     std::uint64_t id = 0;
+    bool dynamic = false;  // added at run time, not from a spec
     bool is_supervisor = false;
     std::shared_ptr<const WorkerSpec> worker;  // workers only
     unsigned instance = 0;
     std::shared_ptr<const SupervisorSpec> sup;  // supervisors only
     std::vector<std::unique_ptr<Node>> children;
+    // Supervisors: the pools among the children, with 0 instances or more.
+    struct Pool {
+        std::string name;
+        std::shared_ptr<const WorkerSpec> def;
+        std::uint64_t rank = 0;
+        bool dynamic = false;
+        bool operator==(const Pool &) const = default;
+    };
+    std::vector<Pool> pools;
 
     // What status shows.
     State state = State::Stopped;
@@ -144,13 +155,17 @@ struct Node {
     bool killed = false;     // SIGKILL sent
 
     bool ready() const { return state == State::Running; }
+    // An instance of a pool (named base.instance).
+    bool pooled() const { return !is_supervisor && worker->instances.has_value(); }
 };
 
 // The whole state of a Tree as a value: written by Tree::snapshot(), read back
 // by the Tree constructor that takes one, exact on a round trip. Definitions
 // are shared, not copied: turning them into bytes is the spec's business.
 struct NodeSnapshot {
-    std::uint64_t id = 0;
+    std::uint64_t id = 0, rank = 0;
+    bool dynamic = false;
+    std::vector<Node::Pool> pools;
     std::string name, base;
     unsigned instance = 0;
     bool is_supervisor = false;
@@ -263,11 +278,25 @@ public:
     std::vector<Finished> take_finished();
 
     // ---- changing the tree while it runs ----
-    // Adds SPEC as children of SUP from POSITION on (a pool gives one node per
-    // instance), started in order if SUP is up, else left stopped. EEXIST for a
-    // name in use among SUP's children, EINVAL when SUP is not a supervisor.
+    // Adds SPEC as children of SUP at POSITION among them (a pool gives one node
+    // per instance, and none for 0), started in order if SUP is up, else left
+    // stopped; DYNAMIC marks them as not from a spec. EEXIST for a name in use
+    // among SUP's children and pools, EINVAL when SUP is not a supervisor.
     Result<std::vector<Node *>> add(Node &sup, std::size_t position, const ChildSpec &spec,
-                                    Time now);
+                                    Time now, bool dynamic = false);
+    // Sets the pool NAME of SUP to COUNT instances: new ones are started in
+    // order, surplus ones removed highest first. The ticket finishes when it is
+    // done. EINVAL when SUP has no such pool, EBUSY while it is shrinking.
+    Result<std::uint64_t> scale(Node &sup, const std::string &name, unsigned count, Time now);
+    // Removes the pool NAME of SUP: its instances as remove() does, then the pool.
+    Result<std::uint64_t> remove_pool(Node &sup, const std::string &name, Time now);
+    // The pool NAME of SUP, or null.
+    static Node::Pool *pool(Node &sup, std::string_view name);
+    // The instances of pool NAME of SUP (including ones being removed), in order.
+    static std::vector<Node *> instances(Node &sup, std::string_view name);
+    // Orders SUP's children (and pools) as NAMES says; names not in it keep
+    // their order after those that are. Start and stop order follow from now on.
+    void reorder(Node &sup, const std::vector<std::string> &names);
     // Stops NODE (a subtree in reverse order) and then removes it from the tree.
     // Returns a ticket that finishes once it is gone. EINVAL for the root.
     Result<std::uint64_t> remove(Node &node, Time now);
@@ -302,19 +331,25 @@ public:
     Summary summary() const;
 
 private:
-    enum class Op { Start, Stop, Restart, Remove, Redefine };
+    enum class Op { Start, Stop, Restart, Remove, Redefine, Scale };
     // A command in flight. Nodes are named by id: one may be removed meanwhile.
     struct Pending {
         std::uint64_t ticket;
         Op op;
         std::vector<std::pair<std::uint64_t, std::uint64_t>> nodes;  // id, starts at issue
         std::vector<std::string> paths;                              // for messages
+        std::vector<std::uint64_t> removals;                         // ids that must be gone
         bool operator==(const Pending &) const = default;
     };
     friend struct Snapshot;
 
     std::unique_ptr<Node> make_node(Node &parent, const ChildSpec &spec, unsigned instance,
                                     bool instanced, std::uint64_t id);
+    // A rank for a new child at POSITION among SUP's children (ranks spread out
+    // first when there is no room between its neighbours).
+    static std::uint64_t rank_at(Node &sup, std::size_t position);
+    // Marks NODE for removal (held, stopped, then erased by its parent).
+    void begin_remove(Node &node);
     void build(Node &node, const SupervisorSpec &spec);
     void restore(Node &node, const NodeSnapshot &s);
     static void snap(const Node &node, NodeSnapshot &out);
@@ -341,7 +376,8 @@ private:
     static void set_want_start(Node &n, bool v);
     void set_deadline(Node &w, Time t);
     void clear_deadline(Node &w);
-    std::uint64_t track(Op op, const std::vector<Node *> &nodes);
+    std::uint64_t track(Op op, const std::vector<Node *> &nodes,
+                        const std::vector<Node *> &removals = {});
     void check_pending();
     bool pending_done(const Pending &p, Result<void> &out) const;
     void emit(Event::Kind k, const Node &n, Time now, std::size_t count = 0, std::string msg = {});

@@ -134,8 +134,9 @@ std::optional<gid_t> find_group(const Host &host, const std::string &name) {
     return std::nullopt;
 }
 
-// The names siblings claim, to find duplicates. A worker with N >= 2 instances
-// claims NAME (commands given NAME act on all) and NAME.0 ... NAME.N-1.
+// The names siblings claim, to find duplicates. A pool (a worker with
+// "instances": N, any N >= 0) claims NAME (commands given NAME act on all) and
+// NAME.0 ... NAME.N-1.
 class Siblings {
 public:
     struct Clash {
@@ -144,28 +145,27 @@ public:
         std::string after;    // after the pointer
     };
 
-    std::optional<Clash> clash(const std::string &name, unsigned instances) const {
+    std::optional<Clash> clash(const std::string &name, std::optional<unsigned> pool) const {
         if (auto it = names_.find(name); it != names_.end())
             return Clash{it->second.pointer, "", ""};
         // NAME.k against an earlier NAME with more than k instances.
         if (auto dot = name.rfind('.'); dot != std::string::npos) {
             auto index = canonical_index(std::string_view(name).substr(dot + 1));
             auto it = names_.find(name.substr(0, dot));
-            if (index && it != names_.end() && it->second.instances >= 2 &&
-                *index < it->second.instances)
+            if (index && it != names_.end() && it->second.pool && *index < *it->second.pool)
                 return Clash{it->second.pointer, "",
-                             " (\"" + it->first + "\" with " +
-                                 std::to_string(it->second.instances) + " instances)"};
+                             " (\"" + it->first + "\" with " + std::to_string(*it->second.pool) +
+                                 " instances)"};
         }
         // Our instances NAME.k against earlier siblings named so.
-        if (instances >= 2) {
+        if (pool) {
             std::string prefix = name + ".";
             for (auto it = names_.lower_bound(prefix);
                  it != names_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
                 auto index = canonical_index(std::string_view(it->first).substr(prefix.size()));
-                if (index && *index < instances)
+                if (index && *index < *pool)
                     return Clash{it->second.pointer,
-                                 ", whose " + std::to_string(instances) + " instances include \"" +
+                                 ", whose " + std::to_string(*pool) + " instances include \"" +
                                      it->first + "\"",
                                  ""};
             }
@@ -173,14 +173,14 @@ public:
         return std::nullopt;
     }
 
-    void add(const std::string &name, unsigned instances, const std::string &pointer) {
-        names_.emplace(name, Entry{pointer, instances});
+    void add(const std::string &name, std::optional<unsigned> pool, const std::string &pointer) {
+        names_.emplace(name, Entry{pointer, pool});
     }
 
 private:
     struct Entry {
         std::string pointer;
-        unsigned instances;
+        std::optional<unsigned> pool;  // its instance count, for a pool
     };
     std::map<std::string, Entry> names_;
 };
@@ -538,7 +538,7 @@ void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c
     }
 
     // With both, check both: every error is worth showing.
-    unsigned instances = 1;
+    std::optional<unsigned> instances;
     if (cmd) {
         auto w = std::make_shared<core::WorkerSpec>();
         auto l = std::make_shared<Launch>();
@@ -555,7 +555,7 @@ void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c
     }
 
     if (named) {
-        if (c.is_supervisor) instances = 1;
+        if (c.is_supervisor) instances.reset();
         if (auto clash = siblings.clash(c.name, instances)) {
             fail_with(name_pointer, "expected a name unique among its siblings",
                       describe(*name) + clash->before + ", already used by " + clash->pointer +
@@ -579,7 +579,7 @@ void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec 
             w.restart = *e;
     }
     if (const Json *x = member(v, "instances"))
-        if (auto n = integer(*x, at("instances"), 1, kMaxInstances))
+        if (auto n = integer(*x, at("instances"), 0, kMaxInstances))
             w.instances = static_cast<unsigned>(*n);
     if (const Json *x = member(v, "env")) env(*x, at("env"), l);
     l.cwd = dir_;

@@ -327,7 +327,7 @@ TEST_CASE("invalid specs fail the schema and the loader alike") {
         R"({"socket": "", "root": {}})",
         worker(R"("restat": "permanent")"),
         worker(R"("restart": "always")"),
-        worker(R"("instances": 0)"),
+        worker(R"("instances": -1)"),
         worker(R"("instances": 100001)"),
         worker(R"("instances": "2")"),
         worker(R"("env": {"A=B": "x"})"),

@@ -159,7 +159,7 @@ TEST_CASE("a worker gets every field's default") {
     auto w = load_worker("");
     CHECK(w.command == std::vector<std::string>{"prog"});
     CHECK(w.restart == core::RestartType::Permanent);
-    CHECK(w.instances == 1);
+    CHECK_FALSE(w.instances.has_value());  // a single worker, not a pool
     CHECK(w.env.empty());
     CHECK(w.cwd == "/spec");
     CHECK_FALSE(w.user.has_value());
@@ -331,16 +331,17 @@ TEST_CASE("integers must be JSON integers") {
         CHECK(
             one_error(worker_spec(std::string("\"instances\": ") + bad)) ==
             std::string(
-                "t.json: /root/children/0/instances: expected an integer from 1 to 100000; got ") +
+                "t.json: /root/children/0/instances: expected an integer from 0 to 100000; got ") +
                 bad);
     }
     CHECK(one_error(worker_spec(R"("instances": 1e3)")) ==
-          "t.json: /root/children/0/instances: expected an integer from 1 to 100000; got 1000.0");
+          "t.json: /root/children/0/instances: expected an integer from 0 to 100000; got 1000.0");
 }
 
 TEST_CASE("integer ranges are enforced at both ends") {
-    CHECK(one_error(worker_spec(R"("instances": 0)")) ==
-          "t.json: /root/children/0/instances: expected an integer from 1 to 100000; got 0");
+    CHECK(one_error(worker_spec(R"("instances": -1)")) ==
+          "t.json: /root/children/0/instances: expected an integer from 0 to 100000; got -1");
+    CHECK(load_worker(R"("instances": 0)").instances == 0u);
     CHECK(errors_of(worker_spec(R"("instances": 100001)")).size() == 1);
     CHECK(load_worker(R"("instances": 100000)").instances == 100000);
     CHECK(one_error(R"({"root": {"max_restarts": -1}})") ==
@@ -657,7 +658,7 @@ TEST_CASE("a duplicate key is reported at its pointer") {
 TEST_CASE("all errors are collected, not only the first") {
     auto errors = errors_of(R"({"root": {"strategy": "x", "children": [
         {"name": "a", "command": ["x"], "restart": "always"},
-        {"name": "b", "command": ["x"], "instances": 0}]}})");
+        {"name": "b", "command": ["x"], "instances": -1}]}})");
     REQUIRE(errors.size() == 3);
     CHECK(
         errors[0] ==
@@ -666,7 +667,7 @@ TEST_CASE("all errors are collected, not only the first") {
         errors[1] ==
         R"(t.json: /root/children/0/restart: expected one of permanent, transient, temporary; got "always")");
     CHECK(errors[2] ==
-          "t.json: /root/children/1/instances: expected an integer from 1 to 100000; got 0");
+          "t.json: /root/children/1/instances: expected an integer from 0 to 100000; got -1");
 }
 
 TEST_CASE("SpecError's what() is every error, one per line") {

@@ -1737,3 +1737,117 @@ TEST_CASE("snapshot: a round trip is exact, and the restored tree goes on as the
     CHECK(copy.snapshot() == w.tree->snapshot());
     (void)restart;
 }
+
+TEST_CASE("pools: any instances makes a pool, 0 included; without it a single worker") {
+    World w(sup_spec(Strategy::OneForOne, {W("a").instances(1), W("p").instances(0), W("b")}));
+    w.start();
+    CHECK(w.fx.take() == (Actions{"spawn a.0", "spawn b"}));
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"a.0", "b"});
+    auto empty = w.tree->resolve("p");
+    REQUIRE(empty.ok());
+    CHECK(empty->empty());
+    CHECK(w.tree->resolve("a")->size() == 1);
+    CHECK_FALSE(w.tree->resolve("b.0").ok());
+}
+
+TEST_CASE(
+    "scale: up starts new instances in order where the pool stands, down removes from the top") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("p").instances(0), W("b")}));
+    w.start();
+    w.fx.take();
+    auto up = w.tree->scale(w.tree->root(), "p", 3, w.now);
+    REQUIRE(up.ok());
+    CHECK(w.fx.take() == (Actions{"spawn p.0", "spawn p.1", "spawn p.2"}));
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"a", "p.0", "p.1", "p.2", "b"});
+    CHECK(w.finished(*up) == chip::Result<void>{});
+
+    auto down = w.tree->scale(w.tree->root(), "p", 1, w.now);
+    REQUIRE(down.ok());
+    CHECK(w.fx.take() == stop_of("p.2"));
+    // Growing while it shrinks would reuse a name still in use.
+    CHECK(w.tree->scale(w.tree->root(), "p", 3, w.now).error().code == EBUSY);
+    w.stop_completes("p.2");
+    CHECK(w.fx.take() == (Actions{"removed p.2", "kill p.1 TERM", "kill p.1 CONT"}));
+    w.stop_completes("p.1");
+    CHECK(w.fx.take() == Actions{"removed p.1"});
+    CHECK(w.finished(*down) == chip::Result<void>{});
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"a", "p.0", "b"});
+
+    REQUIRE(w.tree->scale(w.tree->root(), "p", 0, w.now).ok());
+    w.stop_completes("p.0");
+    CHECK(w.tree->resolve("p")->empty());
+    REQUIRE(w.tree->scale(w.tree->root(), "p", 1, w.now).ok());
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"a", "p.0", "b"});
+    CHECK(w.tree->scale(w.tree->root(), "a", 2, w.now).error().code == EINVAL);
+}
+
+TEST_CASE("scale: a pool of a stopped supervisor grows without starting") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {sup("s", sup_spec(Strategy::OneForOne, {W("p").instances(1)}))}));
+    w.start();
+    w.command(Command::Stop, "s");
+    w.stop_completes("s/p.0");
+    w.fx.take();
+    auto t = w.tree->scale(w.node("s"), "p", 2, w.now);
+    REQUIRE(t.ok());
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("s/p.1") == "stopped");
+    w.command(Command::Start, "s");
+    CHECK(w.fx.take() == (Actions{"spawn s/p.0", "spawn s/p.1"}));
+}
+
+TEST_CASE("remove_pool: every instance is stopped highest first, then the pool is gone") {
+    World w(sup_spec(Strategy::OneForOne, {W("p").instances(2), W("b")}));
+    w.start();
+    w.fx.take();
+    auto t = w.tree->remove_pool(w.tree->root(), "p", w.now);
+    REQUIRE(t.ok());
+    CHECK(w.fx.take() == stop_of("p.1"));
+    w.stop_completes("p.1");
+    w.stop_completes("p.0");
+    CHECK(w.finished(*t) == chip::Result<void>{});
+    CHECK_FALSE(w.tree->resolve("p").ok());
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("reorder: the new order is the start order and the reverse stop order from now on") {
+    World w(sup_spec(Strategy::OneForAll, {W("a"), W("p").instances(2), W("b"), W("c")}));
+    w.start();
+    w.fx.take();
+    w.tree->reorder(w.tree->root(), {"c", "b", "a"});  // p, not named, follows
+    CHECK(child_names(w.tree->root()) == std::vector<std::string>{"c", "b", "a", "p.0", "p.1"});
+    w.die("b", SIGSEGV);
+    CHECK(w.fx.take() == stop_of("p.1"));
+    w.stop_completes("p.1");
+    w.stop_completes("p.0");
+    w.stop_completes("a");
+    w.stop_completes("c");
+    CHECK(w.fx.take() ==
+          (Actions{"kill p.0 TERM", "kill p.0 CONT", "kill a TERM", "kill a CONT", "kill c TERM",
+                   "kill c CONT", "spawn c", "spawn b", "spawn a", "spawn p.0", "spawn p.1"}));
+    // A pool scaled after a reorder grows where the pool now stands.
+    REQUIRE(w.tree->scale(w.tree->root(), "p", 3, w.now).ok());
+    CHECK(child_names(w.tree->root()).back() == "p.2");
+}
+
+TEST_CASE("add: many inserts at the same place keep their order (ranks spread out when full)") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    for (int i = 0; i < 70; ++i)
+        REQUIRE(w.tree
+                    ->add(w.tree->root(), 1 + static_cast<std::size_t>(i),
+                          W("x" + std::to_string(i)), w.now)
+                    .ok());
+    auto names = child_names(w.tree->root());
+    REQUIRE(names.size() == 73);
+    CHECK(names[0] == "a");
+    CHECK(names[1] == "x0");
+    CHECK(names[70] == "x69");
+    CHECK(names[71] == "b");
+    for (std::size_t i = 1; i < w.tree->root().children.size(); ++i)
+        CHECK(w.tree->root().children[i - 1]->rank < w.tree->root().children[i]->rank);
+    // A pool with no instance keeps its place among them.
+    REQUIRE(w.tree->add(w.tree->root(), 0, W("p").instances(0), w.now).ok());
+    REQUIRE(w.tree->scale(w.tree->root(), "p", 1, w.now).ok());
+    CHECK(child_names(w.tree->root())[0] == "p.0");
+}
