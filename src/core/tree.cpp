@@ -727,8 +727,8 @@ Tree::Summary Tree::summary() const {
 
 // ---- changing the tree while it runs ---------------------------------------
 
-Result<std::vector<Node *>> Tree::add(Node &sup, std::size_t position, const ChildSpec &spec,
-                                      Time now, bool dynamic) {
+Result<Tree::Added> Tree::add(Node &sup, std::size_t position, const ChildSpec &spec, Time now,
+                              bool dynamic) {
     if (!sup.is_supervisor) return make_error(EINVAL, sup.path + " is not a supervisor");
     if (sup.removing) return make_error(EINVAL, sup.path + " is being removed");
     if (spec.is_supervisor ? !spec.supervisor : !spec.worker)
@@ -763,12 +763,14 @@ Result<std::vector<Node *>> Tree::add(Node &sup, std::size_t position, const Chi
                             std::move(n));
     }
     reindex(sup);
-    if (is_up(sup.state) && !shutting_down_) {
+    bool start = is_up(sup.state) && !shutting_down_;
+    std::uint64_t ticket = track(Op::Scale, start ? added : std::vector<Node *>{});
+    if (start) {
         for (Node *n : added) set_want_start(*n, true);
         mark_dirty(sup);
-        drain(now);
     }
-    return added;
+    drain(now);
+    return Added{added, ticket};
 }
 
 std::uint64_t Tree::rank_at(Node &sup, std::size_t position) {

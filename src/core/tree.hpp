@@ -282,8 +282,14 @@ public:
     // per instance, and none for 0), started in order if SUP is up, else left
     // stopped; DYNAMIC marks them as not from a spec. EEXIST for a name in use
     // among SUP's children and pools, EINVAL when SUP is not a supervisor.
-    Result<std::vector<Node *>> add(Node &sup, std::size_t position, const ChildSpec &spec,
-                                    Time now, bool dynamic = false);
+    // The ticket finishes once they are up (ok) or failed to start for good
+    // (EIO); at once when SUP is not up.
+    struct Added {
+        std::vector<Node *> nodes;
+        std::uint64_t ticket;
+    };
+    Result<Added> add(Node &sup, std::size_t position, const ChildSpec &spec, Time now,
+                      bool dynamic = false);
     // Sets the pool NAME of SUP to COUNT instances: new ones are started in
     // order, surplus ones removed highest first. The ticket finishes when it is
     // done. EINVAL when SUP has no such pool, EBUSY while it is shrinking.
