@@ -193,13 +193,13 @@ TEST_CASE("signal TERM PATH makes the worker exit and it is restarted; bad usage
 // ---- wait -------------------------------------------------------------------------
 
 TEST_CASE("wait PATH: 0 once ready, 1 when --timeout passes first") {
-    Chipd d(spec(
-        json::array({worker("up", helper("sleep")),
-                     worker("n", helper("never-ready"),
-                            {{"ready", "notify"}, {"start_timeout", 60}, {"stop_timeout", 1}})})));
+    Chipd d(spec(json::array(
+        {worker("up", helper("sleep")),
+         worker("n", helper("never-ready"),
+                {{"ready", "notify"}, {"start_timeout", 3600}, {"stop_timeout", 1}})})));
     d.start();
     REQUIRE(d.wait_state("n", "starting"));
-    auto r = d.run_ctl({"wait", "up", "--timeout", "5"});
+    auto r = d.run_ctl({"wait", "up", "--timeout", scaled_seconds(kDeadline)});
     INFO(r.out << r.err << d.stderr_text());
     CHECK(r.exit_code == 0);
     auto t0 = std::chrono::steady_clock::now();
@@ -270,7 +270,8 @@ TEST_CASE(
     }
 
     // A client that never reads while it floods requests, and one that
-    // connects and sends half a line: others are still answered at once.
+    // connects and sends half a line: others are still answered at once (in
+    // milliseconds; the bound is for a busy machine, far below forever).
     Client stuck(d.socket());
     Client half(d.socket());
     half.send_raw("{\"op\": \"sta");
@@ -287,10 +288,10 @@ TEST_CASE(
     CHECK(sent > 0);
     auto t0 = std::chrono::steady_clock::now();
     Client other(d.socket());
-    json o = other.request({{"op", "status"}}, 2000ms);
+    json o = other.request({{"op", "status"}});
     CHECK(o["ok"] == true);
-    CHECK(std::chrono::steady_clock::now() - t0 < scaled(2000ms));
-    auto ctl = d.run_ctl({"status"}, 5000ms);
+    CHECK(std::chrono::steady_clock::now() - t0 < scaled(10000ms));
+    auto ctl = d.run_ctl({"status"});
     CHECK(ctl.exit_code == 0);
 
     // Still supervising: a killed worker is restarted.
