@@ -193,13 +193,13 @@ TEST_CASE("signal TERM PATH makes the worker exit and it is restarted; bad usage
 // ---- wait -------------------------------------------------------------------------
 
 TEST_CASE("wait PATH: 0 once ready, 1 when --timeout passes first") {
-    Chipd d(spec(
-        json::array({worker("up", helper("sleep")),
-                     worker("n", helper("never-ready"),
-                            {{"ready", "notify"}, {"start_timeout", 60}, {"stop_timeout", 1}})})));
+    Chipd d(spec(json::array(
+        {worker("up", helper("sleep")),
+         worker("n", helper("never-ready"),
+                {{"ready", "notify"}, {"start_timeout", 3600}, {"stop_timeout", 1}})})));
     d.start();
     REQUIRE(d.wait_state("n", "starting"));
-    auto r = d.run_ctl({"wait", "up", "--timeout", "5"});
+    auto r = d.run_ctl({"wait", "up", "--timeout", scaled_seconds(kDeadline)});
     INFO(r.out << r.err << d.stderr_text());
     CHECK(r.exit_code == 0);
     auto t0 = std::chrono::steady_clock::now();
@@ -236,8 +236,8 @@ TEST_CASE("chipctl exits 3 when chipd is unreachable and 2 without a subcommand"
 // ---- the protocol, spoken directly ------------------------------------------------
 
 TEST_CASE(
-    "protocol: malformed JSON, unknown ops and over-long lines get errors; a stuck client "
-    "delays nobody; chipd keeps supervising") {
+    "protocol: malformed JSON and unknown ops get errors; a stuck client delays nobody; chipd "
+    "keeps supervising") {
     Chipd d(spec(json::array({worker("w", helper("sleep"))})));
     d.start_ready();
 
@@ -257,20 +257,9 @@ TEST_CASE(
     json notobj = c.request(json::array({1, 2}));
     CHECK(notobj["ok"] == false);
 
-    {
-        Client big(d.socket());
-        big.send_raw(std::string(70 * 1024, 'x') + "\n");
-        auto resp = big.read_line();
-        REQUIRE(resp);
-        json m = json::parse(*resp);
-        CHECK(m["ok"] == false);
-        CHECK(m["errno"] == "EMSGSIZE");
-        // Then the connection is closed.
-        CHECK_FALSE(big.read_line(2000ms));
-    }
-
     // A client that never reads while it floods requests, and one that
-    // connects and sends half a line: others are still answered at once.
+    // connects and sends half a line: others are still answered at once (in
+    // milliseconds; the bound is for a busy machine, far below forever).
     Client stuck(d.socket());
     Client half(d.socket());
     half.send_raw("{\"op\": \"sta");
@@ -287,15 +276,32 @@ TEST_CASE(
     CHECK(sent > 0);
     auto t0 = std::chrono::steady_clock::now();
     Client other(d.socket());
-    json o = other.request({{"op", "status"}}, 2000ms);
+    json o = other.request({{"op", "status"}});
     CHECK(o["ok"] == true);
-    CHECK(std::chrono::steady_clock::now() - t0 < scaled(2000ms));
-    auto ctl = d.run_ctl({"status"}, 5000ms);
+    CHECK(std::chrono::steady_clock::now() - t0 < scaled(10000ms));
+    auto ctl = d.run_ctl({"status"});
     CHECK(ctl.exit_code == 0);
 
     // Still supervising: a killed worker is restarted.
     pid_t w = d.pid_of("w");
     REQUIRE(::kill(w, SIGKILL) == 0);
     CHECK(d.wait_new_pid("w", w) > 0);
+    CHECK(d.stop() == 0);
+}
+
+TEST_CASE(
+    "protocol: a request line over 64 KiB is answered with EMSGSIZE and the connection closed") {
+    Chipd d(spec(json::array({worker("w", helper("sleep"))})));
+    d.start_ready();
+    Client big(d.socket());
+    big.send_raw(std::string(70 * 1024, 'x') + "\n");
+    auto resp = big.read_line();
+    REQUIRE(resp);
+    json m = json::parse(*resp);
+    CHECK(m["ok"] == false);
+    CHECK(m["errno"] == "EMSGSIZE");
+    // Then chipd closes the connection, without waiting for the client.
+    CHECK(big.wait_closed());
+    CHECK(d.run_ctl({"status"}).exit_code == 0);
     CHECK(d.stop() == 0);
 }

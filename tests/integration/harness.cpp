@@ -11,10 +11,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -132,6 +134,12 @@ Ms scaled(Ms d) {
     return Ms(static_cast<Ms::rep>(static_cast<double>(d.count()) * timeout_multiplier()));
 }
 
+std::string scaled_seconds(Ms d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(scaled(d).count()) / 1000.0);
+    return buf;
+}
+
 bool wait_until(const std::function<bool()> &pred, Ms deadline) {
     auto end = Clock::now() + scaled(deadline);
     for (;;) {
@@ -139,6 +147,25 @@ bool wait_until(const std::function<bool()> &pred, Ms deadline) {
         if (Clock::now() >= end) return pred();
         std::this_thread::sleep_for(5ms);
     }
+}
+
+// ---- skipping ------------------------------------------------------------------
+
+namespace {
+bool g_skipped = false;
+}  // namespace
+
+void skip(const std::string &why) {
+    std::cout.flush();
+    std::cerr << "SKIP: " << why << std::endl;
+    g_skipped = true;
+    throw Skipped{why};
+}
+
+bool take_skipped() {
+    bool was = g_skipped;
+    g_skipped = false;
+    return was;
 }
 
 // ---- files ---------------------------------------------------------------------
@@ -248,48 +275,152 @@ std::optional<std::string> environ_of(pid_t pid, const std::string &name) {
     return std::nullopt;
 }
 
-ProcResult run_process(const std::vector<std::string> &argv, Ms deadline) {
+// ---- Child ---------------------------------------------------------------------
+
+namespace {
+
+// A pipe holding all of INPUT, its write end closed: its read end, for a
+// child's stdin (the input must fit the pipe's buffer, so nothing blocks).
+int input_pipe(const std::string &input) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) throw sys_error("pipe2");
+    if (input.size() > 65536 || ::fcntl(p[1], F_SETFL, O_NONBLOCK) < 0 ||
+        ::write(p[1], input.data(), input.size()) != static_cast<ssize_t>(input.size())) {
+        ::close(p[0]);
+        ::close(p[1]);
+        throw std::runtime_error("Child: cannot give " + std::to_string(input.size()) +
+                                 " bytes of input through a pipe");
+    }
+    ::close(p[1]);
+    return p[0];
+}
+
+}  // namespace
+
+Child::Child(const std::vector<std::string> &argv, const ChildOptions &opts) {
+    if (argv.empty()) throw std::runtime_error("Child: no command");
+    // Everything the child needs is ready before fork: after it, only
+    // async-signal-safe calls.
     std::vector<char *> args;
     for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
     args.push_back(nullptr);
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw sys_error("pipe2");
-    pid_t pid = ::fork();
-    if (pid < 0) throw sys_error("fork");
-    if (pid == 0) {
-        int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, 0);
-        ::dup2(out[1], 1);
-        ::dup2(err[1], 2);
+    int in = opts.input ? input_pipe(*opts.input) : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (in < 0) throw sys_error("open /dev/null");
+    int out[2] = {-1, -1}, err[2] = {-1, -1};
+    if (opts.capture && (::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0)) {
+        auto e = sys_error("pipe2");
+        for (int fd : {in, out[0], out[1], err[0], err[1]})
+            if (fd >= 0) ::close(fd);
+        throw e;
+    }
+    const char *out_file = opts.capture || opts.out_file.empty() ? nullptr : opts.out_file.c_str();
+    const char *err_file = opts.capture || opts.err_file.empty() ? nullptr : opts.err_file.c_str();
+    pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) {
+        auto e = sys_error("fork");
+        for (int fd : {in, out[0], out[1], err[0], err[1]})
+            if (fd >= 0) ::close(fd);
+        throw e;
+    }
+    if (pid_ == 0) {
+        if (opts.death_signal) {
+            ::prctl(PR_SET_PDEATHSIG, opts.death_signal);
+            if (::getppid() != parent) ::_exit(127);  // the test died already
+        }
+        constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC;
+        int o = out[1], e = err[1];
+        if (out_file && (o = ::open(out_file, kFlags, 0644)) < 0) ::_exit(127);
+        if (err_file && (e = ::open(err_file, kFlags, 0644)) < 0) ::_exit(127);
+        if (::dup2(in, 0) < 0) ::_exit(127);
+        if (o >= 0 && ::dup2(o, 1) < 0) ::_exit(127);
+        if (opts.err_to_out && !opts.capture) {
+            if (::dup2(1, 2) < 0) ::_exit(127);
+        } else if (e >= 0 && ::dup2(e, 2) < 0) {
+            ::_exit(127);
+        }
         ::execv(args[0], args.data());
         ::_exit(127);
     }
-    ::close(out[1]);
-    ::close(err[1]);
-    ::fcntl(out[0], F_SETFL, O_NONBLOCK);
-    ::fcntl(err[0], F_SETFL, O_NONBLOCK);
-    ProcResult r;
-    bool out_open = true, err_open = true, timed_out = false;
+    ::close(in);
+    if (opts.capture) {
+        ::close(out[1]);
+        ::close(err[1]);
+        out_fd_ = out[0];
+        err_fd_ = err[0];
+        ::fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+        ::fcntl(err_fd_, F_SETFL, O_NONBLOCK);
+    }
+}
+
+Child::~Child() {
+    kill();
+    if (out_fd_ >= 0) ::close(out_fd_);
+    if (err_fd_ >= 0) ::close(err_fd_);
+}
+
+std::optional<int> Child::exit_code() {
+    if (status_ || pid_ <= 0) return status_;
+    int st = 0;
+    pid_t r;
+    while ((r = ::waitpid(pid_, &st, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (r == pid_) status_ = decode(st);
+    return status_;
+}
+
+std::optional<int> Child::wait(Ms deadline) {
+    wait_until([&] { return exit_code().has_value(); }, deadline);
+    return exit_code();
+}
+
+void Child::signal(int sig) {
+    if (pid_ > 0 && !exit_code()) ::kill(pid_, sig);
+}
+
+int Child::kill() {
+    if (pid_ <= 0) return -1;
+    if (exit_code()) return *status_;
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+    status_ = decode(st);
+    return *status_;
+}
+
+bool Child::collect(Ms deadline) {
+    bool out_open = out_fd_ >= 0, err_open = err_fd_ >= 0;
     auto end = Clock::now() + scaled(deadline);
     while (out_open || err_open) {
         auto left = std::chrono::duration_cast<Ms>(end - Clock::now()).count();
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        pollfd fds[2] = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? err[0] : -1, POLLIN, 0}};
+        if (left <= 0) return false;
+        pollfd fds[2] = {{out_open ? out_fd_ : -1, POLLIN, 0},
+                         {err_open ? err_fd_ : -1, POLLIN, 0}};
         int n = ::poll(fds, 2, static_cast<int>(std::min<long long>(left, 100)));
-        if (n < 0 && errno != EINTR) break;
-        if (out_open && fds[0].revents) out_open = drain(out[0], r.out);
-        if (err_open && fds[1].revents) err_open = drain(err[0], r.err);
+        if (n < 0 && errno != EINTR) throw sys_error("poll");
+        if (out_open && fds[0].revents) out_open = drain(out_fd_, out_);
+        if (err_open && fds[1].revents) err_open = drain(err_fd_, err_);
     }
-    ::close(out[0]);
-    ::close(err[0]);
-    if (timed_out) ::kill(pid, SIGKILL);
-    int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    r.exit_code = timed_out ? -1 : decode(st);
+    return true;
+}
+
+ProcResult run_process(const std::vector<std::string> &argv, Ms deadline,
+                       const std::optional<std::string> &input) {
+    auto end = Clock::now() + scaled(deadline);
+    ChildOptions opts;
+    opts.capture = true;
+    opts.input = input;
+    Child c(argv, opts);
+    ProcResult r;
+    // Its output ends (EOF) when it exits; its exit follows at once.
+    std::optional<int> code;
+    if (c.collect(deadline))
+        while (!(code = c.exit_code()) && Clock::now() < end) std::this_thread::sleep_for(1ms);
+    if (!code) c.kill();
+    r.exit_code = code ? *code : -1;
+    r.out = c.out();
+    r.err = c.err();
     return r;
 }
 
@@ -307,7 +438,11 @@ Client::Client(const std::string &socket) {
     if (fd_ < 0) throw sys_error("socket");
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (socket.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long");
+    if (socket.size() >= sizeof addr.sun_path) {
+        ::close(fd_);
+        fd_ = -1;
+        throw std::runtime_error("socket path too long: " + socket);
+    }
     std::memcpy(addr.sun_path, socket.c_str(), socket.size() + 1);
     if (::connect(fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0) {
         auto e = sys_error("connect " + socket);
@@ -356,6 +491,23 @@ std::optional<std::string> Client::read_line(Ms deadline) {
     }
 }
 
+bool Client::wait_closed(Ms deadline) {
+    if (!buf_.empty()) return false;
+    auto end = Clock::now() + scaled(deadline);
+    for (;;) {
+        auto left = std::chrono::duration_cast<Ms>(end - Clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd_, POLLIN, 0};
+        int n = ::poll(&p, 1, static_cast<int>(left));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        char c;
+        ssize_t r = ::recv(fd_, &c, 1, 0);
+        if (r < 0 && errno == EINTR) continue;
+        return r == 0 || (r < 0 && errno == ECONNRESET);
+    }
+}
+
 json Client::request(const json &req, Ms deadline) {
     send_raw(req.dump() + "\n");
     auto line = read_line(deadline);
@@ -371,16 +523,15 @@ Chipd::Chipd(const std::string &spec) : socket_(dir_.file("chipd.sock")) {
 
 Chipd::Chipd(const json &spec) : Chipd(spec.dump(2)) {}
 
+Chipd::Chipd(const json &spec, const std::string &socket) : socket_(socket) {
+    write_file(spec_path(), spec.dump(2));
+}
+
 Chipd::~Chipd() {
-    if (pid_ > 0 && !status_) {
-        ::kill(pid_, SIGTERM);
-        if (!wait_exit(5000ms)) {
-            ::kill(pid_, SIGKILL);
-            int st = 0;
-            while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-            }
-            status_ = decode(st);
-        }
+    // Cleaning up, not checking: a short grace period, then SIGKILL.
+    if (proc_ && proc_->running()) {
+        proc_->signal(SIGTERM);
+        if (!proc_->wait(5000ms)) proc_->kill();
     }
     // Only pids still carrying our socket in their environment are ours: a pid
     // may have been reused by another test's process meanwhile.
@@ -389,31 +540,16 @@ Chipd::~Chipd() {
 }
 
 void Chipd::start(const std::vector<std::string> &extra) {
-    if (pid_ > 0) throw std::runtime_error("chipd already started");
+    if (proc_) throw std::runtime_error("chipd already started");
     std::vector<std::string> argv{chipd_path()};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.insert(argv.end(), {"--socket", socket_, spec_path()});
-    std::vector<char *> args;
-    for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
-    args.push_back(nullptr);
-    std::string out = file("chipd.out"), err = file("chipd.err");
-    pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) throw sys_error("fork");
-    if (pid_ == 0) {
-        // If the test dies, chipd is told to shut down (and so its workers).
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (::getppid() != parent) ::_exit(127);
-        int in = ::open("/dev/null", O_RDONLY);
-        int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        if (in < 0 || o < 0 || e < 0) ::_exit(127);
-        ::dup2(in, 0);
-        ::dup2(o, 1);
-        ::dup2(e, 2);
-        ::execv(args[0], args.data());
-        ::_exit(127);
-    }
+    ChildOptions opts;
+    opts.out_file = file("chipd.out");
+    opts.err_file = file("chipd.err");
+    // If the test dies, chipd is told to shut down (and so its workers).
+    opts.death_signal = SIGTERM;
+    proc_ = std::make_unique<Child>(argv, opts);
 }
 
 bool Chipd::wait_ready(Ms deadline) {
@@ -433,12 +569,7 @@ void Chipd::start_ready(const std::vector<std::string> &extra) {
 }
 
 std::optional<int> Chipd::exit_code() {
-    if (status_) return status_;
-    if (pid_ <= 0) return std::nullopt;
-    int st = 0;
-    pid_t r = ::waitpid(pid_, &st, WNOHANG);
-    if (r == pid_) status_ = decode(st);
-    return status_;
+    return proc_ ? proc_->exit_code() : std::nullopt;
 }
 
 std::optional<int> Chipd::wait_exit(Ms deadline) {
@@ -447,16 +578,16 @@ std::optional<int> Chipd::wait_exit(Ms deadline) {
 }
 
 int Chipd::stop(Ms deadline) {
-    if (exit_code()) return *status_;
+    if (!proc_) return -1;
+    if (auto c = exit_code()) return *c;
     signal(SIGTERM);
     if (auto c = wait_exit(deadline)) return *c;
-    ::kill(pid_, SIGKILL);
-    wait_exit(5000ms);
+    proc_->kill();
     return -1;
 }
 
 void Chipd::signal(int sig) {
-    if (pid_ > 0 && !exit_code()) ::kill(pid_, sig);
+    if (proc_) proc_->signal(sig);
 }
 
 ProcResult Chipd::run_ctl(const std::vector<std::string> &args, Ms deadline) {
@@ -470,7 +601,7 @@ json Chipd::request(const json &req, Ms deadline) {
 
 json Chipd::status_json(const std::string &path) {
     try {
-        json r = request({{"op", "status"}, {"path", path}}, 2000ms);
+        json r = request({{"op", "status"}, {"path", path}});
         if (r.value("ok", false) && r.contains("nodes")) {
             for (const auto &n : r["nodes"])
                 if (n.contains("pid") && n["pid"].is_number()) track(n["pid"].get<pid_t>());

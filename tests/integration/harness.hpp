@@ -3,16 +3,22 @@
 // temporary folder with its own socket and shared-memory names.
 //
 // It never sleeps to synchronise: wait_until() polls a predicate under a
-// deadline scaled by $CHIP_TEST_TIMEOUT_MULTIPLIER. It kills only what it
-// started, by pid (never by name). It does not use doctest: failures to set up
-// throw std::runtime_error, which doctest reports as the test's failure.
+// deadline. Every deadline is generous (it only bounds how long a failure takes
+// to show on a busy machine) and scaled by $CHIP_TEST_TIMEOUT_MULTIPLIER. It
+// starts processes only through Child and kills only what it started, by pid
+// (never by name). It does not use doctest: failures to set up throw
+// std::runtime_error, which doctest reports as the test's failure; skip()
+// throws Skipped, which the integration tests' main (main.cpp) turns into exit
+// 77, meson's SKIP.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,13 +57,36 @@ nlohmann::json spec(const nlohmann::json &children,
 
 // ---- time ------------------------------------------------------------------------
 
+// The default deadline of every wait: far above what anything takes on an idle
+// machine, so that only a real failure reaches it.
+inline constexpr Ms kDeadline = 30000ms;
+
 // $CHIP_TEST_TIMEOUT_MULTIPLIER (default 1; the sanitizer run sets it higher).
 double timeout_multiplier();
 // D scaled by timeout_multiplier().
 Ms scaled(Ms d);
+// D scaled, in seconds, as a command-line argument (chipctl wait --timeout).
+std::string scaled_seconds(Ms d);
 // Polls PRED every few milliseconds until it holds (true) or the scaled
 // DEADLINE passes (false).
-bool wait_until(const std::function<bool()> &pred, Ms deadline = 5000ms);
+bool wait_until(const std::function<bool()> &pred, Ms deadline = kDeadline);
+
+// ---- skipping --------------------------------------------------------------------
+
+// What skip() throws. Not a std::exception, so that no `catch (const
+// std::exception &)` on the way swallows it.
+struct Skipped {
+    std::string why;
+};
+
+// Ends the running test case as skipped (it cannot run on this host): prints
+// "SKIP: WHY" on stderr and throws Skipped, so that the destructors of what the
+// case started (Chipd, Child, TempDir...) run as the stack unwinds. The
+// integration tests' main then exits 77, which meson reports as SKIP. A case
+// that failed a check before calling skip() still reports its failure.
+[[noreturn]] void skip(const std::string &why);
+// Whether skip() was called since the last take_skipped(); clears it (for main).
+bool take_skipped();
 
 // ---- files -----------------------------------------------------------------------
 
@@ -103,18 +132,72 @@ long uid_of(pid_t pid);
 // The value of NAME in /proc/PID/environ, nullopt if unset or PID is gone.
 std::optional<std::string> environ_of(pid_t pid, const std::string &name);
 
+// How a Child is started.
+struct ChildOptions {
+    // stdin: these bytes through a pipe (at most 64 KiB), else /dev/null.
+    std::optional<std::string> input;
+    // stdout and stderr through pipes, read by Child::collect().
+    bool capture = false;
+    // Unless captured: stdout to this file (created or truncated, O_APPEND),
+    // "" for the test's own stdout.
+    std::string out_file;
+    // Unless captured: stderr to this file, "" for the test's own stderr...
+    std::string err_file;
+    // ...or to wherever stdout goes.
+    bool err_to_out = false;
+    // Sent to the child if the test process dies (PR_SET_PDEATHSIG); 0 for none.
+    int death_signal = SIGKILL;
+};
+
+// A child process of the test: ARGV[0] (a path, no $PATH search) executed with
+// ARGV. The only way the harness and the tests start a process. The destructor
+// SIGKILLs it by pid and reaps it, unless it was reaped already.
+class Child {
+public:
+    // Throws std::runtime_error when it cannot fork; an exec failure is exit 127.
+    explicit Child(const std::vector<std::string> &argv, const ChildOptions &opts = {});
+    ~Child();
+    Child(const Child &) = delete;
+    Child &operator=(const Child &) = delete;
+
+    pid_t pid() const { return pid_; }
+    // Reaps it if it exited: its exit code (128+N for signal N), else nullopt
+    // (never blocks).
+    std::optional<int> exit_code();
+    bool running() { return !exit_code().has_value(); }
+    // Polls until it exits: its exit code, or nullopt after the scaled DEADLINE
+    // (it is left running).
+    std::optional<int> wait(Ms deadline = kDeadline);
+    // Sends SIG unless it was reaped already.
+    void signal(int sig);
+    // SIGKILL (unless reaped already), reaps it and returns its exit code.
+    int kill();
+    // With capture: reads its stdout and stderr into out() and err() until both
+    // reach EOF (true) or the scaled DEADLINE passes (false).
+    bool collect(Ms deadline = kDeadline);
+    const std::string &out() const { return out_; }
+    const std::string &err() const { return err_; }
+
+private:
+    pid_t pid_ = -1;
+    std::optional<int> status_;
+    int out_fd_ = -1, err_fd_ = -1;
+    std::string out_, err_;
+};
+
 struct ProcResult {
     int exit_code = -1;  // 128+N when killed by signal N; -1 when it timed out
     std::string out;
     std::string err;
 };
 
-// Runs ARGV (fork/exec, stdin from /dev/null, stdout and stderr through pipes)
+// Runs ARGV as a Child (stdout and stderr captured, stdin INPUT or /dev/null)
 // and waits for it; killed with SIGKILL after the scaled DEADLINE.
-ProcResult run_process(const std::vector<std::string> &argv, Ms deadline = 20000ms);
+ProcResult run_process(const std::vector<std::string> &argv, Ms deadline = kDeadline,
+                       const std::optional<std::string> &input = std::nullopt);
 // chipctl --socket SOCKET ARGS...
 ProcResult run_ctl_at(const std::string &socket, const std::vector<std::string> &args,
-                      Ms deadline = 20000ms);
+                      Ms deadline = kDeadline);
 
 // A raw connection to a control socket, speaking the line protocol directly.
 class Client {
@@ -129,10 +212,13 @@ public:
     void send_raw(const std::string &bytes);
     // Reads one response line (without '\n'); nullopt on EOF or after the
     // scaled DEADLINE.
-    std::optional<std::string> read_line(Ms deadline = 5000ms);
+    std::optional<std::string> read_line(Ms deadline = kDeadline);
+    // Whether chipd closes the connection (EOF) before the scaled DEADLINE,
+    // with nothing more to read before it.
+    bool wait_closed(Ms deadline = kDeadline);
     // Sends REQ as one line and parses the response line (throws on EOF or
     // timeout).
-    nlohmann::json request(const nlohmann::json &req, Ms deadline = 10000ms);
+    nlohmann::json request(const nlohmann::json &req, Ms deadline = kDeadline);
     int fd() const { return fd_; }
 
 private:
@@ -149,6 +235,8 @@ public:
     // Writes SPEC (JSON text) to DIR/spec.json; start() runs chipd on it.
     explicit Chipd(const std::string &spec);
     explicit Chipd(const nlohmann::json &spec);
+    // The same with the control socket at SOCKET instead of DIR/chipd.sock.
+    Chipd(const nlohmann::json &spec, const std::string &socket);
     // Kills chipd (SIGTERM, then SIGKILL) if still running, reaps it, then
     // SIGKILLs every worker pid it recorded that still carries this chipd's
     // CHIP_SOCKET in its environment.
@@ -156,34 +244,35 @@ public:
     Chipd(const Chipd &) = delete;
     Chipd &operator=(const Chipd &) = delete;
 
-    // Starts chipd [EXTRA...] --socket DIR/chipd.sock DIR/spec.json.
+    // Starts chipd [EXTRA...] --socket SOCKET DIR/spec.json (as a Child that
+    // gets SIGTERM if the test dies).
     void start(const std::vector<std::string> &extra = {});
     // Polls status until the root is `running`. False if chipd exited or the
     // scaled DEADLINE passed.
-    bool wait_ready(Ms deadline = 10000ms);
+    bool wait_ready(Ms deadline = kDeadline);
     // start() and wait_ready(); throws with chipd's stderr if not ready.
     void start_ready(const std::vector<std::string> &extra = {});
     // SIGTERM, then waits for chipd's exit code (SIGKILL after the scaled
     // DEADLINE, and returns -1).
-    int stop(Ms deadline = 15000ms);
+    int stop(Ms deadline = kDeadline);
     // Waits for chipd to exit on its own: its exit code (128+N for signal N),
     // or nullopt after the scaled DEADLINE.
-    std::optional<int> wait_exit(Ms deadline = 15000ms);
+    std::optional<int> wait_exit(Ms deadline = kDeadline);
     // Reaps chipd if it exited: its exit code, else nullopt (never blocks).
     std::optional<int> exit_code();
     bool running() { return !exit_code().has_value(); }
     void signal(int sig);
-    pid_t pid() const { return pid_; }
+    pid_t pid() const { return proc_ ? proc_->pid() : -1; }
 
     const TempDir &dir() const { return dir_; }
     std::string file(const std::string &name) const { return dir_.file(name); }
     const std::string &socket() const { return socket_; }
     std::string spec_path() const { return dir_.file("spec.json"); }
 
-    // chipctl --socket DIR/chipd.sock ARGS...
-    ProcResult run_ctl(const std::vector<std::string> &args, Ms deadline = 20000ms);
+    // chipctl --socket SOCKET ARGS...
+    ProcResult run_ctl(const std::vector<std::string> &args, Ms deadline = kDeadline);
     // One request over a fresh connection.
-    nlohmann::json request(const nlohmann::json &req, Ms deadline = 10000ms);
+    nlohmann::json request(const nlohmann::json &req, Ms deadline = kDeadline);
     // The nodes of PATH's subtree ({"op":"status"}); an empty array when chipd
     // does not answer or answers with an error.
     nlohmann::json status_json(const std::string &path = "/");
@@ -196,9 +285,9 @@ public:
     // PATH's restarts (-1 if unknown).
     int restarts_of(const std::string &path);
     // Polls until PATH's state is STATE.
-    bool wait_state(const std::string &path, const std::string &state, Ms deadline = 5000ms);
+    bool wait_state(const std::string &path, const std::string &state, Ms deadline = kDeadline);
     // Polls until PATH runs with a pid other than OLD (and not 0); returns it or 0.
-    pid_t wait_new_pid(const std::string &path, pid_t old, Ms deadline = 5000ms);
+    pid_t wait_new_pid(const std::string &path, pid_t old, Ms deadline = kDeadline);
     // The shared-memory files of its registries ({"op":"registries"}).
     std::vector<std::string> shm_files();
 
@@ -211,13 +300,12 @@ public:
     // Whether a line of chipd's stderr contains every one of PARTS.
     bool log_has(std::initializer_list<std::string> parts) const;
     // Polls until log_has(PARTS).
-    bool wait_log(std::initializer_list<std::string> parts, Ms deadline = 5000ms) const;
+    bool wait_log(std::initializer_list<std::string> parts, Ms deadline = kDeadline) const;
 
 private:
     TempDir dir_;
     std::string socket_;
-    pid_t pid_ = -1;
-    std::optional<int> status_;
+    std::unique_ptr<Child> proc_;
     std::vector<pid_t> workers_;
 };
 

@@ -20,6 +20,10 @@
 //                     (default 300) milliseconds and exits: with exit:0 after
 //                     it, the child is orphaned and its new parent must reap it
 //   pgid:FILE         write "PGID SID" to FILE
+//   wait-file:FILE    wait until FILE exists (polling every 10 ms)
+//   request:SOCKET    send stdin (one request line) to the control socket
+//                     SOCKET, print the response line on stdout and exit 0;
+//                     exit 3 if it cannot connect, 4 if no response comes
 // Files are written whole and renamed into place (or appended with one
 // write), so a test polling for them never reads half a line.
 #include <fcntl.h>
@@ -108,6 +112,41 @@ void notify_ready() {
     ::close(fd);
 }
 
+// request:SOCKET: one request (stdin) and its response line (stdout).
+int request(const std::string &socket) {
+    std::string req;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(0, buf, sizeof buf)) > 0) req.append(buf, static_cast<std::size_t>(n));
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (fd < 0 || socket.size() >= sizeof addr.sun_path) return 3;
+    std::memcpy(addr.sun_path, socket.c_str(), socket.size() + 1);
+    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0) {
+        std::perror("chip_test_helper: connect");
+        return 3;
+    }
+    for (std::size_t done = 0; done < req.size();) {
+        n = ::write(fd, req.data() + done, req.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return 4;
+        done += static_cast<std::size_t>(n);
+    }
+    std::string resp;
+    while (resp.find('\n') == std::string::npos) {
+        n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return 4;
+        resp.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    resp.erase(resp.find('\n') + 1);
+    std::fwrite(resp.data(), 1, resp.size(), stdout);
+    std::fflush(stdout);
+    return 0;
+}
+
 [[noreturn]] void sleep_forever() {
     for (;;) ::pause();
 }
@@ -170,6 +209,10 @@ int main(int argc, char **argv) {
         } else if (name == "pgid") {
             write_whole(arg,
                         std::to_string(::getpgid(0)) + " " + std::to_string(::getsid(0)) + "\n");
+        } else if (name == "wait-file") {
+            while (::access(arg.c_str(), F_OK) != 0) sleep_ms(10);
+        } else if (name == "request") {
+            return request(arg);
         } else if (name == "fork-orphan") {
             auto p = split(arg, ':');
             long ms = p.size() > 1 ? std::atol(p[1].c_str()) : 300;
