@@ -18,6 +18,7 @@
 #include "ctl/format.hpp"
 #include "ctl/tail.hpp"
 #include "os/clock.hpp"
+#include "os/file.hpp"
 #include "os/self.hpp"
 
 namespace chip::ctl {
@@ -376,6 +377,75 @@ int cmd_logs(const Context &ctx, const std::string &path, std::size_t lines, boo
 
 int cmd_shutdown(const Context &ctx) {
     return simple(ctx, json{{"op", "shutdown"}});
+}
+
+// "CHANGE PATH" lines for the "changes" of RESPONSE (the JSON array with --json).
+void print_changes(const Context &ctx, const json &response) {
+    auto it = response.find("changes");
+    if (it == response.end() || !it->is_array()) return;
+    if (ctx.json) {
+        std::cout << it->dump() << '\n';
+        return;
+    }
+    for (const auto &c : *it)
+        if (c.is_object() && c.value("change", "").size() && c.value("path", "").size())
+            std::cout << c.value("change", "") << ' ' << c.value("path", "") << '\n';
+}
+
+// A change request: its changes printed, and on failure the reason (and for an
+// invalid spec or child, every error line chipd found).
+int changing(const Context &ctx, const json &request) {
+    Reply reply = call(ctx, request);
+    if (reply.exit != kExitOk) return reply.exit;
+    print_changes(ctx, reply.body);
+    if (reply.ok()) return kExitOk;
+    if (auto errors = reply.body.find("errors"); errors != reply.body.end() && errors->is_array()) {
+        for (const auto &e : *errors)
+            if (e.is_string()) std::cerr << e.get<std::string>() << '\n';
+    }
+    return failed(reply);
+}
+
+int cmd_reload(const Context &ctx, const std::optional<std::string> &spec, bool dry_run) {
+    json request{{"op", "reload"}, {"spec", nullptr}, {"dry_run", dry_run}};
+    if (spec) request["spec"] = os::absolute_path(*spec);
+    return changing(ctx, request);
+}
+
+int cmd_scale(const Context &ctx, const std::string &path, unsigned count) {
+    return changing(ctx, json{{"op", "scale"}, {"path", path}, {"count", count}});
+}
+
+int cmd_add(const Context &ctx, const std::string &parent,
+            const std::optional<std::string> &child_json, const std::optional<std::string> &file) {
+    if (child_json.has_value() == file.has_value())
+        return usage_error("add", "give the child as JSON or with -f FILE, not both");
+    std::string text, label = "child";
+    if (file) {
+        auto read = os::read_small_file(*file, 16u << 20);
+        if (!read) {
+            complain(*file + ": " + std::strerror(read.error().code));
+            return kExitFailed;
+        }
+        text = std::move(*read);
+        label = *file;
+    } else {
+        text = *child_json;
+    }
+    json child = json::parse(text, nullptr, false);
+    if (child.is_discarded()) {
+        // chipd's loader would say where; the JSON text is sent as a string then.
+        child = text;
+    }
+    return changing(ctx, json{{"op", "add"},
+                              {"path", parent},
+                              {"child", child},
+                              {"file", label},
+                              {"dir", os::current_dir()}});
+}
+
+int cmd_remove(const Context &ctx, const std::string &path) {
+    return changing(ctx, json{{"op", "remove"}, {"path", path}});
 }
 
 }  // namespace chip::ctl

@@ -41,5 +41,14 @@ int cmd_control(const Context &ctx, const std::string &op, const std::string &pa
 int cmd_wait(const Context &ctx, const std::string &path, std::optional<double> timeout_s);
 int cmd_logs(const Context &ctx, const std::string &path, std::size_t lines, bool follow);
 int cmd_shutdown(const Context &ctx);
+// The tree changed while it runs. Each prints one "CHANGE PATH" line per change.
+// SPEC (relative: from chipctl's folder) is the new spec; none: chipd's own.
+int cmd_reload(const Context &ctx, const std::optional<std::string> &spec, bool dry_run);
+int cmd_scale(const Context &ctx, const std::string &path, unsigned count);
+// Exactly one of CHILD_JSON and FILE; relative paths in the child are taken
+// from chipctl's folder.
+int cmd_add(const Context &ctx, const std::string &parent,
+            const std::optional<std::string> &child_json, const std::optional<std::string> &file);
+int cmd_remove(const Context &ctx, const std::string &path);
 
 }  // namespace chip::ctl

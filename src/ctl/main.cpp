@@ -130,6 +130,35 @@ int run(int argc, char **argv) {
     logs->callback(
         [&] { action = [&](const Context &c) { return cmd_logs(c, path, lines, follow); }; });
 
+    std::optional<std::string> spec_file, child_json, child_file;
+    bool dry_run = false;
+    unsigned count = 0;
+    auto *reload = app.add_subcommand(
+        "reload", "make the running tree match SPEC (default: chipd's spec file, reread)");
+    reload->add_option("SPEC", spec_file, "the new spec; it becomes chipd's spec file");
+    reload->add_flag("--dry-run", dry_run, "list the changes without making them");
+    reload->callback(
+        [&] { action = [&](const Context &c) { return cmd_reload(c, spec_file, dry_run); }; });
+
+    auto *scale = app.add_subcommand("scale", "set the number of instances of the pool at PATH");
+    scale->add_option("PATH", path, "pool path")->required();
+    scale->add_option("N", count, "instances (0 or more)")->required();
+    scale->callback([&] { action = [&](const Context &c) { return cmd_scale(c, path, count); }; });
+
+    auto *add =
+        app.add_subcommand("add", "add a child (worker or supervisor) under PARENT and start it");
+    add->add_option("PARENT", path, "supervisor path (/ for the root)")->required();
+    add->add_option("CHILD", child_json, "the child as JSON, as in a spec");
+    add->add_option("-f,--file", child_file, "read the child from FILE");
+    add->callback([&] {
+        action = [&](const Context &c) { return cmd_add(c, path, child_json, child_file); };
+    });
+
+    auto *remove =
+        app.add_subcommand("remove", "stop the node at PATH and remove it from the tree");
+    remove->add_option("PATH", path, "node path")->required();
+    remove->callback([&] { action = [&](const Context &c) { return cmd_remove(c, path); }; });
+
     auto *shutdown = app.add_subcommand("shutdown", "stop the whole tree in order; chipd exits 0");
     shutdown->callback([&] { action = [](const Context &c) { return cmd_shutdown(c); }; });
 

@@ -195,6 +195,14 @@ public:
 
     // The spec of DOC; meaningful only if errors() is empty afterwards.
     Spec load(const Json &doc);
+    // DOC as one child (pointers from the child), whose "join" may name REGISTRIES.
+    core::ChildSpec load_child(const Json &doc, std::vector<std::string> registries) {
+        declared_ = std::move(registries);
+        core::ChildSpec c;
+        Siblings siblings;
+        child(doc, "", c, 0, siblings);
+        return c;
+    }
     std::vector<std::string> &errors() { return errors_; }
 
 private:
@@ -814,6 +822,16 @@ Spec load_string(std::string_view text, const std::string &file_label, const std
     if (!loader.errors().empty()) throw SpecError(std::move(loader.errors()));
     spec.file = file_label;
     return spec;
+}
+
+core::ChildSpec load_child(std::string_view text, const std::string &label, const std::string &dir,
+                           const std::vector<std::string> &registries, const Host &host) {
+    Document doc = parse_document(text, label);
+    if (doc.syntax_error) throw SpecError(std::move(doc.errors));
+    Loader loader(label, absolute_dir(dir, host.current_dir()), std::move(doc.errors), host);
+    core::ChildSpec child = loader.load_child(doc.root, registries);
+    if (!loader.errors().empty()) throw SpecError(std::move(loader.errors()));
+    return child;
 }
 
 Spec load_file(const std::string &path, const Host &host) {

@@ -43,6 +43,14 @@ Spec load_file(const std::string &path, const Host &host = system_host());
 Spec load_string(std::string_view text, const std::string &file_label, const std::string &dir,
                  const Host &host = system_host());
 
+// Loads TEXT as one child of a spec (a worker or a whole supervisor subtree),
+// with the spec's checks and errors whose pointers start at the child
+// ("LABEL: /command: expected ..."). Relative paths are taken from DIR; a
+// "join" may name only REGISTRIES.
+core::ChildSpec load_child(std::string_view text, const std::string &label, const std::string &dir,
+                           const std::vector<std::string> &registries,
+                           const Host &host = system_host());
+
 // The keys the loader accepts, in the order error messages list them. Exposed so
 // that tests can hold the JSON Schema (config/chip.schema.json) to the same sets.
 const std::vector<std::string> &top_level_keys();         // the document

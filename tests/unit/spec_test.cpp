@@ -869,3 +869,31 @@ TEST_CASE("sessions.json is the seed: five sessions in groups a, b, c, a, b") {
         CHECK(w.join[0].second == std::vector<std::string>{groups[i]});
     }
 }
+
+TEST_CASE("load_child: one child with the spec's checks, pointers from the child") {
+    auto c = spec::load_child(R"({"name": "x", "command": ["./x"], "instances": 2})", "child",
+                              "/here", {}, host);
+    CHECK(c.name == "x");
+    CHECK(worker_of(c).command[0] == "/here/x");
+    CHECK(worker_of(c).instances == 2u);
+    auto errors = [](const std::string &text, std::vector<std::string> registries = {}) {
+        try {
+            spec::load_child(text, "child", "/here", registries, host);
+        } catch (const SpecError &e) {
+            return e.errors();
+        }
+        return std::vector<std::string>{};
+    };
+    CHECK(errors(R"({"name": "x", "command": []})") ==
+          std::vector<std::string>{"child: /command: expected a non-empty array of strings (the "
+                                   "program and its arguments); got []"});
+    CHECK(errors(R"({"name": "x", "command": ["x"], "join": {"r": ["g"]}})").size() == 1);
+    CHECK(errors(R"({"name": "x", "command": ["x"], "join": {"r": ["g"]}})", {"r"}).empty());
+    CHECK(errors(R"({"name": "x", "command": ["x"], "bogus": 1})").size() == 1);
+    CHECK(errors(R"({"name": "x", "command": ["x"])")[0].rfind("child:1:", 0) == 0);
+    auto sup = spec::load_child(
+        R"({"name": "s", "supervisor": {"children": [{"name": "a", "command": ["a"]}]}})", "child",
+        "/here", {}, host);
+    CHECK(sup.is_supervisor);
+    CHECK(sup.supervisor->children.size() == 1);
+}
