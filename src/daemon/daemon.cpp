@@ -1,8 +1,6 @@
 #include "daemon/daemon.hpp"
 
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +12,7 @@
 #include <stdexcept>
 
 #include "common/names.hpp"
+#include "os/clock.hpp"
 #include "os/process.hpp"
 
 extern char **environ;
@@ -35,13 +34,8 @@ bool private_var(const char *kv) {
     return false;
 }
 
-core::ExitStatus decode_status(int st) {
-    if (WIFSIGNALED(st)) return {true, WTERMSIG(st)};
-    return {false, WEXITSTATUS(st)};
-}
-
 std::string timestamp() {
-    auto t = std::chrono::system_clock::now();
+    auto t = os::wall_now();
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
     std::time_t secs = static_cast<std::time_t>(ms / 1000);
     std::tm tm;
@@ -65,6 +59,37 @@ json error_json(int code, const std::string &message) {
 
 json ok_json() {
     return json{{"ok", true}};
+}
+
+// What a failed spawn tells in start-failed lines (README.md, "Supervision, as
+// chipd does it"): "cannot execute /x: No such file or directory".
+std::string spawn_failure(const os::SpawnResult &r, const spec::Launch &w) {
+    std::string what;
+    switch (r.step) {
+        case os::SpawnStep::Clone:
+            return std::strerror(r.error);
+        case os::SpawnStep::Setsid:
+            what = "setsid";
+            break;
+        case os::SpawnStep::Dup:
+            what = "cannot set up stdin/stdout/stderr";
+            break;
+        case os::SpawnStep::SetGroups:
+        case os::SpawnStep::SetGid:
+        case os::SpawnStep::SetUid:
+            what = "cannot switch user or group";
+            break;
+        case os::SpawnStep::DeathSignal:
+            what = "cannot set the parent-death signal";
+            break;
+        case os::SpawnStep::Chdir:
+            what = "cannot change to its folder " + w.cwd;
+            break;
+        case os::SpawnStep::Exec:
+            what = "cannot execute " + w.command[0];
+            break;
+    }
+    return what + ": " + std::strerror(r.error);
 }
 
 // The journal's syslog priority of an event.
@@ -122,7 +147,7 @@ Daemon::~Daemon() {
 }
 
 core::Time Daemon::now() const {
-    return core::Time(uv::Loop::now_ns());
+    return os::monotonic_now();
 }
 
 // ---- set-up ------------------------------------------------------------------
@@ -156,7 +181,7 @@ void Daemon::setup() {
         if (!m) throw std::runtime_error("registry " + rs.name + ": " + m.error().message);
         r->mapping = std::move(*m);
         if (int rc = r->table.init(r->mapping.bytes(), rs.name, rs.max_groups, rs.max_members,
-                                   ::getpid());
+                                   os::own_pid());
             rc < 0)
             throw std::runtime_error("registry " + rs.name +
                                      ": cannot format shared memory: " + std::strerror(-rc));
@@ -240,7 +265,7 @@ void Daemon::after_events() {
                                    ? ok_json()
                                    : error_json(f.result.error().code, f.result.error().message));
     }
-    std::uint64_t t = uv::Loop::now_ns();
+    auto t = static_cast<std::uint64_t>(now().count());
     std::optional<std::uint64_t> next_wait;
     for (auto it = waiters_.begin(); it != waiters_.end();) {
         if (core::Tree::all_ready(it->nodes)) {
@@ -281,9 +306,9 @@ void Daemon::arm_timer() {
 }
 
 void Daemon::on_sigchld() {
-    os::reap_children([&](pid_t pid, int st) {
+    os::reap_children([&](pid_t pid, os::ChildExit how) {
         member_died(pid);
-        tree_->on_exit(pid, decode_status(st), now());
+        tree_->on_exit(pid, core::ExitStatus{how.signaled, how.value}, now());
     });
 }
 
@@ -364,7 +389,7 @@ void Daemon::start_watchdog() {
     // WATCHDOG_PID names the process systemd watches; another one's is not ours
     // (e.g. a chipd started by a service's main process).
     if (const char *wpid = std::getenv("WATCHDOG_PID");
-        wpid && std::strtol(wpid, nullptr, 10) != ::getpid())
+        wpid && std::strtol(wpid, nullptr, 10) != os::own_pid())
         return;
     char *end = nullptr;
     unsigned long long us = std::strtoull(usec, &end, 10);
@@ -426,7 +451,7 @@ Daemon::SpawnCache &Daemon::cache_for(const std::shared_ptr<const spec::Launch> 
     }
     for (const auto &kv : c.env_owned) c.env.push_back(kv.c_str());
     if (w.uid || w.gid) {
-        gid_t gid = w.gid.value_or(::getgid());
+        gid_t gid = w.gid.value_or(os::own_gid());
         if (w.user)
             c.groups = os::groups_of_user(*w.user, gid);
         else
@@ -436,7 +461,9 @@ Daemon::SpawnCache &Daemon::cache_for(const std::shared_ptr<const spec::Launch> 
     // several workers): a file is rotated by one owner, its lines never torn.
     auto sink_for = [this](const spec::OutputSpec &o) {
         auto &sink = file_sinks_[o.file];
-        if (!sink) sink = std::make_shared<FileSink>(o, [this](const std::string &m) { warn(m); });
+        if (!sink)
+            sink = std::make_shared<FileSink>(
+                o, [this](const std::string &m) { warn(m); }, now());
         return sink;
     };
     if (w.out.mode == spec::OutputSpec::Mode::File) c.out_file = sink_for(w.out);
@@ -503,22 +530,19 @@ Result<pid_t> Daemon::spawn(const core::Node &node) {
     plan.parent_death_signal = SIGTERM;
     if (w.uid || w.gid) {
         plan.set_ids = true;
-        plan.uid = w.uid.value_or(::getuid());
-        plan.gid = w.gid.value_or(::getgid());
+        plan.uid = w.uid.value_or(os::own_uid());
+        plan.gid = w.gid.value_or(os::own_gid());
         plan.groups = c.groups.data();
         plan.group_count = c.groups.size();
     }
     auto pid = os::spawn(plan);
     if (!pid) {
         close_notify(slot);
-        // "cannot execute /x: No such file or directory", "cannot change to its
-        // folder /srv: Permission denied".
-        std::string msg = pid.error().message;
-        if (msg.rfind("cannot execute", 0) == 0) msg.insert(14, " " + w.command[0]);
-        return make_error(pid.error().code, msg);
+        return make_error(pid.error, spawn_failure(pid, w));
     }
     if (out_r) start_capture(std::move(out_r), out_sink, node.path);
     if (err_r) start_capture(std::move(err_r), err_sink, node.path);
+    pid_t p = pid.pid;
 
     // Declared groups: joined the moment the worker exists.
     for (const auto &[reg, groups] : w.join) {
@@ -526,15 +550,15 @@ Result<pid_t> Daemon::spawn(const core::Node &node) {
             if (r->spec.name != reg) continue;
             r->table.begin();
             for (const auto &g : groups) {
-                if (int rc = r->table.join(g, *pid); rc < 0)
-                    warn("cannot join " + node.path + " (pid " + std::to_string(*pid) + ") to " +
-                         reg + "/" + g + ": " + std::strerror(-rc));
+                if (int rc = r->table.join(g, p); rc < 0)
+                    warn("cannot join " + node.path + " (pid " + std::to_string(p) + ") to " + reg +
+                         "/" + g + ": " + std::strerror(-rc));
             }
             r->table.commit();
         }
     }
     status_dirty_ = true;
-    return *pid;
+    return p;
 }
 
 void Daemon::start_capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix) {
@@ -715,7 +739,7 @@ bool Daemon::watch_member(pid_t pid) {
 int Daemon::check_join_allowed(const os::PeerCred &peer, pid_t pid, std::string &why) {
     // The common cases cost no /proc read: a worker itself (alive: chipd has
     // not reaped it), asked for by root, chipd's user or the worker itself.
-    bool trusted = peer.uid == 0 || peer.uid == ::getuid() || peer.pid == pid;
+    bool trusted = peer.uid == 0 || peer.uid == os::own_uid() || peer.pid == pid;
     if (!trusted) {
         auto uids = os::uids_of(pid);
         if (!uids) {
@@ -1007,7 +1031,8 @@ std::optional<json> Daemon::op_wait(Client &c, const json &req) {
     if (auto it = req.find("timeout"); it != req.end() && !it->is_null()) {
         if (!it->is_number() || it->get<double>() < 0)
             return error_json(EINVAL, "\"timeout\" must be a number of seconds >= 0");
-        w.deadline_ns = uv::Loop::now_ns() + static_cast<std::uint64_t>(it->get<double>() * 1e9);
+        w.deadline_ns = static_cast<std::uint64_t>(now().count()) +
+                        static_cast<std::uint64_t>(it->get<double>() * 1e9);
     }
     waiters_.push_back(std::move(w));
     return std::nullopt;
