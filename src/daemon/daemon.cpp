@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "common/names.hpp"
+#include "daemon/events.hpp"
 #include "os/clock.hpp"
 #include "os/process.hpp"
 
@@ -32,19 +33,6 @@ bool private_var(const char *kv) {
     for (const char *n : kNames)
         if (std::strncmp(kv, n, std::strlen(n)) == 0) return true;
     return false;
-}
-
-std::string timestamp() {
-    auto t = os::wall_now();
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm;
-    gmtime_r(&secs, &tm);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms % 1000));
-    return buf;
 }
 
 json exit_json(const std::optional<core::ExitStatus> &s) {
@@ -90,23 +78,6 @@ std::string spawn_failure(const os::SpawnResult &r, const spec::Launch &w) {
             break;
     }
     return what + ": " + std::strerror(r.error);
-}
-
-// The journal's syslog priority of an event.
-int priority_of(const core::Event &e) {
-    switch (e.kind) {
-        case core::Event::Kind::StartFailed:
-        case core::Event::Kind::GiveUp:
-            return 3;
-        case core::Event::Kind::Kill:
-            return 4;
-        case core::Event::Kind::Restart:
-            return 5;
-        case core::Event::Kind::Exit:
-            return e.status.signaled || e.status.value != 0 ? 4 : 6;
-        default:
-            return 6;
-    }
 }
 
 constexpr std::size_t kMaxRequest = 64 * 1024;
@@ -165,7 +136,8 @@ void Daemon::setup() {
     // Absolute: workers get it as CHIP_SOCKET and run in other folders.
     socket_path_ = std::filesystem::absolute(socket_path_).lexically_normal().string();
     if (const char *ns = std::getenv("NOTIFY_SOCKET")) sd_notify_socket_ = ns;
-    journal_ = std::getenv("JOURNAL_STREAM") != nullptr;
+    style_.journal = std::getenv("JOURNAL_STREAM") != nullptr;
+    style_.json = opts_.json_log;
 
     auto lfd = os::listen_unix(socket_path_, 0660);
     if (!lfd) throw std::runtime_error(lfd.error().message);
@@ -254,6 +226,7 @@ void Daemon::cleanup() {
 void Daemon::after_events() {
     dead_pipes_.clear();
     dead_watches_.clear();
+    dead_notify_.clear();
     dead_clients_.clear();
     // Finished commands and satisfied waits get their responses.
     for (auto &f : tree_->take_finished()) {
@@ -308,6 +281,10 @@ void Daemon::arm_timer() {
 void Daemon::on_sigchld() {
     os::reap_children([&](pid_t pid, os::ChildExit how) {
         member_died(pid);
+        // Its notify socket goes with the process, before the core may spawn
+        // the replacement (which gets a new one) in on_exit.
+        if (core::Node *n = tree_->node_by_pid(pid))
+            if (auto s = slots_.find(n->id); s != slots_.end()) close_notify(s->second);
         tree_->on_exit(pid, core::ExitStatus{how.signaled, how.value}, now());
     });
 }
@@ -347,8 +324,12 @@ void Daemon::exit(int code) {
 }
 
 void Daemon::warn(const std::string &msg) {
-    std::string line = journal_ ? "<4>chipd: warning: " + msg + "\n"
-                                : timestamp() + " chipd: warning: " + msg + "\n";
+    write_log(format_warning(msg, os::wall_now(), style_));
+}
+
+void Daemon::write_log(const std::string &line) {
+    // Blocking, like worker output that is inherited: chipd's stderr is a
+    // terminal, the journal or a container runtime, which all read promptly.
     (void)os::write_all(2, line.data(), line.size());
 }
 
@@ -599,8 +580,11 @@ void Daemon::open_notify(Slot &slot, std::uint64_t id) {
 }
 
 void Daemon::close_notify(Slot &slot) {
-    slot.notify_poll.reset();
-    slot.notify_fd.reset();
+    // Possibly from its own callback (READY=1): freed after this loop turn.
+    if (slot.notify_poll) {
+        slot.notify_poll->stop();
+        dead_notify_.push_back({std::move(slot.notify_fd), std::move(slot.notify_poll)});
+    }
     if (!slot.notify_path.empty() && slot.notify_path[0] != '@') os::remove_path(slot.notify_path);
     slot.notify_path.clear();
     slot.env_notify.clear();
@@ -608,9 +592,10 @@ void Daemon::close_notify(Slot &slot) {
 
 void Daemon::on_notify(std::uint64_t id) {
     char buf[4096];
-    Slot &slot = slots_[id];
     for (;;) {
-        ssize_t n = os::recv_datagram(slot.notify_fd.get(), buf, sizeof buf - 1);
+        auto slot = slots_.find(id);
+        if (slot == slots_.end() || !slot->second.notify_fd) return;
+        ssize_t n = os::recv_datagram(slot->second.notify_fd.get(), buf, sizeof buf - 1);
         if (n <= 0) return;
         buf[n] = '\0';
         // sd_notify: newline-separated assignments; READY=1 is all chipd needs.
@@ -621,12 +606,16 @@ void Daemon::on_notify(std::uint64_t id) {
             auto line = msg.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
             if (line == "READY=1") {
                 tree_->on_ready(id, now());
-                status_dirty_ = true;
+                // Taken (or no longer awaited): the socket has served.
+                const core::Node *n = tree_->node_by_id(id);
+                if (!n || n->state != core::State::Starting) {
+                    if (auto s = slots_.find(id); s != slots_.end()) close_notify(s->second);
+                    return;
+                }
             }
             if (nl == std::string_view::npos) break;
             pos = nl + 1;
         }
-        if (!slot.notify_fd) return;
     }
 }
 
@@ -635,52 +624,13 @@ void Daemon::kill_group(pid_t pgid, int sig) {
 }
 
 void Daemon::log(const core::Event &e) {
-    using K = core::Event::Kind;
+    // Every event may change systemd's STATUS= line, and restarts count in it.
     status_dirty_ = true;
-    if (e.kind == K::Restart && !sd_notify_socket_.empty()) {
+    if (e.kind == core::Event::Kind::Restart && !sd_notify_socket_.empty()) {
         recent_restarts_.push_back(now());
         if (recent_restarts_.size() > 100000) recent_restarts_.pop_front();  // bounded memory
     }
-    if (e.kind == K::Exit && e.node && !e.node->is_supervisor) {
-        if (auto s = slots_.find(e.node->id); s != slots_.end()) close_notify(s->second);
-    }
-    if (e.kind == K::Ready && e.node) {
-        if (auto s = slots_.find(e.node->id); s != slots_.end()) close_notify(s->second);
-    }
-    std::string path = e.node ? e.node->path : "/";
-    if (opts_.json_log) {
-        json j{{"event", core::event_name(e.kind)}, {"path", path}};
-        if (!journal_) j["time"] = timestamp();
-        if (e.pid) j["pid"] = e.pid;
-        if (e.kind == K::Exit) {
-            if (e.status.signaled)
-                j["signal"] = signal_name(e.status.value);
-            else
-                j["code"] = e.status.value;
-        }
-        if (e.kind == K::Restart || e.kind == K::GiveUp) j["count"] = e.count;
-        if (!e.message.empty()) j["message"] = e.message;
-        std::string line = (journal_ ? "<" + std::to_string(priority_of(e)) + ">" : "") +
-                           j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-        (void)os::write_all(2, line.data(), line.size());
-        return;
-    }
-    std::string text = std::string(core::event_name(e.kind)) + " " + path;
-    if (e.pid) text += " pid " + std::to_string(e.pid);
-    if (e.kind == K::Exit)
-        text += e.status.signaled ? " signal " + signal_name(e.status.value)
-                                  : " status " + std::to_string(e.status.value);
-    if (e.kind == K::Restart && e.node && e.node->parent) {
-        const auto &sup = e.node->parent->sup;
-        text += " (restart " + std::to_string(e.count) + " of at most " +
-                std::to_string(sup->max_restarts) + " within " +
-                std::to_string(std::chrono::duration<double>(sup->period).count()).substr(0, 5) +
-                " s)";
-    }
-    if (!e.message.empty()) text += ": " + e.message;
-    std::string line = journal_ ? "<" + std::to_string(priority_of(e)) + ">chipd: " + text + "\n"
-                                : timestamp() + " chipd: " + text + "\n";
-    (void)os::write_all(2, line.data(), line.size());
+    write_log(format_event(e, os::wall_now(), style_));
 }
 
 // ---- registry ------------------------------------------------------------------

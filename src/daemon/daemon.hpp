@@ -23,6 +23,7 @@
 
 #include "spec/spec.hpp"
 #include "core/tree.hpp"
+#include "daemon/events.hpp"
 #include "daemon/output.hpp"
 #include "os/fd.hpp"
 #include "os/shm.hpp"
@@ -102,6 +103,7 @@ private:
     void close_notify(Slot &slot);
     void start_capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix);
     void warn(const std::string &msg);
+    void write_log(const std::string &line);
     // systemd (README.md, "Running under systemd"): datagrams to $NOTIFY_SOCKET
     // that never block; STATUS= recomputed at most once per loop turn.
     void sd_notify(const std::string &msg);
@@ -142,11 +144,16 @@ private:
     std::string env_socket_;  // "CHIP_SOCKET=..."
     std::vector<const char *> base_env_;
     std::string sd_notify_socket_;
-    bool journal_ = false;
+    LogStyle style_;
 
     uv::Loop loop_;
     std::unique_ptr<core::Tree> tree_;
     std::unordered_map<std::uint64_t, Slot> slots_;  // by node id
+    struct DeadNotify {
+        os::UniqueFd fd;
+        std::unique_ptr<uv::Poll> poll;
+    };
+    std::vector<DeadNotify> dead_notify_;  // closed during this loop turn
     std::unordered_map<const spec::Launch *, std::unique_ptr<SpawnCache>> caches_;
     std::unordered_map<std::string, std::shared_ptr<Sink>> file_sinks_;  // by log file path
     std::vector<std::unique_ptr<Registry>> registries_;

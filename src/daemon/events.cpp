@@ -1,0 +1,84 @@
+#include "daemon/events.hpp"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "common/names.hpp"
+
+namespace chip::daemon {
+
+using nlohmann::json;
+using K = core::Event::Kind;
+
+int priority_of(const core::Event &e) {
+    switch (e.kind) {
+        case K::StartFailed:
+        case K::GiveUp:
+            return 3;
+        case K::Kill:
+            return 4;
+        case K::Restart:
+            return 5;
+        case K::Exit:
+            return e.status.signaled || e.status.value != 0 ? 4 : 6;
+        default:
+            return 6;
+    }
+}
+
+std::string timestamp(WallTime t) {
+    using namespace std::chrono;
+    auto ms = floor<milliseconds>(t);
+    auto day = floor<days>(ms);
+    year_month_day ymd{day};
+    hh_mm_ss<milliseconds> hms{ms - day};
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
+                  unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
+                  int(hms.minutes().count()), int(hms.seconds().count()),
+                  int(hms.subseconds().count()));
+    return buf;
+}
+
+std::string seconds_text(core::Duration d) {
+    return std::to_string(std::chrono::duration<double>(d).count()).substr(0, 5);
+}
+
+std::string format_event(const core::Event &e, WallTime when, LogStyle style) {
+    std::string path = e.node ? e.node->path : "/";
+    std::string prefix = style.journal ? "<" + std::to_string(priority_of(e)) + ">" : "";
+    if (style.json) {
+        json j{{"event", core::event_name(e.kind)}, {"path", path}};
+        if (!style.journal) j["time"] = timestamp(when);
+        if (e.pid) j["pid"] = e.pid;
+        if (e.kind == K::Exit) {
+            if (e.status.signaled)
+                j["signal"] = signal_name(e.status.value);
+            else
+                j["code"] = e.status.value;
+        }
+        if (e.kind == K::Restart || e.kind == K::GiveUp) j["count"] = e.count;
+        if (!e.message.empty()) j["message"] = e.message;
+        return prefix + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    }
+    std::string text = std::string(core::event_name(e.kind)) + " " + path;
+    if (e.pid) text += " pid " + std::to_string(e.pid);
+    if (e.kind == K::Exit)
+        text += e.status.signaled ? " signal " + signal_name(e.status.value)
+                                  : " status " + std::to_string(e.status.value);
+    if (e.kind == K::Restart && e.node && e.node->parent && e.node->parent->sup) {
+        const auto &sup = *e.node->parent->sup;
+        text += " (restart " + std::to_string(e.count) + " of at most " +
+                std::to_string(sup.max_restarts) + " within " + seconds_text(sup.period) + " s)";
+    }
+    if (!e.message.empty()) text += ": " + e.message;
+    if (style.journal) return prefix + "chipd: " + text + "\n";
+    return timestamp(when) + " chipd: " + text + "\n";
+}
+
+std::string format_warning(std::string_view msg, WallTime when, LogStyle style) {
+    std::string body = "chipd: warning: " + std::string(msg) + "\n";
+    return style.journal ? "<4>" + body : timestamp(when) + " " + body;
+}
+
+}  // namespace chip::daemon
