@@ -112,8 +112,7 @@ Daemon::~Daemon() {
     sig_hup_.reset();
     timer_.reset();
     waiter_timer_.reset();
-    status_timer_.reset();
-    watchdog_.reset();
+    systemd_.reset();
     check_.reset();
 }
 
@@ -135,7 +134,6 @@ void Daemon::setup() {
                                          : default_socket_path();
     // Absolute: workers get it as CHIP_SOCKET and run in other folders.
     socket_path_ = std::filesystem::absolute(socket_path_).lexically_normal().string();
-    if (const char *ns = std::getenv("NOTIFY_SOCKET")) sd_notify_socket_ = ns;
     style_.journal = std::getenv("JOURNAL_STREAM") != nullptr;
     style_.json = opts_.json_log;
 
@@ -191,8 +189,14 @@ void Daemon::setup() {
         after_events();
     });
     waiter_timer_ = std::make_unique<uv::Timer>(loop_, [this] { after_events(); });
-    status_timer_ = std::make_unique<uv::Timer>(loop_, [this] { status_dirty_ = true; });
-    start_watchdog();
+    Systemd::Env env;
+    for (auto [name, value] : {std::pair{"NOTIFY_SOCKET", &env.notify_socket},
+                               {"WATCHDOG_USEC", &env.watchdog_usec},
+                               {"WATCHDOG_PID", &env.watchdog_pid}})
+        if (const char *v = std::getenv(name)) *value = v;
+    systemd_ = std::make_unique<Systemd>(
+        loop_, std::move(env), os::own_pid(), [this] { return tree_->summary(); },
+        [this](const std::string &m) { warn(m); });
     check_ = std::make_unique<uv::Check>(loop_, [this] { after_events(); });
 }
 
@@ -206,7 +210,7 @@ int Daemon::run() {
 }
 
 void Daemon::cleanup() {
-    if (!told_stopping_) sd_notify("STOPPING=1");
+    systemd_->stopping();
     // What workers wrote just before the tree finished may still sit in the
     // pipes (their SIGCHLD can be handled before their last output).
     for (auto &p : pipes_) p->drain();
@@ -256,12 +260,9 @@ void Daemon::after_events() {
     if (next_wait) waiter_timer_->start((*next_wait - t + 999999) / 1000000);
     arm_timer();
     // The root is running only once every child of the tree has started and
-    // is ready (DESIGN.md, "Start"), so READY=1 means the whole tree is up.
-    if (!told_ready_ && !told_stopping_ && tree_->root().state == core::State::Running) {
-        told_ready_ = true;
-        sd_notify("READY=1");
-    }
-    if (status_dirty_) update_status();
+    // is ready (README.md, "Supervision, as chipd does it"), so READY=1 means
+    // the whole tree is up.
+    systemd_->after_turn(tree_->root().state == core::State::Running, now());
     if (exiting_) loop_.stop();
 }
 
@@ -298,7 +299,7 @@ void Daemon::on_term_signal(int sig) {
                         {},
                         0,
                         "SIG" + signal_name(sig) + " received: shutting down"});
-        sd_notify("STOPPING=1");
+        systemd_->stopping();
         tree_->shutdown(now());
     } else {
         log(core::Event{core::Event::Kind::Kill,
@@ -331,61 +332,6 @@ void Daemon::write_log(const std::string &line) {
     // Blocking, like worker output that is inherited: chipd's stderr is a
     // terminal, the journal or a container runtime, which all read promptly.
     (void)os::write_all(2, line.data(), line.size());
-}
-
-void Daemon::sd_notify(const std::string &msg) {
-    if (sd_notify_socket_.empty()) return;
-    if (msg == "STOPPING=1") told_stopping_ = true;
-    // Never blocks: a fresh non-blocking socket per datagram, so a socket that
-    // refuses it (nobody listening, queue full) only loses the message.
-    (void)os::send_datagram(sd_notify_socket_, msg);
-}
-
-void Daemon::update_status() {
-    status_dirty_ = false;
-    if (sd_notify_socket_.empty()) return;
-    constexpr core::Time kMinute = std::chrono::seconds(60);
-    core::Time t = now();
-    while (!recent_restarts_.empty() && t - recent_restarts_.front() >= kMinute)
-        recent_restarts_.pop_front();
-    // The count changes when the oldest restart leaves the minute: look again then.
-    if (!recent_restarts_.empty()) {
-        auto left = recent_restarts_.front() + kMinute - t;
-        status_timer_->start(static_cast<std::uint64_t>(left.count() / 1000000 + 1));
-    }
-    auto s = tree_->summary();
-    std::size_t r = recent_restarts_.size();
-    std::string line = std::to_string(s.running) + " running, " + std::to_string(s.starting) +
-                       " starting, " + std::to_string(s.stopping) + " stopping, " +
-                       std::to_string(s.failed) + " failed; " + std::to_string(r) +
-                       (r == 1 ? " restart" : " restarts") + " in the last minute";
-    if (line == last_status_) return;
-    last_status_ = line;
-    sd_notify("STATUS=" + line);
-}
-
-void Daemon::start_watchdog() {
-    const char *usec = std::getenv("WATCHDOG_USEC");
-    if (sd_notify_socket_.empty() || !usec) return;
-    // WATCHDOG_PID names the process systemd watches; another one's is not ours
-    // (e.g. a chipd started by a service's main process).
-    if (const char *wpid = std::getenv("WATCHDOG_PID");
-        wpid && std::strtol(wpid, nullptr, 10) != os::own_pid())
-        return;
-    char *end = nullptr;
-    unsigned long long us = std::strtoull(usec, &end, 10);
-    if (end == usec || *end != '\0' || us == 0) {
-        warn(std::string("ignoring WATCHDOG_USEC=") + usec + ": not a positive integer");
-        return;
-    }
-    // Half the period, as sd_watchdog_enabled(3) advises; the ping comes from
-    // a loop timer, so a stuck loop stops it and systemd notices.
-    watchdog_ms_ = std::max<unsigned long long>(us / 2000, 1);
-    watchdog_ = std::make_unique<uv::Timer>(loop_, [this] {
-        sd_notify("WATCHDOG=1");
-        watchdog_->start(watchdog_ms_);
-    });
-    watchdog_->start(watchdog_ms_);
 }
 
 // ---- core effects ------------------------------------------------------------
@@ -538,7 +484,6 @@ Result<pid_t> Daemon::spawn(const core::Node &node) {
             r->table.commit();
         }
     }
-    status_dirty_ = true;
     return p;
 }
 
@@ -624,13 +569,9 @@ void Daemon::kill_group(pid_t pgid, int sig) {
 }
 
 void Daemon::log(const core::Event &e) {
-    // Every event may change systemd's STATUS= line, and restarts count in it.
-    status_dirty_ = true;
-    if (e.kind == core::Event::Kind::Restart && !sd_notify_socket_.empty()) {
-        recent_restarts_.push_back(now());
-        if (recent_restarts_.size() > 100000) recent_restarts_.pop_front();  // bounded memory
-    }
+    // An event is written to the log, and it may change systemd's STATUS=.
     write_log(format_event(e, os::wall_now(), style_));
+    systemd_->on_event(e, now());
 }
 
 // ---- registry ------------------------------------------------------------------
@@ -887,7 +828,7 @@ std::optional<json> Daemon::handle(Client &c, const json &req) {
         if (!tree_->shutting_down()) {
             log(core::Event{
                 core::Event::Kind::Stop, &tree_->root(), 0, {}, 0, "shutdown requested"});
-            sd_notify("STOPPING=1");
+            systemd_->stopping();
             tree_->shutdown(now());
         }
         c.busy = true;  // no more requests from this client

@@ -25,6 +25,7 @@
 #include "core/tree.hpp"
 #include "daemon/events.hpp"
 #include "daemon/output.hpp"
+#include "daemon/systemd.hpp"
 #include "os/fd.hpp"
 #include "os/shm.hpp"
 #include "os/socket.hpp"
@@ -104,12 +105,6 @@ private:
     void start_capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix);
     void warn(const std::string &msg);
     void write_log(const std::string &line);
-    // systemd (README.md, "Running under systemd"): datagrams to $NOTIFY_SOCKET
-    // that never block; STATUS= recomputed at most once per loop turn.
-    void sd_notify(const std::string &msg);
-    void update_status();
-    // WATCHDOG=1 every WATCHDOG_USEC/2 when systemd asks for it (and for us).
-    void start_watchdog();
 
     // Registry.
     Registry *find_registry(const nlohmann::json &req, std::string &err, std::string &code);
@@ -143,7 +138,6 @@ private:
     std::string notify_dir_;
     std::string env_socket_;  // "CHIP_SOCKET=..."
     std::vector<const char *> base_env_;
-    std::string sd_notify_socket_;
     LogStyle style_;
 
     uv::Loop loop_;
@@ -187,14 +181,7 @@ private:
     bool exiting_ = false;
     int exit_code_ = 0;
     int term_signals_ = 0;
-    bool told_ready_ = false;
-    bool told_stopping_ = false;
-    bool status_dirty_ = true;
-    std::string last_status_;
-    std::deque<core::Time> recent_restarts_;   // for STATUS=, the last minute's
-    std::unique_ptr<uv::Timer> status_timer_;  // a restart leaves the last minute
-    std::unique_ptr<uv::Timer> watchdog_;
-    std::uint64_t watchdog_ms_ = 0;
+    std::unique_ptr<Systemd> systemd_;
 };
 
 }  // namespace chip::daemon
