@@ -16,24 +16,11 @@
 #include "os/clock.hpp"
 #include "os/process.hpp"
 
-extern char **environ;
-
 namespace chip::daemon {
 
 using nlohmann::json;
 
 namespace {
-
-// Variables chipd sets per worker, or that describe chipd's own place under
-// systemd and must not leak into workers.
-bool private_var(const char *kv) {
-    static const char *const kNames[] = {
-        "NOTIFY_SOCKET=", "JOURNAL_STREAM=", "CHIP_SOCKET=",    "CHIP_PATH=",    "CHIP_INSTANCE=",
-        "LISTEN_PID=",    "LISTEN_FDS=",     "LISTEN_FDNAMES=", "WATCHDOG_PID=", "WATCHDOG_USEC="};
-    for (const char *n : kNames)
-        if (std::strncmp(kv, n, std::strlen(n)) == 0) return true;
-    return false;
-}
 
 json exit_json(const std::optional<core::ExitStatus> &s) {
     if (!s) return nullptr;
@@ -47,37 +34,6 @@ json error_json(int code, const std::string &message) {
 
 json ok_json() {
     return json{{"ok", true}};
-}
-
-// What a failed spawn tells in start-failed lines (README.md, "Supervision, as
-// chipd does it"): "cannot execute /x: No such file or directory".
-std::string spawn_failure(const os::SpawnResult &r, const spec::Launch &w) {
-    std::string what;
-    switch (r.step) {
-        case os::SpawnStep::Clone:
-            return std::strerror(r.error);
-        case os::SpawnStep::Setsid:
-            what = "setsid";
-            break;
-        case os::SpawnStep::Dup:
-            what = "cannot set up stdin/stdout/stderr";
-            break;
-        case os::SpawnStep::SetGroups:
-        case os::SpawnStep::SetGid:
-        case os::SpawnStep::SetUid:
-            what = "cannot switch user or group";
-            break;
-        case os::SpawnStep::DeathSignal:
-            what = "cannot set the parent-death signal";
-            break;
-        case os::SpawnStep::Chdir:
-            what = "cannot change to its folder " + w.cwd;
-            break;
-        case os::SpawnStep::Exec:
-            what = "cannot execute " + w.command[0];
-            break;
-    }
-    return what + ": " + std::strerror(r.error);
 }
 
 constexpr std::size_t kMaxRequest = 64 * 1024;
@@ -101,10 +57,8 @@ Daemon::Daemon(spec::Spec spec, Options opts) : spec_(std::move(spec)), opts_(st
 Daemon::~Daemon() {
     // Handles must go before the loop; the loop's destructor frees them.
     clients_.clear();
-    pipes_.clear();
-    dead_pipes_.clear();
+    launcher_.reset();
     member_watches_.clear();
-    for (auto &[id, s] : slots_) s.notify_poll.reset();
     listen_poll_.reset();
     sig_chld_.reset();
     sig_term_.reset();
@@ -140,7 +94,6 @@ void Daemon::setup() {
     auto lfd = os::listen_unix(socket_path_, 0660);
     if (!lfd) throw std::runtime_error(lfd.error().message);
     listen_fd_ = std::move(*lfd);
-    notify_dir_ = socket_path_ + ".notify";
 
     for (const auto &rs : spec_.registries) {
         auto r = std::make_unique<Registry>();
@@ -158,12 +111,9 @@ void Daemon::setup() {
         registries_.push_back(std::move(r));
     }
 
-    for (char **e = environ; *e; ++e)
-        if (!private_var(*e)) base_env_.push_back(*e);
-    env_socket_ = "CHIP_SOCKET=" + socket_path_;
-    dev_null_ = os::open_dev_null();
-    inherit_out_ = std::make_shared<InheritSink>(1);
-    inherit_err_ = std::make_shared<InheritSink>(2);
+    launcher_ = std::make_unique<Launcher>(
+        loop_, socket_path_, [this](const std::string &m) { warn(m); },
+        [this](std::uint64_t id) { on_ready(id); });
 
     tree_ = std::make_unique<core::Tree>(spec_.root, *this);
 
@@ -211,15 +161,11 @@ int Daemon::run() {
 
 void Daemon::cleanup() {
     systemd_->stopping();
-    // What workers wrote just before the tree finished may still sit in the
-    // pipes (their SIGCHLD can be handled before their last output).
-    for (auto &p : pipes_) p->drain();
+    launcher_->finish();
     for (auto &r : registries_) {
         r->table.mark_dead();
         (void)os::unlink_shm(r->shm_name);
     }
-    for (auto &[id, s] : slots_) close_notify(s);
-    os::remove_path(notify_dir_, true);
     listen_poll_.reset();
     listen_fd_.reset();
     os::remove_path(socket_path_);
@@ -228,9 +174,8 @@ void Daemon::cleanup() {
 // ---- the loop's turn ---------------------------------------------------------
 
 void Daemon::after_events() {
-    dead_pipes_.clear();
+    launcher_->after_turn();
     dead_watches_.clear();
-    dead_notify_.clear();
     dead_clients_.clear();
     // Finished commands and satisfied waits get their responses.
     for (auto &f : tree_->take_finished()) {
@@ -284,8 +229,7 @@ void Daemon::on_sigchld() {
         member_died(pid);
         // Its notify socket goes with the process, before the core may spawn
         // the replacement (which gets a new one) in on_exit.
-        if (core::Node *n = tree_->node_by_pid(pid))
-            if (auto s = slots_.find(n->id); s != slots_.end()) close_notify(s->second);
+        if (core::Node *n = tree_->node_by_pid(pid)) launcher_->close_notify(n->id);
         tree_->on_exit(pid, core::ExitStatus{how.signaled, how.value}, now());
     });
 }
@@ -313,10 +257,7 @@ void Daemon::on_term_signal(int sig) {
 }
 
 void Daemon::removed(const core::Node &node) {
-    auto it = slots_.find(node.id);
-    if (it == slots_.end()) return;
-    close_notify(it->second);
-    slots_.erase(it);
+    launcher_->forget(node.id);
 }
 
 void Daemon::exit(int code) {
@@ -336,141 +277,11 @@ void Daemon::write_log(const std::string &line) {
 
 // ---- core effects ------------------------------------------------------------
 
-Daemon::SpawnCache &Daemon::cache_for(const std::shared_ptr<const spec::Launch> &launch) {
-    auto &slot = caches_[launch.get()];
-    if (slot) return *slot;
-    slot = std::make_unique<SpawnCache>();
-    SpawnCache &c = *slot;
-    c.launch = launch;
-    const spec::Launch &w = *launch;
-    const std::string &cmd0 = w.command[0];
-    if (cmd0.find('/') != std::string::npos) {
-        c.candidates.push_back(cmd0);
-    } else {
-        std::string path;
-        for (const auto &[k, v] : w.env)
-            if (k == "PATH") path = v;
-        if (path.empty()) {
-            const char *p = std::getenv("PATH");
-            path = p && *p ? p : "/usr/local/bin:/usr/bin:/bin";
-        }
-        std::size_t start = 0;
-        while (start <= path.size()) {
-            auto colon = path.find(':', start);
-            std::string dir =
-                path.substr(start, colon == std::string::npos ? colon : colon - start);
-            c.candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + cmd0);
-            if (colon == std::string::npos) break;
-            start = colon + 1;
-        }
-    }
-    for (auto &s : c.candidates) c.candidate_ptrs.push_back(s.c_str());
-    for (const auto &a : w.command) c.argv.push_back(const_cast<char *>(a.c_str()));
-    c.argv.push_back(nullptr);
-    for (const auto &[k, v] : w.env) c.env_owned.push_back(k + "=" + v);
-    for (const char *kv : base_env_) {
-        const char *eq = std::strchr(kv, '=');
-        std::size_t klen = eq ? static_cast<std::size_t>(eq - kv) : std::strlen(kv);
-        bool overridden = false;
-        for (const auto &[k, v] : w.env)
-            if (k.size() == klen && std::strncmp(kv, k.c_str(), klen) == 0) overridden = true;
-        if (!overridden) c.env.push_back(kv);
-    }
-    for (const auto &kv : c.env_owned) c.env.push_back(kv.c_str());
-    if (w.uid || w.gid) {
-        gid_t gid = w.gid.value_or(os::own_gid());
-        if (w.user)
-            c.groups = os::groups_of_user(*w.user, gid);
-        else
-            c.groups = {gid};
-    }
-    // One sink per log file, whoever writes to it (both streams of a worker,
-    // several workers): a file is rotated by one owner, its lines never torn.
-    auto sink_for = [this](const spec::OutputSpec &o) {
-        auto &sink = file_sinks_[o.file];
-        if (!sink)
-            sink = std::make_shared<FileSink>(
-                o, [this](const std::string &m) { warn(m); }, now());
-        return sink;
-    };
-    if (w.out.mode == spec::OutputSpec::Mode::File) c.out_file = sink_for(w.out);
-    if (w.err.mode == spec::OutputSpec::Mode::File) c.err_file = sink_for(w.err);
-    return c;
-}
-
 Result<pid_t> Daemon::spawn(const core::Node &node) {
+    auto spawned = launcher_->spawn(node, now());
+    if (!spawned) return spawned;
+    pid_t p = *spawned;
     const spec::Launch &w = *node.worker->launch;
-    SpawnCache &c = cache_for(node.worker->launch);
-    Slot &slot = slots_[node.id];
-    if (slot.env_path.empty()) {
-        slot.env_path = "CHIP_PATH=" + node.path;
-        slot.env_instance = "CHIP_INSTANCE=" + std::to_string(node.instance);
-    }
-
-    scratch_env_.assign(c.env.size(), nullptr);
-    for (std::size_t i = 0; i < c.env.size(); ++i) scratch_env_[i] = const_cast<char *>(c.env[i]);
-    scratch_env_.push_back(const_cast<char *>(env_socket_.c_str()));
-    scratch_env_.push_back(const_cast<char *>(slot.env_path.c_str()));
-    scratch_env_.push_back(const_cast<char *>(slot.env_instance.c_str()));
-    if (node.worker->ready == core::ReadyMode::Notify) {
-        open_notify(slot, node.id);
-        if (!slot.env_notify.empty())
-            scratch_env_.push_back(const_cast<char *>(slot.env_notify.c_str()));
-    }
-    scratch_env_.push_back(nullptr);
-
-    // Output: a pipe per captured stream; chipd keeps only the read ends.
-    os::UniqueFd out_r, out_w, err_r, err_w;
-    std::shared_ptr<Sink> out_sink, err_sink;
-    int fd_out = dev_null_.get(), fd_err = dev_null_.get();
-    using Mode = spec::OutputSpec::Mode;
-    if (w.out.mode != Mode::Null) {
-        if (auto r = os::make_pipe(out_r, out_w); !r) {
-            close_notify(slot);
-            return r.error();
-        }
-        out_sink = w.out.mode == Mode::File ? c.out_file : inherit_out_;
-        fd_out = out_w.get();
-    }
-    if (w.err.mode != Mode::Null) {
-        if (w.err.mode == Mode::File && c.err_file == c.out_file && out_w) {
-            fd_err = out_w.get();  // one file for both: one pipe keeps their order
-        } else {
-            if (auto r = os::make_pipe(err_r, err_w); !r) {
-                close_notify(slot);
-                return r.error();
-            }
-            err_sink = w.err.mode == Mode::File ? c.err_file : inherit_err_;
-            fd_err = err_w.get();
-        }
-    }
-
-    os::SpawnPlan plan;
-    plan.candidates = c.candidate_ptrs.data();
-    plan.candidate_count = c.candidate_ptrs.size();
-    plan.argv = c.argv.data();
-    plan.envp = scratch_env_.data();
-    plan.cwd = w.cwd.empty() ? nullptr : w.cwd.c_str();
-    plan.fd_stdin = dev_null_.get();
-    plan.fd_stdout = fd_out;
-    plan.fd_stderr = fd_err;
-    plan.parent_death_signal = SIGTERM;
-    if (w.uid || w.gid) {
-        plan.set_ids = true;
-        plan.uid = w.uid.value_or(os::own_uid());
-        plan.gid = w.gid.value_or(os::own_gid());
-        plan.groups = c.groups.data();
-        plan.group_count = c.groups.size();
-    }
-    auto pid = os::spawn(plan);
-    if (!pid) {
-        close_notify(slot);
-        return make_error(pid.error, spawn_failure(pid, w));
-    }
-    if (out_r) start_capture(std::move(out_r), out_sink, node.path);
-    if (err_r) start_capture(std::move(err_r), err_sink, node.path);
-    pid_t p = pid.pid;
-
     // Declared groups: joined the moment the worker exists.
     for (const auto &[reg, groups] : w.join) {
         for (auto &r : registries_) {
@@ -487,81 +298,11 @@ Result<pid_t> Daemon::spawn(const core::Node &node) {
     return p;
 }
 
-void Daemon::start_capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix) {
-    pipes_.push_back(nullptr);
-    auto it = std::prev(pipes_.end());
-    *it = std::make_unique<OutputPipe>(loop_, std::move(fd), std::move(sink), prefix,
-                                       [this, it](OutputPipe *) {
-                                           // Freed after this turn, not inside its own callback.
-                                           dead_pipes_.push_back(std::move(*it));
-                                           pipes_.erase(it);
-                                       });
-}
-
-void Daemon::open_notify(Slot &slot, std::uint64_t id) {
-    close_notify(slot);
-    if (auto r = os::make_parent_dirs(notify_dir_ + "/x"); !r) {
-        warn(r.error().message);
-        return;
-    }
-    slot.notify_path = notify_dir_ + "/" + std::to_string(id);
-    auto fd = os::bind_datagram(slot.notify_path);
-    if (!fd) {
-        // A path too long for sockaddr_un: an abstract socket has no file.
-        slot.notify_path =
-            "@" + registry_shm_prefix(socket_path_).substr(1) + "notify-" + std::to_string(id);
-        fd = os::bind_datagram(slot.notify_path);
-    }
-    if (!fd) {
-        warn("cannot create a notify socket: " + fd.error().message);
-        slot.notify_path.clear();
-        return;
-    }
-    slot.notify_fd = std::move(*fd);
-    slot.env_notify = "NOTIFY_SOCKET=" + slot.notify_path;
-    slot.notify_poll =
-        std::make_unique<uv::Poll>(loop_, slot.notify_fd.get(), [this, id](int) { on_notify(id); });
-    slot.notify_poll->start(uv::Poll::Readable);
-}
-
-void Daemon::close_notify(Slot &slot) {
-    // Possibly from its own callback (READY=1): freed after this loop turn.
-    if (slot.notify_poll) {
-        slot.notify_poll->stop();
-        dead_notify_.push_back({std::move(slot.notify_fd), std::move(slot.notify_poll)});
-    }
-    if (!slot.notify_path.empty() && slot.notify_path[0] != '@') os::remove_path(slot.notify_path);
-    slot.notify_path.clear();
-    slot.env_notify.clear();
-}
-
-void Daemon::on_notify(std::uint64_t id) {
-    char buf[4096];
-    for (;;) {
-        auto slot = slots_.find(id);
-        if (slot == slots_.end() || !slot->second.notify_fd) return;
-        ssize_t n = os::recv_datagram(slot->second.notify_fd.get(), buf, sizeof buf - 1);
-        if (n <= 0) return;
-        buf[n] = '\0';
-        // sd_notify: newline-separated assignments; READY=1 is all chipd needs.
-        std::string_view msg(buf, static_cast<std::size_t>(n));
-        std::size_t pos = 0;
-        while (pos <= msg.size()) {
-            auto nl = msg.find('\n', pos);
-            auto line = msg.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
-            if (line == "READY=1") {
-                tree_->on_ready(id, now());
-                // Taken (or no longer awaited): the socket has served.
-                const core::Node *n = tree_->node_by_id(id);
-                if (!n || n->state != core::State::Starting) {
-                    if (auto s = slots_.find(id); s != slots_.end()) close_notify(s->second);
-                    return;
-                }
-            }
-            if (nl == std::string_view::npos) break;
-            pos = nl + 1;
-        }
-    }
+void Daemon::on_ready(std::uint64_t id) {
+    tree_->on_ready(id, now());
+    // Taken (or no longer awaited): the notify socket has served.
+    const core::Node *n = tree_->node_by_id(id);
+    if (!n || n->state != core::State::Starting) launcher_->close_notify(id);
 }
 
 void Daemon::kill_group(pid_t pgid, int sig) {

@@ -24,7 +24,7 @@
 #include "spec/spec.hpp"
 #include "core/tree.hpp"
 #include "daemon/events.hpp"
-#include "daemon/output.hpp"
+#include "daemon/launcher.hpp"
 #include "daemon/systemd.hpp"
 #include "os/fd.hpp"
 #include "os/shm.hpp"
@@ -64,26 +64,6 @@ private:
         os::Mapping mapping;
         registry::Table table;
     };
-    // What a worker spec needs at every spawn, computed once (instances share it).
-    struct SpawnCache {
-        std::shared_ptr<const spec::Launch> launch;  // keeps its address unique while cached
-        std::vector<std::string> candidates;
-        std::vector<const char *> candidate_ptrs;
-        std::vector<char *> argv;
-        std::vector<std::string> env_owned;  // "K=V" from the spec
-        std::vector<const char *> env;       // base environment with the spec's on top
-        std::vector<gid_t> groups;
-        std::shared_ptr<Sink> out_file, err_file;
-    };
-    // Per worker node.
-    struct Slot {
-        std::string env_path;      // "CHIP_PATH=..."
-        std::string env_instance;  // "CHIP_INSTANCE=..."
-        std::string notify_path;   // its NOTIFY_SOCKET, ready: notify only
-        std::string env_notify;
-        os::UniqueFd notify_fd;
-        std::unique_ptr<uv::Poll> notify_poll;
-    };
     struct Client;
     struct Waiter {
         std::uint64_t client;
@@ -98,11 +78,7 @@ private:
     void arm_timer();
     void on_sigchld();
     void on_term_signal(int sig);
-    void on_notify(std::uint64_t id);
-    SpawnCache &cache_for(const std::shared_ptr<const spec::Launch> &launch);
-    void open_notify(Slot &slot, std::uint64_t id);
-    void close_notify(Slot &slot);
-    void start_capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix);
+    void on_ready(std::uint64_t id);
     void warn(const std::string &msg);
     void write_log(const std::string &line);
 
@@ -135,21 +111,11 @@ private:
     spec::Spec spec_;
     Options opts_;
     std::string socket_path_;
-    std::string notify_dir_;
-    std::string env_socket_;  // "CHIP_SOCKET=..."
-    std::vector<const char *> base_env_;
     LogStyle style_;
 
     uv::Loop loop_;
     std::unique_ptr<core::Tree> tree_;
-    std::unordered_map<std::uint64_t, Slot> slots_;  // by node id
-    struct DeadNotify {
-        os::UniqueFd fd;
-        std::unique_ptr<uv::Poll> poll;
-    };
-    std::vector<DeadNotify> dead_notify_;  // closed during this loop turn
-    std::unordered_map<const spec::Launch *, std::unique_ptr<SpawnCache>> caches_;
-    std::unordered_map<std::string, std::shared_ptr<Sink>> file_sinks_;  // by log file path
+    std::unique_ptr<Launcher> launcher_;
     std::vector<std::unique_ptr<Registry>> registries_;
     // Members that are not chipd's children, watched through pidfds.
     struct Watch {
@@ -158,10 +124,6 @@ private:
     };
     std::unordered_map<pid_t, std::unique_ptr<Watch>> member_watches_;
     std::vector<std::unique_ptr<Watch>> dead_watches_;
-    std::list<std::unique_ptr<OutputPipe>> pipes_;
-    std::vector<std::unique_ptr<OutputPipe>> dead_pipes_;
-    std::shared_ptr<Sink> inherit_out_, inherit_err_;
-    os::UniqueFd dev_null_;
 
     os::UniqueFd listen_fd_;
     std::unique_ptr<uv::Poll> listen_poll_;
@@ -177,7 +139,6 @@ private:
     std::optional<core::Time> armed_;
     std::unique_ptr<uv::Check> check_;
 
-    std::vector<char *> scratch_env_;
     bool exiting_ = false;
     int exit_code_ = 0;
     int term_signals_ = 0;
