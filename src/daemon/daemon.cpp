@@ -58,7 +58,7 @@ Daemon::~Daemon() {
     // Handles must go before the loop; the loop's destructor frees them.
     clients_.clear();
     launcher_.reset();
-    member_watches_.clear();
+    procs_.reset();
     listen_poll_.reset();
     sig_chld_.reset();
     sig_term_.reset();
@@ -95,20 +95,16 @@ void Daemon::setup() {
     if (!lfd) throw std::runtime_error(lfd.error().message);
     listen_fd_ = std::move(*lfd);
 
+    procs_ = std::make_unique<SystemProcesses>(
+        loop_, [this](pid_t pid) { registries_->member_died(pid); });
+    registries_ = std::make_unique<Registries>(
+        *procs_, [this](pid_t pid) { return tree_->node_by_pid(pid) != nullptr; },
+        [this](const std::string &m) { warn(m); });
     for (const auto &rs : spec_.registries) {
-        auto r = std::make_unique<Registry>();
-        r->spec = rs;
-        r->shm_name = registry_shm_name(socket_path_, rs.name);
-        std::size_t size = registry::Table::region_size(rs.max_groups, rs.max_members);
-        auto m = os::create_shm(r->shm_name, size);
-        if (!m) throw std::runtime_error("registry " + rs.name + ": " + m.error().message);
-        r->mapping = std::move(*m);
-        if (int rc = r->table.init(r->mapping.bytes(), rs.name, rs.max_groups, rs.max_members,
-                                   os::own_pid());
-            rc < 0)
-            throw std::runtime_error("registry " + rs.name +
-                                     ": cannot format shared memory: " + std::strerror(-rc));
-        registries_.push_back(std::move(r));
+        if (auto r = registries_->create_shared(rs, registry_shm_name(socket_path_, rs.name),
+                                                os::own_pid());
+            !r)
+            throw std::runtime_error(r.error().message);
     }
 
     launcher_ = std::make_unique<Launcher>(
@@ -162,10 +158,7 @@ int Daemon::run() {
 void Daemon::cleanup() {
     systemd_->stopping();
     launcher_->finish();
-    for (auto &r : registries_) {
-        r->table.mark_dead();
-        (void)os::unlink_shm(r->shm_name);
-    }
+    registries_->close();
     listen_poll_.reset();
     listen_fd_.reset();
     os::remove_path(socket_path_);
@@ -175,7 +168,7 @@ void Daemon::cleanup() {
 
 void Daemon::after_events() {
     launcher_->after_turn();
-    dead_watches_.clear();
+    procs_->after_turn();
     dead_clients_.clear();
     // Finished commands and satisfied waits get their responses.
     for (auto &f : tree_->take_finished()) {
@@ -226,7 +219,7 @@ void Daemon::arm_timer() {
 
 void Daemon::on_sigchld() {
     os::reap_children([&](pid_t pid, os::ChildExit how) {
-        member_died(pid);
+        registries_->member_died(pid);
         // Its notify socket goes with the process, before the core may spawn
         // the replacement (which gets a new one) in on_exit.
         if (core::Node *n = tree_->node_by_pid(pid)) launcher_->close_notify(n->id);
@@ -281,20 +274,8 @@ Result<pid_t> Daemon::spawn(const core::Node &node) {
     auto spawned = launcher_->spawn(node, now());
     if (!spawned) return spawned;
     pid_t p = *spawned;
-    const spec::Launch &w = *node.worker->launch;
     // Declared groups: joined the moment the worker exists.
-    for (const auto &[reg, groups] : w.join) {
-        for (auto &r : registries_) {
-            if (r->spec.name != reg) continue;
-            r->table.begin();
-            for (const auto &g : groups) {
-                if (int rc = r->table.join(g, p); rc < 0)
-                    warn("cannot join " + node.path + " (pid " + std::to_string(p) + ") to " + reg +
-                         "/" + g + ": " + std::strerror(-rc));
-            }
-            r->table.commit();
-        }
-    }
+    registries_->join_declared(*node.worker->launch, node.path, p);
     return p;
 }
 
@@ -317,13 +298,14 @@ void Daemon::log(const core::Event &e) {
 
 // ---- registry ------------------------------------------------------------------
 
-Daemon::Registry *Daemon::find_registry(const json &req, std::string &err, std::string &code) {
+Registry *Daemon::find_registry(const json &req, std::string &err, std::string &code) {
     auto it = req.find("registry");
+    const auto &all = registries_->all();
     if (it == req.end() || it->is_null()) {
-        if (registries_.size() == 1) return registries_[0].get();
+        if (all.size() == 1) return all[0].get();
         code = "EINVAL";
-        err = registries_.empty() ? "the spec declares no registry"
-                                  : "several registries: name one with \"registry\"";
+        err = all.empty() ? "the spec declares no registry"
+                          : "several registries: name one with \"registry\"";
         return nullptr;
     }
     if (!it->is_string()) {
@@ -331,75 +313,10 @@ Daemon::Registry *Daemon::find_registry(const json &req, std::string &err, std::
         err = "\"registry\" must be a string";
         return nullptr;
     }
-    for (auto &r : registries_)
-        if (r->spec.name == it->get<std::string>()) return r.get();
+    if (Registry *r = registries_->find(it->get<std::string>())) return r;
     code = "ENOENT";
     err = "unknown registry \"" + it->get<std::string>() + "\"";
     return nullptr;
-}
-
-void Daemon::member_died(pid_t pid) {
-    for (auto &r : registries_) r->table.remove_pid(pid);
-    auto w = member_watches_.find(pid);
-    if (w == member_watches_.end()) return;
-    // Possibly called from the watch's own callback: freed after this turn.
-    w->second->poll->stop();
-    dead_watches_.push_back(std::move(w->second));
-    member_watches_.erase(w);
-}
-
-bool Daemon::watch_member(pid_t pid) {
-    if (tree_->node_by_pid(pid)) return true;  // a running worker: SIGCHLD tells
-    auto it = member_watches_.find(pid);
-    if (it != member_watches_.end()) {
-        if (os::pidfd_alive(it->second->pidfd.get())) return true;
-        // The watched process died and the pid was reused before its pidfd
-        // event was handled: settle the old one first.
-        member_died(pid);
-    }
-    int fd = os::pidfd_open(pid);
-    if (fd < 0) return false;
-    auto w = std::make_unique<Watch>();
-    w->pidfd = os::UniqueFd(fd);
-    if (!os::pidfd_alive(fd)) return false;
-    w->poll = std::make_unique<uv::Poll>(loop_, fd, [this, pid](int) { member_died(pid); });
-    w->poll->start(uv::Poll::Readable);
-    member_watches_[pid] = std::move(w);
-    return true;
-}
-
-int Daemon::check_join_allowed(const os::PeerCred &peer, pid_t pid, std::string &why) {
-    // The common cases cost no /proc read: a worker itself (alive: chipd has
-    // not reaped it), asked for by root, chipd's user or the worker itself.
-    bool trusted = peer.uid == 0 || peer.uid == os::own_uid() || peer.pid == pid;
-    if (!trusted) {
-        auto uids = os::uids_of(pid);
-        if (!uids) {
-            why = "no process " + std::to_string(pid);
-            return ESRCH;
-        }
-        if (peer.uid != uids->first && peer.uid != uids->second) {
-            why = "uid " + std::to_string(peer.uid) + " may not act on pid " + std::to_string(pid) +
-                  " (runs as uid " + std::to_string(uids->first) + ")";
-            return EPERM;
-        }
-    }
-    // Inside the tree: a worker, or a descendant of one.
-    pid_t p = pid;
-    for (int depth = 0; depth < 4096 && p > 1; ++depth) {
-        if (tree_->node_by_pid(p)) return 0;
-        auto parent = os::parent_of(p);
-        if (!parent) {
-            if (p == pid) {
-                why = "no process " + std::to_string(pid);
-                return ESRCH;
-            }
-            break;
-        }
-        p = *parent;
-    }
-    why = "pid " + std::to_string(pid) + " is not a worker of this chipd nor a descendant of one";
-    return EPERM;
 }
 
 // ---- control socket ------------------------------------------------------------
@@ -557,7 +474,7 @@ std::optional<json> Daemon::handle(Client &c, const json &req) {
     if (op == "logs") return op_logs(req);
     if (op == "registries") {
         json list = json::array();
-        for (auto &r : registries_)
+        for (auto &r : registries_->all())
             list.push_back({{"name", r->spec.name},
                             {"shm", "/dev/shm" + r->shm_name},
                             {"max_groups", r->spec.max_groups},
@@ -683,23 +600,9 @@ json Daemon::op_join(Client &c, const json &req, bool join) {
             return error_json(EINVAL, "\"pid\" must be a positive integer");
         pid = static_cast<pid_t>(p->get<long long>());
     }
-    std::string why;
-    if (join) {
-        if (int e = check_join_allowed(c.peer, pid, why); e != 0) return error_json(e, why);
-        // Watched before it joins: a process that has already exited (a zombie)
-        // is refused rather than joined and dropped at once.
-        if (!watch_member(pid))
-            return error_json(ESRCH, "pid " + std::to_string(pid) + " has exited");
-        int rc = r->table.join(g->get<std::string>(), pid);
-        if (rc < 0)
-            return error_json(-rc, rc == -ENOSPC ? "registry " + r->spec.name + " is full"
-                                                 : std::string(std::strerror(-rc)));
-        return ok_json();
-    }
-    // Leaving: the same rules as joining (README.md, "Protocol").
-    if (int e = check_join_allowed(c.peer, pid, why); e != 0) return error_json(e, why);
-    int rc = r->table.leave(g->get<std::string>(), pid);
-    if (rc < 0) return error_json(-rc, std::strerror(-rc));
+    auto done = join ? registries_->join(*r, g->get<std::string>(), pid, c.peer)
+                     : registries_->leave(*r, g->get<std::string>(), pid, c.peer);
+    if (!done) return error_json(done.error().code, done.error().message);
     return ok_json();
 }
 

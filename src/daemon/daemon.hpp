@@ -25,6 +25,7 @@
 #include "core/tree.hpp"
 #include "daemon/events.hpp"
 #include "daemon/launcher.hpp"
+#include "daemon/registries.hpp"
 #include "daemon/systemd.hpp"
 #include "os/fd.hpp"
 #include "os/shm.hpp"
@@ -58,12 +59,6 @@ public:
     void removed(const core::Node &node) override;
 
 private:
-    struct Registry {
-        spec::RegistrySpec spec;
-        std::string shm_name;
-        os::Mapping mapping;
-        registry::Table table;
-    };
     struct Client;
     struct Waiter {
         std::uint64_t client;
@@ -84,11 +79,6 @@ private:
 
     // Registry.
     Registry *find_registry(const nlohmann::json &req, std::string &err, std::string &code);
-    void member_died(pid_t pid);
-    // Watches a member that is not a worker through a pidfd; false when the
-    // process has already exited.
-    bool watch_member(pid_t pid);
-    int check_join_allowed(const os::PeerCred &peer, pid_t pid, std::string &why);
 
     // Control socket.
     void on_accept();
@@ -116,14 +106,8 @@ private:
     uv::Loop loop_;
     std::unique_ptr<core::Tree> tree_;
     std::unique_ptr<Launcher> launcher_;
-    std::vector<std::unique_ptr<Registry>> registries_;
-    // Members that are not chipd's children, watched through pidfds.
-    struct Watch {
-        os::UniqueFd pidfd;
-        std::unique_ptr<uv::Poll> poll;  // destroyed before pidfd is closed
-    };
-    std::unordered_map<pid_t, std::unique_ptr<Watch>> member_watches_;
-    std::vector<std::unique_ptr<Watch>> dead_watches_;
+    std::unique_ptr<SystemProcesses> procs_;
+    std::unique_ptr<Registries> registries_;
 
     os::UniqueFd listen_fd_;
     std::unique_ptr<uv::Poll> listen_poll_;
