@@ -36,30 +36,21 @@ json ok_json() {
     return json{{"ok", true}};
 }
 
-constexpr std::size_t kMaxRequest = 64 * 1024;
-constexpr std::size_t kMaxQueuedOutput = 8 * 1024 * 1024;
-
 }  // namespace
 
 struct Daemon::Client {
     std::uint64_t id = 0;
-    os::UniqueFd fd;
-    std::unique_ptr<uv::Poll> poll;
     os::PeerCred peer;
-    std::string in;
-    std::string out;
-    bool busy = false;     // a request is waiting for its response
-    bool closing = false;  // close once OUT is flushed
+    bool last = false;  // no later request of this connection is read
 };
 
 Daemon::Daemon(spec::Spec spec, Options opts) : spec_(std::move(spec)), opts_(std::move(opts)) {}
 
 Daemon::~Daemon() {
     // Handles must go before the loop; the loop's destructor frees them.
-    clients_.clear();
+    control_.reset();
     launcher_.reset();
     procs_.reset();
-    listen_poll_.reset();
     sig_chld_.reset();
     sig_term_.reset();
     sig_int_.reset();
@@ -93,7 +84,9 @@ void Daemon::setup() {
 
     auto lfd = os::listen_unix(socket_path_, 0660);
     if (!lfd) throw std::runtime_error(lfd.error().message);
-    listen_fd_ = std::move(*lfd);
+    control_ =
+        std::make_unique<Control>(loop_, std::move(*lfd), static_cast<RequestHandler &>(*this),
+                                  [this](const std::string &m) { warn(m); });
 
     procs_ = std::make_unique<SystemProcesses>(
         loop_, [this](pid_t pid) { registries_->member_died(pid); });
@@ -113,9 +106,6 @@ void Daemon::setup() {
 
     tree_ = std::make_unique<core::Tree>(spec_.root, *this);
 
-    listen_poll_ =
-        std::make_unique<uv::Poll>(loop_, listen_fd_.get(), [this](int) { on_accept(); });
-    listen_poll_->start(uv::Poll::Readable);
     sig_chld_ = std::make_unique<uv::Signal>(loop_, SIGCHLD, [this] { on_sigchld(); });
     sig_term_ = std::make_unique<uv::Signal>(loop_, SIGTERM, [this] { on_term_signal(SIGTERM); });
     sig_int_ = std::make_unique<uv::Signal>(loop_, SIGINT, [this] { on_term_signal(SIGINT); });
@@ -159,8 +149,7 @@ void Daemon::cleanup() {
     systemd_->stopping();
     launcher_->finish();
     registries_->close();
-    listen_poll_.reset();
-    listen_fd_.reset();
+    control_->stop_listening();
     os::remove_path(socket_path_);
 }
 
@@ -169,7 +158,7 @@ void Daemon::cleanup() {
 void Daemon::after_events() {
     launcher_->after_turn();
     procs_->after_turn();
-    dead_clients_.clear();
+    control_->after_turn();
     // Finished commands and satisfied waits get their responses.
     for (auto &f : tree_->take_finished()) {
         auto it = tickets_.find(f.ticket);
@@ -321,142 +310,38 @@ Registry *Daemon::find_registry(const json &req, std::string &err, std::string &
 
 // ---- control socket ------------------------------------------------------------
 
-void Daemon::on_accept() {
-    for (int i = 0; i < 64; ++i) {
-        int fd = os::accept_client(listen_fd_.get());
-        if (fd < 0) {
-            if (fd != -EAGAIN && fd != -EWOULDBLOCK && fd != -ECONNABORTED)
-                warn(std::string("accept on control socket: ") + std::strerror(-fd));
-            return;
+RequestHandler::Reply Daemon::on_request(std::uint64_t conn, const os::PeerCred &peer,
+                                         std::string_view line) {
+    json req = json::parse(line, nullptr, false);
+    std::optional<json> resp;
+    Client c{conn, peer};
+    if (req.is_discarded()) {
+        resp = error_json(EPROTO, "malformed request: not a JSON object");
+    } else if (!req.is_object() || !req.contains("op") || !req["op"].is_string()) {
+        resp = error_json(EPROTO, "malformed request: expected an object with a string \"op\"");
+    } else {
+        try {
+            resp = handle(c, req);
+        } catch (const std::exception &e) {
+            resp = error_json(EINVAL, std::string("bad request: ") + e.what());
         }
-        auto c = std::make_unique<Client>();
-        c->id = next_client_++;
-        c->fd = os::UniqueFd(fd);
-        if (auto cred = os::peer_cred(fd)) c->peer = *cred;
-        std::uint64_t id = c->id;
-        c->poll =
-            std::make_unique<uv::Poll>(loop_, fd, [this, id](int ev) { on_client_io(id, ev); });
-        c->poll->start(uv::Poll::Readable);
-        clients_[id] = std::move(c);
     }
+    if (!resp) return {};
+    return {resp->dump(-1, ' ', false, json::error_handler_t::replace), c.last};
 }
 
-void Daemon::on_client_io(std::uint64_t id, int events) {
-    auto it = clients_.find(id);
-    if (it == clients_.end()) return;
-    Client &c = *it->second;
-    if (events & uv::Poll::Writable) {
-        while (!c.out.empty()) {
-            ssize_t n = os::send_some(c.fd.get(), c.out.data(), c.out.size());
-            if (n < 0) {
-                if (n == -EAGAIN) break;
-                drop_client(id);
-                return;
-            }
-            c.out.erase(0, static_cast<std::size_t>(n));
-        }
-        if (c.out.empty() && c.closing) {
-            drop_client(id);
-            return;
-        }
-    }
-    if (events & uv::Poll::Readable) {
-        char buf[16384];
-        for (;;) {
-            ssize_t n = os::read_some(c.fd.get(), buf, sizeof buf);
-            if (n == -EAGAIN) break;
-            if (n <= 0) {
-                drop_client(id);
-                return;
-            }
-            c.in.append(buf, static_cast<std::size_t>(n));
-            if (c.in.size() > 4 * kMaxRequest) break;
-        }
-        process_lines(c);
-    }
-    if (clients_.count(id))
-        c.poll->start(uv::Poll::Readable | (c.out.empty() ? 0 : uv::Poll::Writable));
+std::string Daemon::on_oversized() {
+    return error_json(EMSGSIZE, "request over 64 KiB").dump();
 }
 
-void Daemon::process_lines(Client &c) {
-    while (!c.busy && !c.closing) {
-        auto nl = c.in.find('\n');
-        if (nl == std::string::npos) {
-            if (c.in.size() > kMaxRequest) {
-                send(c, error_json(EMSGSIZE, "request over 64 KiB"));
-                c.closing = true;
-                c.in.clear();
-            }
-            return;
-        }
-        if (nl > kMaxRequest) {
-            send(c, error_json(EMSGSIZE, "request over 64 KiB"));
-            c.closing = true;
-            c.in.clear();
-            return;
-        }
-        std::string line = c.in.substr(0, nl);
-        c.in.erase(0, nl + 1);
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        json req = json::parse(line, nullptr, false);
-        std::optional<json> resp;
-        if (req.is_discarded()) {
-            resp = error_json(EPROTO, "malformed request: not a JSON object");
-        } else if (!req.is_object() || !req.contains("op") || !req["op"].is_string()) {
-            resp = error_json(EPROTO, "malformed request: expected an object with a string \"op\"");
-        } else {
-            try {
-                resp = handle(c, req);
-            } catch (const std::exception &e) {
-                resp = error_json(EINVAL, std::string("bad request: ") + e.what());
-            }
-        }
-        if (resp)
-            send(c, *resp);
-        else
-            c.busy = true;
-    }
-}
-
-void Daemon::send(Client &c, const json &resp) {
-    c.out += resp.dump(-1, ' ', false, json::error_handler_t::replace);
-    c.out += '\n';
-    while (!c.out.empty()) {
-        ssize_t n = os::send_some(c.fd.get(), c.out.data(), c.out.size());
-        if (n <= 0) break;
-        c.out.erase(0, static_cast<std::size_t>(n));
-    }
-    if (c.out.size() > kMaxQueuedOutput) {
-        // A client that does not read its responses is dropped, not waited for.
-        c.closing = true;
-        c.out.clear();
-    }
-    if (c.out.empty() && c.closing) {
-        std::uint64_t id = c.id;
-        drop_client(id);
-        return;
-    }
-    c.poll->start(uv::Poll::Readable | (c.out.empty() ? 0 : uv::Poll::Writable));
-}
-
-void Daemon::finish_request(std::uint64_t client, const json &resp) {
-    auto it = clients_.find(client);
-    if (it == clients_.end()) return;
-    Client &c = *it->second;
-    c.busy = false;
-    send(c, resp);
-    if (clients_.count(client)) process_lines(c);
-}
-
-void Daemon::drop_client(std::uint64_t id) {
-    auto it = clients_.find(id);
-    if (it == clients_.end()) return;
+void Daemon::on_closed(std::uint64_t id) {
     waiters_.remove_if([id](const Waiter &w) { return w.client == id; });
     for (auto t = tickets_.begin(); t != tickets_.end();)
         t = t->second == id ? tickets_.erase(t) : std::next(t);
-    it->second->poll->stop();
-    dead_clients_.push_back(std::move(it->second));
-    clients_.erase(it);
+}
+
+void Daemon::finish_request(std::uint64_t client, const json &resp) {
+    control_->respond(client, resp.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 std::optional<json> Daemon::handle(Client &c, const json &req) {
@@ -482,15 +367,14 @@ std::optional<json> Daemon::handle(Client &c, const json &req) {
         return json{{"ok", true}, {"registries", list}};
     }
     if (op == "shutdown") {
-        send(c, ok_json());
         if (!tree_->shutting_down()) {
             log(core::Event{
                 core::Event::Kind::Stop, &tree_->root(), 0, {}, 0, "shutdown requested"});
             systemd_->stopping();
             tree_->shutdown(now());
         }
-        c.busy = true;  // no more requests from this client
-        return std::nullopt;
+        c.last = true;  // no more requests from this client
+        return ok_json();
     }
     return error_json(EOPNOTSUPP, "unknown operation \"" + op + "\"");
 }

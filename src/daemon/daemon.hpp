@@ -24,6 +24,7 @@
 #include "spec/spec.hpp"
 #include "core/tree.hpp"
 #include "daemon/events.hpp"
+#include "daemon/control.hpp"
 #include "daemon/launcher.hpp"
 #include "daemon/registries.hpp"
 #include "daemon/systemd.hpp"
@@ -40,7 +41,7 @@ struct Options {
     bool json_log = false;  // --log-format json
 };
 
-class Daemon final : public core::Effects {
+class Daemon final : public core::Effects, private RequestHandler {
 public:
     Daemon(spec::Spec spec, Options opts);
     ~Daemon() override;
@@ -81,11 +82,10 @@ private:
     Registry *find_registry(const nlohmann::json &req, std::string &err, std::string &code);
 
     // Control socket.
-    void on_accept();
-    void on_client_io(std::uint64_t id, int events);
-    void process_lines(Client &c);
-    void send(Client &c, const nlohmann::json &resp);
-    void drop_client(std::uint64_t id);
+    // RequestHandler
+    Reply on_request(std::uint64_t conn, const os::PeerCred &peer, std::string_view line) override;
+    std::string on_oversized() override;
+    void on_closed(std::uint64_t conn) override;
     std::optional<nlohmann::json> handle(Client &c, const nlohmann::json &req);
     nlohmann::json op_status(const nlohmann::json &req);
     nlohmann::json op_signal(const nlohmann::json &req);
@@ -109,11 +109,7 @@ private:
     std::unique_ptr<SystemProcesses> procs_;
     std::unique_ptr<Registries> registries_;
 
-    os::UniqueFd listen_fd_;
-    std::unique_ptr<uv::Poll> listen_poll_;
-    std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
-    std::vector<std::unique_ptr<Client>> dead_clients_;
-    std::uint64_t next_client_ = 1;
+    std::unique_ptr<Control> control_;
     std::unordered_map<std::uint64_t, std::uint64_t> tickets_;  // ticket -> client
     std::list<Waiter> waiters_;
 
