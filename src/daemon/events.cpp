@@ -41,7 +41,16 @@ std::string timestamp(WallTime t) {
 }
 
 std::string seconds_text(core::Duration d) {
-    return std::to_string(std::chrono::duration<double>(d).count()).substr(0, 5);
+    // Exact to the nanosecond: whole seconds, then the fraction's significant digits.
+    auto ns = d.count();
+    std::string text = std::to_string(ns / 1000000000);
+    if (auto frac = ns % 1000000000; frac > 0) {
+        char digits[16];
+        std::snprintf(digits, sizeof digits, ".%09lld", static_cast<long long>(frac));
+        std::string f = digits;
+        text += f.substr(0, f.find_last_not_of('0') + 1);
+    }
+    return text;
 }
 
 std::string format_event(const core::Event &e, WallTime when, LogStyle style) {

@@ -18,6 +18,7 @@ using chip::core::SupervisorSpec;
 using chip::daemon::format_event;
 using chip::daemon::format_warning;
 using chip::daemon::LogStyle;
+using chip::daemon::seconds_text;
 using chip::daemon::timestamp;
 using chip::daemon::WallTime;
 using K = Event::Kind;
@@ -89,6 +90,30 @@ TEST_CASE("text lines: every kind") {
     CHECK(line(orphan) == kStamp + " chipd: stop /\n");
 }
 
+TEST_CASE("text lines: the restart line names the supervisor's limit and period") {
+    Fixture f;
+    CHECK(format_event(event(K::Restart, f.w, 42, 2), kWhen, kText) ==
+          kStamp + " chipd: restart sessions/w pid 42 (restart 2 of at most 3 within 5 s)\n");
+    Fixture quick(1, 250ms);
+    CHECK(format_event(event(K::Restart, quick.w, 0, 1), kWhen, kText) ==
+          kStamp + " chipd: restart sessions/w (restart 1 of at most 1 within 0.25 s)\n");
+    Fixture slow(1000, 100000s);
+    CHECK(format_event(event(K::Restart, slow.w, 0, 7), kWhen, kText) ==
+          kStamp + " chipd: restart sessions/w (restart 7 of at most 1000 within 100000 s)\n");
+}
+
+TEST_CASE("periods are printed exactly, without trailing zeros") {
+    CHECK(seconds_text(5s) == "5");
+    CHECK(seconds_text(1s) == "1");
+    CHECK(seconds_text(250ms) == "0.25");
+    CHECK(seconds_text(1500ms) == "1.5");
+    CHECK(seconds_text(100000s) == "100000");
+    CHECK(seconds_text(1000000000s) == "1000000000");
+    CHECK(seconds_text(1ns) == "0.000000001");
+    CHECK(seconds_text(12s + 345678901ns) == "12.345678901");
+    CHECK(seconds_text(0s) == "0");
+}
+
 TEST_CASE("journal lines carry a priority and no timestamp") {
     Fixture f;
     auto line = [&](const Event &e) { return format_event(e, kWhen, kJournal); };
@@ -99,6 +124,7 @@ TEST_CASE("journal lines carry a priority and no timestamp") {
     CHECK(line(exit).rfind("<4>", 0) == 0);
     exit.status = {true, SIGTERM};
     CHECK(line(exit).rfind("<4>", 0) == 0);
+    CHECK(line(event(K::Restart, f.w, 0, 1)).rfind("<5>chipd: restart sessions/w (", 0) == 0);
     CHECK(line(event(K::GiveUp, f.sessions, 0, 4)) == "<3>chipd: give-up sessions\n");
     CHECK(line(event(K::StartFailed, f.w, 0, 0, "x")) == "<3>chipd: start-failed sessions/w: x\n");
     CHECK(line(event(K::Kill, f.w, 42)) == "<4>chipd: kill sessions/w pid 42\n");
