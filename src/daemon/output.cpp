@@ -138,10 +138,7 @@ void OutputPipe::on_readable() {
         if (n == -EAGAIN) return;
         if (n <= 0) {
             // EOF (every writer is gone) or an error: flush and finish.
-            if (!partial_.empty()) {
-                partial_.push_back('\n');
-                flush_partial();
-            }
+            finish();
             poll_.stop();
             on_eof_(this);
             return;
@@ -159,44 +156,21 @@ void OutputPipe::drain() {
         if (n <= 0) break;
         consume(buf, static_cast<std::size_t>(n));
     }
-    if (!partial_.empty()) {
-        partial_.push_back('\n');
-        flush_partial();
-    }
+    finish();
 }
 
 void OutputPipe::consume(const char *data, std::size_t len) {
-    const char *end = data + len;
-    const char *last_nl = nullptr;
-    for (const char *p = end; p > data; --p) {
-        if (p[-1] == '\n') {
-            last_nl = p;
-            break;
-        }
-    }
-    if (!last_nl) {
-        partial_.append(data, end);
-        if (partial_.size() >= kMaxLine) {
-            partial_.push_back('\n');
-            flush_partial();
-        }
-        return;
-    }
-    if (!partial_.empty()) {
-        const char *first_nl = static_cast<const char *>(std::memchr(data, '\n', end - data));
-        partial_.append(data, first_nl + 1);
-        flush_partial();
-        data = first_nl + 1;
-    }
-    if (data < last_nl)
-        sink_->write_lines(prefix_, data, static_cast<std::size_t>(last_nl - data),
-                           os::monotonic_now());
-    partial_.assign(last_nl, end);
+    Time now = os::monotonic_now();
+    lines_.feed({data, len}, [&](std::string_view piece) {
+        sink_->write_lines(prefix_, piece.data(), piece.size(), now);
+    });
 }
 
-void OutputPipe::flush_partial() {
-    sink_->write_lines(prefix_, partial_.data(), partial_.size(), os::monotonic_now());
-    partial_.clear();
+void OutputPipe::finish() {
+    Time now = os::monotonic_now();
+    lines_.finish([&](std::string_view piece) {
+        sink_->write_lines(prefix_, piece.data(), piece.size(), now);
+    });
 }
 
 }  // namespace chip::daemon

@@ -5,12 +5,12 @@
 //
 // A pipe lives as long as any process holds its write end (the worker and its
 // descendants), so output written while a worker is being restarted is still
-// read to the end: nothing is lost across a restart. A line longer than
-// kMaxLine is cut into kMaxLine pieces. Write failures to a file (full disk,
-// unwritable folder) drop whole lines and count them: reported when they start,
-// again at most once a minute while they last, and when writes succeed again
-// (README.md, "Log files"). chipd keeps reading meanwhile, so a worker is never
-// blocked on a full pipe by a full disk.
+// read to the end: nothing is lost across a restart. Lines are cut as
+// line_splitter.hpp says (long ones in pieces). Write failures to a file
+// (full disk, unwritable folder) drop whole lines and count them: reported
+// when they start, again at most once a minute while they last, and when
+// writes succeed again (README.md, "Log files"). chipd keeps reading
+// meanwhile, so a worker is never blocked on a full pipe by a full disk.
 #pragma once
 
 #include <chrono>
@@ -19,13 +19,12 @@
 #include <memory>
 #include <string>
 
+#include "daemon/line_splitter.hpp"
 #include "spec/spec.hpp"
 #include "os/fd.hpp"
 #include "uv/uv.hpp"
 
 namespace chip::daemon {
-
-inline constexpr std::size_t kMaxLine = 64 * 1024;
 
 // A monotonic clock reading (os::monotonic_now()), passed in by the callers:
 // sinks read no clock.
@@ -100,14 +99,14 @@ public:
 
 private:
     void on_readable();
-    // Forwards the complete lines of DATA; keeps an unfinished last one.
+    // Forwards the complete lines of DATA (or, at EOF, what is left).
     void consume(const char *data, std::size_t len);
-    void flush_partial();
+    void finish();
 
     os::UniqueFd fd_;
     std::shared_ptr<Sink> sink_;
     std::string prefix_;
-    std::string partial_;  // an unfinished last line, usually empty
+    LineSplitter lines_;
     std::function<void(OutputPipe *)> on_eof_;
     uv::Poll poll_;
 };
