@@ -3,26 +3,47 @@
 namespace chip::daemon {
 
 void LineSplitter::feed(std::string_view data, const Emit &emit) {
-    auto last_nl = data.rfind('\n');
-    if (last_nl == std::string_view::npos) {
-        partial_.append(data);
-        if (partial_.size() >= max_) {
+    if (data.empty()) return;
+    // First the kept line: completed by DATA, or cut where it reaches the
+    // maximum. Exactly the maximum waits: the next byte may be its newline.
+    while (!partial_.empty() && !data.empty()) {
+        auto nl = data.find('\n');
+        std::size_t len = nl == std::string_view::npos ? data.size() : nl;
+        std::size_t room = max_ - partial_.size();
+        if (len > room) {
+            partial_.append(data.substr(0, room));
             partial_.push_back('\n');
             emit(partial_);
             partial_.clear();
+            data.remove_prefix(room);
+            break;
         }
-        return;
-    }
-    std::size_t start = 0;
-    if (!partial_.empty()) {
-        auto first_nl = data.find('\n');
-        partial_.append(data.substr(0, first_nl + 1));
+        partial_.append(data.substr(0, len));
+        if (nl == std::string_view::npos) return;
+        partial_.push_back('\n');
         emit(partial_);
         partial_.clear();
-        start = first_nl + 1;
+        data.remove_prefix(nl + 1);
     }
-    if (start < last_nl + 1) emit(data.substr(start, last_nl + 1 - start));
-    partial_.assign(data.substr(last_nl + 1));
+    // Then runs of whole lines straight from DATA, a long line cut on the way.
+    std::size_t run = 0, at = 0;
+    while (at < data.size()) {
+        auto nl = data.find('\n', at);
+        std::size_t len = (nl == std::string_view::npos ? data.size() : nl) - at;
+        if (len > max_) {
+            if (at > run) emit(data.substr(run, at - run));
+            piece_.assign(data.substr(at, max_));
+            piece_.push_back('\n');
+            emit(piece_);
+            at += max_;
+            run = at;
+            continue;
+        }
+        if (nl == std::string_view::npos) break;
+        at = nl + 1;
+    }
+    if (at > run) emit(data.substr(run, at - run));
+    partial_.assign(data.substr(at));
 }
 
 void LineSplitter::finish(const Emit &emit) {

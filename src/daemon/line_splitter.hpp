@@ -33,7 +33,8 @@ public:
 
 private:
     std::size_t max_;
-    std::string partial_;  // an unfinished last line, usually empty
+    std::string partial_;  // an unfinished last line, at most max_ bytes; usually empty
+    std::string piece_;    // a piece of a long line, with its newline
 };
 
 }  // namespace chip::daemon

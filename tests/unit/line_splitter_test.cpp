@@ -5,12 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <cstddef>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "daemon/line_splitter.hpp"
 
+using chip::daemon::kMaxLine;
 using chip::daemon::LineSplitter;
 using Lines = std::vector<std::string>;
 
@@ -56,6 +58,10 @@ Run split(const std::vector<std::string> &chunks, std::size_t max, bool finish =
     return run;
 }
 
+std::string xs(std::size_t n, char c = 'x') {
+    return std::string(n, c);
+}
+
 }  // namespace
 
 TEST_CASE("whole lines pass in one piece per read") {
@@ -75,4 +81,69 @@ TEST_CASE("an unfinished line waits for its end, or for the end of the stream") 
     LineSplitter s(8);
     s.feed("abc", [](std::string_view) {});
     CHECK(s.pending() == 3);
+}
+
+TEST_CASE("a line of exactly the maximum is one line, however it arrives") {
+    CHECK(split({xs(8) + "\n"}, 8).lines == Lines{xs(8) + "\n"});
+    CHECK(split({xs(8), "\n"}, 8).lines == Lines{xs(8) + "\n"});
+    CHECK(split({xs(5), xs(3), "\nz\n"}, 8).lines == Lines{xs(8) + "\n", "z\n"});
+    CHECK(split({xs(8)}, 8).lines == Lines{xs(8) + "\n"});
+}
+
+TEST_CASE("a longer line is cut into pieces of at most the maximum") {
+    CHECK(split({xs(9) + "\n"}, 8).lines == Lines{xs(8) + "\n", "x\n"});
+    CHECK(split({xs(8), "y\n"}, 8).lines == Lines{xs(8) + "\n", "y\n"});
+    CHECK(split({xs(16) + "\n"}, 8).lines == Lines{xs(8) + "\n", xs(8) + "\n"});
+    CHECK(split({"a\n" + xs(20) + "\nb\n"}, 8).lines ==
+          Lines{"a\n", xs(8) + "\n", xs(8) + "\n", xs(4) + "\n", "b\n"});
+    // A partial line and the next read together pass the maximum.
+    CHECK(split({xs(6), xs(4)}, 8).lines == Lines{xs(8) + "\n", xs(2) + "\n"});
+    CHECK(split({xs(6), xs(4) + "\nq\n"}, 8).lines == Lines{xs(8) + "\n", xs(2) + "\n", "q\n"});
+    CHECK(split({xs(6), xs(20)}, 8).lines ==
+          Lines{xs(8) + "\n", xs(8) + "\n", xs(8) + "\n", xs(2) + "\n"});
+}
+
+TEST_CASE("any chunking of a stream gives the same lines, none over the maximum") {
+    // Lines of every length around the boundaries, fed in random chunks.
+    const std::size_t max = 8;
+    std::string stream;
+    Lines expected;
+    for (std::size_t len : {0, 1, 7, 8, 9, 15, 16, 17, 3, 24, 0, 8}) {
+        std::string line;
+        for (std::size_t i = 0; i < len; ++i) line += static_cast<char>('a' + (i % 26));
+        stream += line + "\n";
+        if (line.empty()) expected.push_back("\n");
+        for (std::size_t at = 0; at < len; at += max)
+            expected.push_back(line.substr(at, max) + "\n");
+    }
+    std::mt19937 rng(7);
+    for (int round = 0; round < 500; ++round) {
+        std::vector<std::string> chunks;
+        for (std::size_t at = 0; at < stream.size();) {
+            std::size_t n = std::uniform_int_distribution<std::size_t>(0, 20)(rng);
+            chunks.push_back(stream.substr(at, n));
+            at += n;
+        }
+        auto r = split(chunks, max);
+        REQUIRE(r.lines == expected);
+    }
+}
+
+TEST_CASE("64 KiB: no piece over it, whatever the reads") {
+    // 60 KiB without a newline, then 10 KiB more without one.
+    auto r = split({xs(60 * 1024), xs(10 * 1024, 'y')}, kMaxLine);
+    for (const auto &l : r.lines) CHECK(l.size() <= kMaxLine + 1);
+    REQUIRE(r.lines.size() == 2);
+    CHECK(r.lines[0] == xs(60 * 1024) + xs(4 * 1024, 'y') + "\n");
+    CHECK(r.lines[1] == xs(6 * 1024, 'y') + "\n");
+    // ... then a newline: the rest of the line, and nothing empty after it.
+    r = split({xs(60 * 1024), xs(10 * 1024, 'y') + "\n"}, kMaxLine);
+    CHECK(r.lines.size() == 2);
+    CHECK(r.lines[1] == xs(6 * 1024, 'y') + "\n");
+    // Exactly 64 KiB, its newline in the next read: one line.
+    r = split({xs(kMaxLine), "\n", "next\n"}, kMaxLine);
+    CHECK(r.lines == Lines{xs(kMaxLine) + "\n", "next\n"});
+    // 64 KiB and one byte: two pieces.
+    r = split({xs(kMaxLine + 1) + "\n"}, kMaxLine);
+    CHECK(r.lines == Lines{xs(kMaxLine) + "\n", "x\n"});
 }
