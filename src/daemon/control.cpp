@@ -44,6 +44,7 @@ void Control::on_io(std::uint64_t id, int events) {
     auto it = conns_.find(id);
     if (it == conns_.end()) return;
     Conn &c = *it->second;
+    // Writing first frees room in OUT before new requests add to it.
     if (events & uv::Poll::Writable) {
         while (!c.out.empty()) {
             ssize_t n = os::send_some(c.fd.get(), c.out.data(), c.out.size());
@@ -92,10 +93,12 @@ void Control::process_lines(Conn &c) {
         if (nl == std::string::npos) return;
         std::string line = c.in.substr(0, nl);
         c.in.erase(0, nl + 1);
+        // A blank line (spaces, tabs, a CR) is no request and gets no answer.
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         auto reply = handler_.on_request(id, c.peer, line);
         // The handler may have answered a deferred request and so on: C may be gone.
         if (!conns_.count(id)) return;
+        // One request in flight: a deferred one holds the later ones back.
         if (reply.last || !reply.line) c.busy = true;
         if (reply.line) send(c, *reply.line);
         if (!conns_.count(id)) return;
@@ -105,6 +108,7 @@ void Control::process_lines(Conn &c) {
 void Control::send(Conn &c, std::string_view line) {
     c.out.append(line);
     c.out += '\n';
+    // Most answers fit the socket buffer at once: no wait for a Writable turn.
     while (!c.out.empty()) {
         ssize_t n = os::send_some(c.fd.get(), c.out.data(), c.out.size());
         if (n <= 0) break;
@@ -122,6 +126,8 @@ void Control::send(Conn &c, std::string_view line) {
     watch(c);
 }
 
+// Writable only while something waits to be sent: a poll that always asks for
+// it would wake the loop at once, turn after turn.
 void Control::watch(Conn &c) {
     c.poll->start(uv::Poll::Readable | (c.out.empty() ? 0 : uv::Poll::Writable));
 }

@@ -9,6 +9,7 @@
 
 #include "common/names.hpp"
 #include "os/clock.hpp"
+#include "os/host.hpp"
 #include "os/process.hpp"
 #include "os/socket.hpp"
 
@@ -48,7 +49,9 @@ void Daemon::setup() {
                    : spec_.socket        ? *spec_.socket
                                          : default_socket_path();
     // Absolute: workers get it as CHIP_SOCKET and run in other folders.
-    socket_path_ = std::filesystem::absolute(socket_path_).lexically_normal().string();
+    std::filesystem::path socket(socket_path_);
+    if (socket.is_relative()) socket = std::filesystem::path(os::current_dir()) / socket;
+    socket_path_ = socket.lexically_normal().string();
     style_.journal = std::getenv("JOURNAL_STREAM") != nullptr;
     style_.json = opts_.json_log;
     auto listen_fd = os::listen_unix(socket_path_, 0660);

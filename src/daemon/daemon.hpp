@@ -4,6 +4,7 @@
 // control requests) back into core events:
 //
 //   launcher.hpp    spawning workers, their output and notify sockets
+//   output.hpp      output pipes and where their lines go (line_splitter.hpp)
 //   registries.hpp  the shared-memory registries and their members
 //   control.hpp     the control socket's connections and framing
 //   requests.hpp    the protocol's operations

@@ -27,6 +27,7 @@ int priority_of(const core::Event &e) {
 }
 
 std::string timestamp(WallTime t) {
+    // The calendar of <chrono>: UTC with no time-zone database and no libc call.
     using namespace std::chrono;
     auto ms = floor<milliseconds>(t);
     auto day = floor<days>(ms);
@@ -54,6 +55,7 @@ std::string seconds_text(core::Duration d) {
 }
 
 std::string format_event(const core::Event &e, WallTime when, LogStyle style) {
+    // Events of chipd itself (a signal received) name no node: the root's path.
     std::string path = e.node ? e.node->path : "/";
     std::string prefix = style.journal ? "<" + std::to_string(priority_of(e)) + ">" : "";
     if (style.json) {
@@ -68,6 +70,8 @@ std::string format_event(const core::Event &e, WallTime when, LogStyle style) {
         }
         if (e.kind == K::Restart || e.kind == K::GiveUp) j["count"] = e.count;
         if (!e.message.empty()) j["message"] = e.message;
+        // Messages carry outside bytes (paths, commands): never a throw for
+        // bad UTF-8, a replacement character instead.
         return prefix + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     }
     std::string text = std::string(core::event_name(e.kind)) + " " + path;
@@ -75,12 +79,14 @@ std::string format_event(const core::Event &e, WallTime when, LogStyle style) {
     if (e.kind == K::Exit)
         text += e.status.signaled ? " signal " + signal_name(e.status.value)
                                   : " status " + std::to_string(e.status.value);
+    // The limit the restart counts against: the supervisor's intensity.
     if (e.kind == K::Restart && e.node && e.node->parent && e.node->parent->sup) {
         const auto &sup = *e.node->parent->sup;
         text += " (restart " + std::to_string(e.count) + " of at most " +
                 std::to_string(sup.max_restarts) + " within " + seconds_text(sup.period) + " s)";
     }
     if (!e.message.empty()) text += ": " + e.message;
+    // The journal stamps lines itself.
     if (style.journal) return prefix + "chipd: " + text + "\n";
     return timestamp(when) + " chipd: " + text + "\n";
 }

@@ -84,6 +84,9 @@ Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &la
     Cached &c = *entry;
     c.launch = launch;
     const spec::Launch &w = *launch;
+    // A name without '/' is looked up like execvp would in the worker: in
+    // the spec's PATH when it sets one, else chipd's. Candidates are made
+    // now, so the child only tries execve on each.
     const std::string &cmd0 = w.command[0];
     if (cmd0.find('/') != std::string::npos) {
         c.candidates.push_back(cmd0);
@@ -100,6 +103,7 @@ Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &la
             auto colon = path.find(':', start);
             std::string dir =
                 path.substr(start, colon == std::string::npos ? colon : colon - start);
+            // An empty element is the current folder (POSIX).
             c.candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + cmd0);
             if (colon == std::string::npos) break;
             start = colon + 1;
@@ -108,6 +112,7 @@ Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &la
     for (auto &s : c.candidates) c.candidate_ptrs.push_back(s.c_str());
     for (const auto &a : w.command) c.argv.push_back(const_cast<char *>(a.c_str()));
     c.argv.push_back(nullptr);
+    // chipd's variables minus those the spec sets, then the spec's in its order.
     for (const auto &[k, v] : w.env) c.env_owned.push_back(k + "=" + v);
     for (const char *kv : base_env_) {
         const char *eq = std::strchr(kv, '=');
@@ -118,6 +123,7 @@ Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &la
         if (!overridden) c.env.push_back(kv);
     }
     for (const auto &kv : c.env_owned) c.env.push_back(kv.c_str());
+    // A user brings its supplementary groups; a group alone drops chipd's.
     if (w.uid || w.gid) {
         gid_t gid = w.gid.value_or(os::own_gid());
         if (w.user)
@@ -146,6 +152,8 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
         slot.env_instance = "CHIP_INSTANCE=" + std::to_string(node.instance);
     }
 
+    // The cached environment plus this node's variables, in a vector reused
+    // from spawn to spawn: a restart allocates nothing here.
     scratch_env_.assign(c.env.size(), nullptr);
     for (std::size_t i = 0; i < c.env.size(); ++i) scratch_env_[i] = const_cast<char *>(c.env[i]);
     scratch_env_.push_back(const_cast<char *>(env_socket_.c_str()));
@@ -158,7 +166,9 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     }
     scratch_env_.push_back(nullptr);
 
-    // Output: a pipe per captured stream; chipd keeps only the read ends.
+    // Output: a pipe per captured stream; chipd keeps only the read ends (the
+    // write ends close when this returns), so a pipe ends with the last
+    // process of the worker that holds it.
     os::UniqueFd out_r, out_w, err_r, err_w;
     std::shared_ptr<Sink> out_sink, err_sink;
     int fd_out = dev_null_.get(), fd_err = dev_null_.get();
@@ -193,6 +203,7 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     plan.fd_stdin = dev_null_.get();
     plan.fd_stdout = fd_out;
     plan.fd_stderr = fd_err;
+    // If chipd dies, its workers go too (README.md, "Orphans").
     plan.parent_death_signal = SIGTERM;
     if (w.uid || w.gid) {
         plan.set_ids = true;

@@ -6,24 +6,21 @@ void LineSplitter::feed(std::string_view data, const Emit &emit) {
     if (data.empty()) return;
     // First the kept line: completed by DATA, or cut where it reaches the
     // maximum. Exactly the maximum waits: the next byte may be its newline.
-    while (!partial_.empty() && !data.empty()) {
+    if (!partial_.empty()) {
         auto nl = data.find('\n');
         std::size_t len = nl == std::string_view::npos ? data.size() : nl;
         std::size_t room = max_ - partial_.size();
         if (len > room) {
             partial_.append(data.substr(0, room));
-            partial_.push_back('\n');
-            emit(partial_);
-            partial_.clear();
             data.remove_prefix(room);
-            break;
+        } else {
+            partial_.append(data.substr(0, len));
+            if (nl == std::string_view::npos) return;
+            data.remove_prefix(nl + 1);
         }
-        partial_.append(data.substr(0, len));
-        if (nl == std::string_view::npos) return;
         partial_.push_back('\n');
         emit(partial_);
         partial_.clear();
-        data.remove_prefix(nl + 1);
     }
     // Then runs of whole lines straight from DATA, a long line cut on the way.
     std::size_t run = 0, at = 0;

@@ -20,6 +20,8 @@ Result<void> Registries::format(Registry &r, std::span<std::byte> region, pid_t 
 
 Result<void> Registries::create_shared(const spec::RegistrySpec &spec, const std::string &shm_name,
                                        pid_t writer) {
+    // Sized for its capacities once: a full registry refuses joins (ENOSPC)
+    // rather than growing under its readers.
     auto r = std::make_unique<Registry>();
     r->spec = spec;
     r->shm_name = shm_name;
@@ -117,6 +119,8 @@ void Registries::member_died(pid_t pid) {
 }
 
 void Registries::close() {
+    // Marked dead before the unlink: a reader that keeps its mapping learns
+    // to look for a new chipd's region.
     for (auto &r : list_) {
         r->table.mark_dead();
         if (!r->shm_name.empty()) (void)os::unlink_shm(r->shm_name);
@@ -150,6 +154,7 @@ bool SystemProcesses::watch(pid_t pid) {
         died_(pid);
         unwatch(pid);
     }
+    // A pidfd, not the pid: it cannot be fooled by the pid's reuse.
     int fd = os::pidfd_open(pid);
     if (fd < 0) return false;
     auto w = std::make_unique<Watch>();

@@ -31,6 +31,8 @@ json exit_json(const std::optional<core::ExitStatus> &s) {
     return json{{"code", s->value}};
 }
 
+// A NODE of README.md, "Protocol". Uptime counts while a process (or a
+// supervisor's start) is under way, to the millisecond.
 json node_json(const core::Node &n, core::Time now) {
     bool live = n.state == core::State::Running || n.state == core::State::Starting ||
                 n.state == core::State::Stopping;
@@ -52,6 +54,8 @@ std::string path_of(const json &req) {
     return it->get<std::string>();
 }
 
+// "signal": a name ("TERM", "SIGTERM"), a number or a number as text. 0 (a
+// probe, not a signal) and numbers past Linux's 64 are refused.
 std::optional<int> signal_of(const json &req) {
     auto it = req.find("signal");
     if (it == req.end()) return std::nullopt;
@@ -79,7 +83,8 @@ constexpr double kForever = 1e9;
 
 }  // namespace
 
-// The dispatch table: every op of README.md, "Protocol".
+// The dispatch table: every op of README.md, "Protocol". Searched in order:
+// thirteen names, once per request.
 const Requests::Op Requests::kOps[] = {
     {"status", &Requests::status},     {"start", &Requests::start},
     {"stop", &Requests::stop},         {"restart", &Requests::restart},
@@ -115,6 +120,8 @@ Requests::Reply Requests::handle(std::uint64_t conn, const os::PeerCred &peer, c
     const auto &op = req["op"].get_ref<const std::string &>();
     for (const Op &o : kOps) {
         if (o.name != op) continue;
+        // A field of the wrong type met deep in a handler (json's type errors)
+        // answers EINVAL instead of ending chipd.
         try {
             return (this->*o.handler)(Call{conn, peer, req, now});
         } catch (const std::exception &e) {
@@ -150,8 +157,10 @@ Requests::Reply Requests::restart(const Call &c) {
 Requests::Reply Requests::command(const Call &c, core::Command cmd) {
     auto ticket = tree_.command(cmd, path_of(c.req), c.now);
     if (!ticket) return {error(ticket.error())};
+    // The core names the command by its ticket; settle() answers it once the
+    // core has finished it.
     tickets_[*ticket] = c.conn;
-    return {};  // settle() answers once the core has finished it
+    return {};
 }
 
 Requests::Reply Requests::wait(const Call &c) {
@@ -162,6 +171,7 @@ Requests::Reply Requests::wait(const Call &c) {
         w.ids.push_back(n->id);
         w.paths.push_back(n->path);
     }
+    // Ready already: answered before the timeout is even looked at.
     if (auto done = wait_outcome(w, c.now)) return {*done};
     if (auto it = c.req.find("timeout"); it != c.req.end() && !it->is_null()) {
         if (!it->is_number() || it->get<double>() < 0)
@@ -178,6 +188,7 @@ Requests::Reply Requests::wait(const Call &c) {
 std::optional<json> Requests::wait_outcome(const Waiter &w, core::Time now) {
     bool ready = true;
     for (std::size_t i = 0; i < w.ids.size(); ++i) {
+        // Removed meanwhile: it will never be ready.
         const core::Node *n = tree_.node_by_id(w.ids[i]);
         if (!n) return error(ENOENT, w.paths[i] + " was removed");
         if (!n->ready()) ready = false;
@@ -198,6 +209,7 @@ Requests::Reply Requests::signal(const Call &c) {
         std::optional<json> err;
         Registry *r = registry_of(c.req, err);
         if (!r) return {*err};
+        // Only the pids the signal reached are listed (a member may be gone).
         for (pid_t p : r->table.members(*group))
             if (fx_.kill(p, *sig) == 0) pids.push_back(p);
         return {json{{"ok", true}, {"pids", pids}}};
@@ -209,6 +221,7 @@ Requests::Reply Requests::signal(const Call &c) {
         core::Tree::walk(*n, [&](core::Node &x) {
             if (!x.is_supervisor && x.pid && fx_.kill(x.pid, *sig) == 0) pids.push_back(x.pid);
         });
+    // A path with nothing running: worth telling, unlike an empty group.
     if (pids.empty()) return {error(ESRCH, "no running worker at " + path)};
     return {json{{"ok", true}, {"pids", pids}}};
 }
@@ -219,6 +232,7 @@ Requests::Reply Requests::logs(const Call &c) {
     if (!nodes) return {error(nodes.error())};
     if (nodes->size() != 1 || (*nodes)[0]->is_supervisor)
         return {error(EINVAL, path + " is not a single worker")};
+    // Files only: inherited or discarded output has nothing to read back.
     const auto &launch = (*nodes)[0]->worker->launch;
     auto file = [&](const spec::OutputSpec *o) {
         return o && o->mode == spec::OutputSpec::Mode::File ? json(o->file) : json(nullptr);
@@ -236,6 +250,7 @@ Requests::Reply Requests::shutdown(const Call &) {
 // ---- the registries ---------------------------------------------------------------
 
 Registry *Requests::registry_of(const json &req, std::optional<json> &err) {
+    // Omitted or null: the only one, when there is exactly one.
     const auto &all = registries_.all();
     auto it = req.find("registry");
     if (it == req.end() || it->is_null()) {
@@ -267,6 +282,8 @@ Requests::Reply Requests::join_or_leave(const Call &c, bool join) {
     std::optional<json> err;
     Registry *r = registry_of(c.req, err);
     if (!r) return {*err};
+    // The peer itself by default (SO_PEERCRED); else a positive number below
+    // 2^30, above any pid Linux hands out.
     pid_t pid = c.peer.pid;
     if (auto p = c.req.find("pid"); p != c.req.end() && !p->is_null()) {
         if (!p->is_number_integer() || p->get<long long>() <= 0 || p->get<long long>() > 0x3fffffff)
@@ -314,6 +331,7 @@ Requests::Reply Requests::registries(const Call &) {
 // ---- deferred answers -------------------------------------------------------------
 
 std::vector<Requests::Answer> Requests::settle(core::Time now) {
+    // Commands first, in the order the core finished them; then waits.
     std::vector<Answer> out;
     for (auto &f : tree_.take_finished()) {
         auto it = tickets_.find(f.ticket);
@@ -339,6 +357,7 @@ std::optional<core::Time> Requests::next_deadline() const {
     return next;
 }
 
+// The commands go on: only their answers have nobody left to go to.
 void Requests::forget(std::uint64_t conn) {
     waiters_.remove_if([conn](const Waiter &w) { return w.conn == conn; });
     std::erase_if(tickets_, [conn](const auto &t) { return t.second == conn; });
