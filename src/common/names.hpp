@@ -31,9 +31,6 @@ int errno_from_name(std::string_view name);
 // real uid, os::real_uid()): $XDG_RUNTIME_DIR/chip/chipd.sock, else
 // /run/chip/chipd.sock for root, else /tmp/chip-$UID/chipd.sock.
 std::string default_socket_path(uid_t uid);
-// The same for the calling process's real uid. Defined in src/os (src/os/self.cpp:
-// it asks the kernel), so only for programs linking the os library.
-std::string default_socket_path();
 // --socket, else $CHIP_SOCKET, else default_socket_path(UID).
 std::string resolve_socket_path(const char *given, uid_t uid);
 

@@ -70,7 +70,7 @@ void Reload::issue(const Step &s, Time now) {
     using A = Step::Action;
     Node *n = tree_.node_by_id(s.node);
     if (!n) return;  // gone meanwhile (removed with its supervisor, or by the user)
-    auto wait = [&](const Result<std::uint64_t> &t) {
+    auto await_ticket = [&](const Result<std::uint64_t> &t) {
         if (t)
             waiting_.push_back(*t);
         else
@@ -78,14 +78,14 @@ void Reload::issue(const Step &s, Time now) {
     };
     switch (s.action) {
         case A::Remove:
-            wait(tree_.remove(*n, now));
+            await_ticket(tree_.remove(*n, now));
             break;
         case A::RemovePool:
-            wait(tree_.remove_pool(*n, s.name, now));
+            await_ticket(tree_.remove_pool(*n, s.name, now));
             break;
         case A::Shrink:
         case A::Grow:
-            wait(tree_.scale(*n, s.name, s.count, now));
+            await_ticket(tree_.scale(*n, s.name, s.count, now));
             break;
         case A::UpdateWorker:
             (void)tree_.redefine(*n, s.worker, Redefine::InPlace, now);
@@ -100,7 +100,7 @@ void Reload::issue(const Step &s, Time now) {
             tree_.reorder(*n, s.names);
             break;
         case A::RestartWorker:
-            wait(tree_.redefine(*n, s.worker, Redefine::Restart, now));
+            await_ticket(tree_.redefine(*n, s.worker, Redefine::Restart, now));
             break;
         case A::Add: {
             // Its place: after every child that comes before it in the new order.

@@ -326,9 +326,11 @@ int cmd_control(const Context &ctx, const std::string &op, const std::string &pa
 int cmd_wait(const Context &ctx, const std::string &path, std::optional<double> timeout_s) {
     // `chipd spec.json & chipctl wait PATH`: a chipd that has not created its
     // socket yet is waited for too, within the same timeout.
-    const std::int64_t start = os::monotonic_ns();
+    const std::int64_t start = os::monotonic_now().count();
     auto left = [&] {
-        return timeout_s ? *timeout_s - static_cast<double>(os::monotonic_ns() - start) / 1e9 : 1e9;
+        return timeout_s
+                   ? *timeout_s - static_cast<double>(os::monotonic_now().count() - start) / 1e9
+                   : 1e9;
     };
     for (;;) {
         auto probe = client::Connection::open(ctx.socket);

@@ -1,128 +1,40 @@
 #include "daemon/daemon.hpp"
 
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
-#include <cstring>
-#include <ctime>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
+#include <utility>
 
 #include "common/names.hpp"
+#include "os/clock.hpp"
+#include "os/file.hpp"
 #include "os/process.hpp"
-
-extern char **environ;
+#include "os/self.hpp"
+#include "os/socket.hpp"
 
 namespace chip::daemon {
 
-using nlohmann::json;
-
 namespace {
 
-// Variables chipd sets per worker, or that describe chipd's own place under
-// systemd and must not leak into workers.
-bool private_var(const char *kv) {
-    static const char *const kNames[] = {
-        "NOTIFY_SOCKET=", "JOURNAL_STREAM=", "CHIP_SOCKET=",    "CHIP_PATH=",    "CHIP_INSTANCE=",
-        "LISTEN_PID=",    "LISTEN_FDS=",     "LISTEN_FDNAMES=", "WATCHDOG_PID=", "WATCHDOG_USEC="};
-    for (const char *n : kNames)
-        if (std::strncmp(kv, n, std::strlen(n)) == 0) return true;
-    return false;
+// Milliseconds from NOW until T, rounded up: a libuv timer never fires early.
+std::uint64_t ms_until(core::Time t, core::Time now) {
+    auto delta = (t - now).count();
+    return delta <= 0 ? 0 : static_cast<std::uint64_t>((delta + 999999) / 1000000);
 }
-
-core::ExitStatus decode_status(int st) {
-    if (WIFSIGNALED(st)) return {true, WTERMSIG(st)};
-    return {false, WEXITSTATUS(st)};
-}
-
-std::string timestamp() {
-    auto t = std::chrono::system_clock::now();
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm;
-    gmtime_r(&secs, &tm);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms % 1000));
-    return buf;
-}
-
-json exit_json(const std::optional<core::ExitStatus> &s) {
-    if (!s) return nullptr;
-    if (s->signaled) return json{{"signal", signal_name(s->value)}};
-    return json{{"code", s->value}};
-}
-
-json error_json(int code, const std::string &message) {
-    return json{{"ok", false}, {"error", message}, {"errno", errno_name(code)}};
-}
-
-json ok_json() {
-    return json{{"ok", true}};
-}
-
-// The journal's syslog priority of an event.
-int priority_of(const core::Event &e) {
-    switch (e.kind) {
-        case core::Event::Kind::StartFailed:
-        case core::Event::Kind::GiveUp:
-            return 3;
-        case core::Event::Kind::Kill:
-            return 4;
-        case core::Event::Kind::Restart:
-            return 5;
-        case core::Event::Kind::Exit:
-            return e.status.signaled || e.status.value != 0 ? 4 : 6;
-        default:
-            return 6;
-    }
-}
-
-constexpr std::size_t kMaxRequest = 64 * 1024;
-constexpr std::size_t kMaxQueuedOutput = 8 * 1024 * 1024;
 
 }  // namespace
-
-struct Daemon::Client {
-    std::uint64_t id = 0;
-    os::UniqueFd fd;
-    std::unique_ptr<uv::Poll> poll;
-    os::PeerCred peer;
-    std::string in;
-    std::string out;
-    bool busy = false;     // a request is waiting for its response
-    bool closing = false;  // close once OUT is flushed
-};
 
 Daemon::Daemon(spec::Spec spec, Options opts) : spec_(std::move(spec)), opts_(std::move(opts)) {}
 
 Daemon::~Daemon() {
-    // Handles must go before the loop; the loop's destructor frees them.
-    clients_.clear();
-    pipes_.clear();
-    dead_pipes_.clear();
-    member_watches_.clear();
-    for (auto &[id, s] : slots_) s.notify_poll.reset();
-    listen_poll_.reset();
-    sig_chld_.reset();
-    sig_term_.reset();
-    sig_int_.reset();
-    sig_hup_.reset();
-    timer_.reset();
-    waiter_timer_.reset();
-    status_timer_.reset();
-    watchdog_.reset();
-    check_.reset();
+    // Connections first: closing one tells the request handlers.
+    control_.reset();
 }
 
 core::Time Daemon::now() const {
-    return core::Time(uv::Loop::now_ns());
+    return os::monotonic_now();
 }
 
 // ---- set-up ------------------------------------------------------------------
@@ -136,52 +48,48 @@ void Daemon::setup() {
     // variable: a chipd run as a worker of another chipd must not take its socket.
     socket_path_ = !opts_.socket.empty() ? opts_.socket
                    : spec_.socket        ? *spec_.socket
-                                         : default_socket_path();
+                                         : default_socket_path(os::real_uid());
     // Absolute: workers get it as CHIP_SOCKET and run in other folders.
-    socket_path_ = std::filesystem::absolute(socket_path_).lexically_normal().string();
-    if (const char *ns = std::getenv("NOTIFY_SOCKET")) sd_notify_socket_ = ns;
-    journal_ = std::getenv("JOURNAL_STREAM") != nullptr;
+    std::filesystem::path socket(socket_path_);
+    if (socket.is_relative()) socket = std::filesystem::path(os::current_dir()) / socket;
+    socket_path_ = socket.lexically_normal().string();
+    style_.journal = std::getenv("JOURNAL_STREAM") != nullptr;
+    style_.json = opts_.json_log;
+    auto listen_fd = os::listen_unix(socket_path_, 0660);
+    if (!listen_fd) throw std::runtime_error(listen_fd.error().message);
 
-    auto lfd = os::listen_unix(socket_path_, 0660);
-    if (!lfd) throw std::runtime_error(lfd.error().message);
-    listen_fd_ = std::move(*lfd);
-    notify_dir_ = socket_path_ + ".notify";
-
+    auto warn = [this](const std::string &m) { this->warn(m); };
+    procs_ = std::make_unique<SystemProcesses>(
+        loop_, [this](pid_t pid) { registries_->member_died(pid); });
+    registries_ = std::make_unique<Registries>(
+        *procs_, [this](pid_t pid) { return tree_->node_by_pid(pid) != nullptr; }, warn);
     for (const auto &rs : spec_.registries) {
-        auto r = std::make_unique<Registry>();
-        r->spec = rs;
-        r->shm_name = registry_shm_name(socket_path_, rs.name);
-        std::size_t size = registry::Table::region_size(rs.max_groups, rs.max_members);
-        auto m = os::create_shm(r->shm_name, size);
-        if (!m) throw std::runtime_error("registry " + rs.name + ": " + m.error().message);
-        r->mapping = std::move(*m);
-        if (int rc = r->table.init(r->mapping.bytes(), rs.name, rs.max_groups, rs.max_members,
-                                   ::getpid());
-            rc < 0)
-            throw std::runtime_error("registry " + rs.name +
-                                     ": cannot format shared memory: " + std::strerror(-rc));
-        registries_.push_back(std::move(r));
+        auto r = registries_->create_shared(rs, registry_shm_name(socket_path_, rs.name),
+                                            os::self_pid());
+        if (!r) throw std::runtime_error(r.error().message);
     }
-
-    for (char **e = environ; *e; ++e)
-        if (!private_var(*e)) base_env_.push_back(*e);
-    env_socket_ = "CHIP_SOCKET=" + socket_path_;
-    dev_null_ = os::open_dev_null();
-    inherit_out_ = std::make_shared<InheritSink>(1);
-    inherit_err_ = std::make_shared<InheritSink>(2);
-
+    launcher_ = std::make_unique<Launcher>(loop_, socket_path_, warn,
+                                           [this](std::uint64_t id) { on_ready(id); });
+    Systemd::Env env;
+    for (auto [name, value] : {std::pair{"NOTIFY_SOCKET", &env.notify_socket},
+                               {"WATCHDOG_USEC", &env.watchdog_usec},
+                               {"WATCHDOG_PID", &env.watchdog_pid}})
+        if (const char *v = std::getenv(name)) *value = v;
+    systemd_ = std::make_unique<Systemd>(
+        loop_, std::move(env), os::self_pid(), [this] { return tree_->summary(); }, warn);
     tree_ = std::make_unique<core::Tree>(spec_.root, *this);
+    requests_ =
+        std::make_unique<Requests>(*tree_, *registries_, static_cast<RequestEffects &>(*this));
+    control_ = std::make_unique<Control>(loop_, std::move(*listen_fd),
+                                         static_cast<RequestHandler &>(*this), warn);
 
-    listen_poll_ =
-        std::make_unique<uv::Poll>(loop_, listen_fd_.get(), [this](int) { on_accept(); });
-    listen_poll_->start(uv::Poll::Readable);
     sig_chld_ = std::make_unique<uv::Signal>(loop_, SIGCHLD, [this] { on_sigchld(); });
     sig_term_ = std::make_unique<uv::Signal>(loop_, SIGTERM, [this] { on_term_signal(SIGTERM); });
     sig_int_ = std::make_unique<uv::Signal>(loop_, SIGINT, [this] { on_term_signal(SIGINT); });
     // SIGHUP is not forwarded: most programs die of it, and a tree-wide HUP
     // would turn into restarts. `chipctl signal HUP PATH` sends it on purpose.
     sig_hup_ = std::make_unique<uv::Signal>(loop_, SIGHUP, [this] {
-        warn(
+        this->warn(
             "SIGHUP ignored (chipd has no configuration to reload; restart it to change the "
             "spec, or use chipctl signal HUP PATH to signal workers)");
     });
@@ -194,8 +102,6 @@ void Daemon::setup() {
         after_events();
     });
     waiter_timer_ = std::make_unique<uv::Timer>(loop_, [this] { after_events(); });
-    status_timer_ = std::make_unique<uv::Timer>(loop_, [this] { status_dirty_ = true; });
-    start_watchdog();
     check_ = std::make_unique<uv::Check>(loop_, [this] { after_events(); });
 }
 
@@ -209,401 +115,105 @@ int Daemon::run() {
 }
 
 void Daemon::cleanup() {
-    if (!told_stopping_) sd_notify("STOPPING=1");
-    // What workers wrote just before the tree finished may still sit in the
-    // pipes (their SIGCHLD can be handled before their last output).
-    for (auto &p : pipes_) p->drain();
-    for (auto &r : registries_) {
-        r->table.mark_dead();
-        (void)os::unlink_shm(r->shm_name);
-    }
-    for (auto &[id, s] : slots_) close_notify(s);
-    os::remove_path(notify_dir_, true);
-    listen_poll_.reset();
-    listen_fd_.reset();
+    systemd_->stopping();
+    launcher_->finish();
+    registries_->close();
+    control_->stop_listening();
     os::remove_path(socket_path_);
 }
 
 // ---- the loop's turn ---------------------------------------------------------
 
 void Daemon::after_events() {
-    dead_pipes_.clear();
-    dead_watches_.clear();
-    dead_clients_.clear();
-    // Finished commands and satisfied waits get their responses.
-    for (auto &f : tree_->take_finished()) {
-        auto it = tickets_.find(f.ticket);
-        if (it == tickets_.end()) continue;
-        std::uint64_t client = it->second;
-        tickets_.erase(it);
-        finish_request(client, f.result
-                                   ? ok_json()
-                                   : error_json(f.result.error().code, f.result.error().message));
-    }
-    std::uint64_t t = uv::Loop::now_ns();
-    std::optional<std::uint64_t> next_wait;
-    for (auto it = waiters_.begin(); it != waiters_.end();) {
-        if (core::Tree::all_ready(it->nodes)) {
-            finish_request(it->client, ok_json());
-            it = waiters_.erase(it);
-        } else if (it->deadline_ns && *it->deadline_ns <= t) {
-            finish_request(it->client, error_json(ETIMEDOUT, "timed out waiting for readiness"));
-            it = waiters_.erase(it);
-        } else {
-            if (it->deadline_ns && (!next_wait || *it->deadline_ns < *next_wait))
-                next_wait = it->deadline_ns;
-            ++it;
-        }
-    }
-    if (next_wait) waiter_timer_->start((*next_wait - t + 999999) / 1000000);
-    arm_timer();
+    // Handles closed from their own callbacks during the turn.
+    launcher_->after_turn();
+    procs_->after_turn();
+    control_->after_turn();
+    answer_requests();
+    arm_timers();
     // The root is running only once every child of the tree has started and
-    // is ready (DESIGN.md, "Start"), so READY=1 means the whole tree is up.
-    if (!told_ready_ && !told_stopping_ && tree_->root().state == core::State::Running) {
-        told_ready_ = true;
-        sd_notify("READY=1");
-    }
-    if (status_dirty_) update_status();
+    // is ready (README.md, "Supervision, as chipd does it"), so READY=1 means
+    // the whole tree is up.
+    systemd_->after_turn(tree_->root().state == core::State::Running, now());
     if (exiting_) loop_.stop();
 }
 
-void Daemon::arm_timer() {
+void Daemon::answer_requests() {
+    // An answer lets its connection's next request in, which may be over at
+    // once (a start of what runs already): again until nothing is due.
+    for (;;) {
+        auto answers = requests_->settle(now());
+        if (answers.empty()) break;
+        for (const auto &a : answers) control_->respond(a.conn, Requests::text(a.body));
+    }
+}
+
+void Daemon::arm_timers() {
+    if (auto next = requests_->next_deadline()) waiter_timer_->start(ms_until(*next, now()));
     auto next = tree_->next_deadline();
     if (next == armed_) return;
     armed_ = next;
-    if (!next) {
+    if (next)
+        timer_->start(ms_until(*next, now()));
+    else
         timer_->stop();
-        return;
-    }
-    auto delta = *next - now();
-    auto ms = delta.count() <= 0 ? 0 : (delta.count() + 999999) / 1000000;
-    timer_->start(static_cast<std::uint64_t>(ms));
 }
 
 void Daemon::on_sigchld() {
-    os::reap_children([&](pid_t pid, int st) {
-        member_died(pid);
-        tree_->on_exit(pid, decode_status(st), now());
+    os::reap_children([&](pid_t pid, os::ChildExit how) {
+        registries_->member_died(pid);
+        // Its notify socket goes with the process, before the core may spawn
+        // the replacement (which gets a new one) in on_exit.
+        if (core::Node *n = tree_->node_by_pid(pid)) launcher_->close_notify(n->id);
+        tree_->on_exit(pid, core::ExitStatus{how.signaled, how.value}, now());
     });
 }
 
 void Daemon::on_term_signal(int sig) {
     ++term_signals_;
     if (term_signals_ == 1 && !tree_->shutting_down()) {
-        log(core::Event{core::Event::Kind::Stop,
-                        &tree_->root(),
-                        0,
-                        {},
-                        0,
-                        "SIG" + signal_name(sig) + " received: shutting down"});
-        sd_notify("STOPPING=1");
-        tree_->shutdown(now());
-    } else {
-        log(core::Event{core::Event::Kind::Kill,
-                        &tree_->root(),
-                        0,
-                        {},
-                        0,
-                        "SIG" + signal_name(sig) + " again: killing what is left"});
-        tree_->hurry(now());
+        begin_shutdown("SIG" + signal_name(sig) + " received: shutting down");
+        return;
     }
+    log(core::Event{core::Event::Kind::Kill,
+                    &tree_->root(),
+                    0,
+                    {},
+                    0,
+                    "SIG" + signal_name(sig) + " again: killing what is left"});
+    tree_->hurry(now());
 }
 
-void Daemon::removed(const core::Node &node) {
-    auto it = slots_.find(node.id);
-    if (it == slots_.end()) return;
-    close_notify(it->second);
-    slots_.erase(it);
+void Daemon::begin_shutdown(const std::string &why) {
+    log(core::Event{core::Event::Kind::Stop, &tree_->root(), 0, {}, 0, why});
+    systemd_->stopping();
+    tree_->shutdown(now());
 }
 
-void Daemon::exit(int code) {
-    exiting_ = true;
-    exit_code_ = code;
+void Daemon::on_ready(std::uint64_t id) {
+    tree_->on_ready(id, now());
+    // Taken (or no longer awaited): the notify socket has served.
+    const core::Node *n = tree_->node_by_id(id);
+    if (!n || n->state != core::State::Starting) launcher_->close_notify(id);
 }
 
 void Daemon::warn(const std::string &msg) {
-    std::string line = journal_ ? "<4>chipd: warning: " + msg + "\n"
-                                : timestamp() + " chipd: warning: " + msg + "\n";
+    write_log(format_warning(msg, os::wall_now(), style_));
+}
+
+void Daemon::write_log(const std::string &line) {
+    // Blocking, like inherited worker output: chipd's stderr is a terminal,
+    // the journal or a container runtime, which all read promptly.
     (void)os::write_all(2, line.data(), line.size());
 }
 
-void Daemon::sd_notify(const std::string &msg) {
-    if (sd_notify_socket_.empty()) return;
-    if (msg == "STOPPING=1") told_stopping_ = true;
-    // Never blocks: a fresh non-blocking socket per datagram, so a socket that
-    // refuses it (nobody listening, queue full) only loses the message.
-    (void)os::send_datagram(sd_notify_socket_, msg);
-}
-
-void Daemon::update_status() {
-    status_dirty_ = false;
-    if (sd_notify_socket_.empty()) return;
-    constexpr core::Time kMinute = std::chrono::seconds(60);
-    core::Time t = now();
-    while (!recent_restarts_.empty() && t - recent_restarts_.front() >= kMinute)
-        recent_restarts_.pop_front();
-    // The count changes when the oldest restart leaves the minute: look again then.
-    if (!recent_restarts_.empty()) {
-        auto left = recent_restarts_.front() + kMinute - t;
-        status_timer_->start(static_cast<std::uint64_t>(left.count() / 1000000 + 1));
-    }
-    auto s = tree_->summary();
-    std::size_t r = recent_restarts_.size();
-    std::string line = std::to_string(s.running) + " running, " + std::to_string(s.starting) +
-                       " starting, " + std::to_string(s.stopping) + " stopping, " +
-                       std::to_string(s.failed) + " failed; " + std::to_string(r) +
-                       (r == 1 ? " restart" : " restarts") + " in the last minute";
-    if (line == last_status_) return;
-    last_status_ = line;
-    sd_notify("STATUS=" + line);
-}
-
-void Daemon::start_watchdog() {
-    const char *usec = std::getenv("WATCHDOG_USEC");
-    if (sd_notify_socket_.empty() || !usec) return;
-    // WATCHDOG_PID names the process systemd watches; another one's is not ours
-    // (e.g. a chipd started by a service's main process).
-    if (const char *wpid = std::getenv("WATCHDOG_PID");
-        wpid && std::strtol(wpid, nullptr, 10) != ::getpid())
-        return;
-    char *end = nullptr;
-    unsigned long long us = std::strtoull(usec, &end, 10);
-    if (end == usec || *end != '\0' || us == 0) {
-        warn(std::string("ignoring WATCHDOG_USEC=") + usec + ": not a positive integer");
-        return;
-    }
-    // Half the period, as sd_watchdog_enabled(3) advises; the ping comes from
-    // a loop timer, so a stuck loop stops it and systemd notices.
-    watchdog_ms_ = std::max<unsigned long long>(us / 2000, 1);
-    watchdog_ = std::make_unique<uv::Timer>(loop_, [this] {
-        sd_notify("WATCHDOG=1");
-        watchdog_->start(watchdog_ms_);
-    });
-    watchdog_->start(watchdog_ms_);
-}
-
-// ---- core effects ------------------------------------------------------------
-
-Daemon::SpawnCache &Daemon::cache_for(const std::shared_ptr<const spec::Launch> &launch) {
-    auto &slot = caches_[launch.get()];
-    if (slot) return *slot;
-    slot = std::make_unique<SpawnCache>();
-    SpawnCache &c = *slot;
-    c.launch = launch;
-    const spec::Launch &w = *launch;
-    const std::string &cmd0 = w.command[0];
-    if (cmd0.find('/') != std::string::npos) {
-        c.candidates.push_back(cmd0);
-    } else {
-        std::string path;
-        for (const auto &[k, v] : w.env)
-            if (k == "PATH") path = v;
-        if (path.empty()) {
-            const char *p = std::getenv("PATH");
-            path = p && *p ? p : "/usr/local/bin:/usr/bin:/bin";
-        }
-        std::size_t start = 0;
-        while (start <= path.size()) {
-            auto colon = path.find(':', start);
-            std::string dir =
-                path.substr(start, colon == std::string::npos ? colon : colon - start);
-            c.candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + cmd0);
-            if (colon == std::string::npos) break;
-            start = colon + 1;
-        }
-    }
-    for (auto &s : c.candidates) c.candidate_ptrs.push_back(s.c_str());
-    for (const auto &a : w.command) c.argv.push_back(const_cast<char *>(a.c_str()));
-    c.argv.push_back(nullptr);
-    for (const auto &[k, v] : w.env) c.env_owned.push_back(k + "=" + v);
-    for (const char *kv : base_env_) {
-        const char *eq = std::strchr(kv, '=');
-        std::size_t klen = eq ? static_cast<std::size_t>(eq - kv) : std::strlen(kv);
-        bool overridden = false;
-        for (const auto &[k, v] : w.env)
-            if (k.size() == klen && std::strncmp(kv, k.c_str(), klen) == 0) overridden = true;
-        if (!overridden) c.env.push_back(kv);
-    }
-    for (const auto &kv : c.env_owned) c.env.push_back(kv.c_str());
-    if (w.uid || w.gid) {
-        gid_t gid = w.gid.value_or(::getgid());
-        if (w.user)
-            c.groups = os::groups_of_user(*w.user, gid);
-        else
-            c.groups = {gid};
-    }
-    // One sink per log file, whoever writes to it (both streams of a worker,
-    // several workers): a file is rotated by one owner, its lines never torn.
-    auto sink_for = [this](const spec::OutputSpec &o) {
-        auto &sink = file_sinks_[o.file];
-        if (!sink) sink = std::make_shared<FileSink>(o, [this](const std::string &m) { warn(m); });
-        return sink;
-    };
-    if (w.out.mode == spec::OutputSpec::Mode::File) c.out_file = sink_for(w.out);
-    if (w.err.mode == spec::OutputSpec::Mode::File) c.err_file = sink_for(w.err);
-    return c;
-}
+// ---- core::Effects -----------------------------------------------------------
 
 Result<pid_t> Daemon::spawn(const core::Node &node) {
-    const spec::Launch &w = *node.worker->launch;
-    SpawnCache &c = cache_for(node.worker->launch);
-    Slot &slot = slots_[node.id];
-    if (slot.env_path.empty()) {
-        slot.env_path = "CHIP_PATH=" + node.path;
-        slot.env_instance = "CHIP_INSTANCE=" + std::to_string(node.instance);
-    }
-
-    scratch_env_.assign(c.env.size(), nullptr);
-    for (std::size_t i = 0; i < c.env.size(); ++i) scratch_env_[i] = const_cast<char *>(c.env[i]);
-    scratch_env_.push_back(const_cast<char *>(env_socket_.c_str()));
-    scratch_env_.push_back(const_cast<char *>(slot.env_path.c_str()));
-    scratch_env_.push_back(const_cast<char *>(slot.env_instance.c_str()));
-    if (node.worker->ready == core::ReadyMode::Notify) {
-        open_notify(slot, node.id);
-        if (!slot.env_notify.empty())
-            scratch_env_.push_back(const_cast<char *>(slot.env_notify.c_str()));
-    }
-    scratch_env_.push_back(nullptr);
-
-    // Output: a pipe per captured stream; chipd keeps only the read ends.
-    os::UniqueFd out_r, out_w, err_r, err_w;
-    std::shared_ptr<Sink> out_sink, err_sink;
-    int fd_out = dev_null_.get(), fd_err = dev_null_.get();
-    using Mode = spec::OutputSpec::Mode;
-    if (w.out.mode != Mode::Null) {
-        if (auto r = os::make_pipe(out_r, out_w); !r) {
-            close_notify(slot);
-            return r.error();
-        }
-        out_sink = w.out.mode == Mode::File ? c.out_file : inherit_out_;
-        fd_out = out_w.get();
-    }
-    if (w.err.mode != Mode::Null) {
-        if (w.err.mode == Mode::File && c.err_file == c.out_file && out_w) {
-            fd_err = out_w.get();  // one file for both: one pipe keeps their order
-        } else {
-            if (auto r = os::make_pipe(err_r, err_w); !r) {
-                close_notify(slot);
-                return r.error();
-            }
-            err_sink = w.err.mode == Mode::File ? c.err_file : inherit_err_;
-            fd_err = err_w.get();
-        }
-    }
-
-    os::SpawnPlan plan;
-    plan.candidates = c.candidate_ptrs.data();
-    plan.candidate_count = c.candidate_ptrs.size();
-    plan.argv = c.argv.data();
-    plan.envp = scratch_env_.data();
-    plan.cwd = w.cwd.empty() ? nullptr : w.cwd.c_str();
-    plan.fd_stdin = dev_null_.get();
-    plan.fd_stdout = fd_out;
-    plan.fd_stderr = fd_err;
-    plan.parent_death_signal = SIGTERM;
-    if (w.uid || w.gid) {
-        plan.set_ids = true;
-        plan.uid = w.uid.value_or(::getuid());
-        plan.gid = w.gid.value_or(::getgid());
-        plan.groups = c.groups.data();
-        plan.group_count = c.groups.size();
-    }
-    auto pid = os::spawn(plan);
-    if (!pid) {
-        close_notify(slot);
-        // "cannot execute /x: No such file or directory", "cannot change to its
-        // folder /srv: Permission denied".
-        std::string msg = pid.error().message;
-        if (msg.rfind("cannot execute", 0) == 0) msg.insert(14, " " + w.command[0]);
-        return make_error(pid.error().code, msg);
-    }
-    if (out_r) start_capture(std::move(out_r), out_sink, node.path);
-    if (err_r) start_capture(std::move(err_r), err_sink, node.path);
-
+    auto pid = launcher_->spawn(node, now());
     // Declared groups: joined the moment the worker exists.
-    for (const auto &[reg, groups] : w.join) {
-        for (auto &r : registries_) {
-            if (r->spec.name != reg) continue;
-            r->table.begin();
-            for (const auto &g : groups) {
-                if (int rc = r->table.join(g, *pid); rc < 0)
-                    warn("cannot join " + node.path + " (pid " + std::to_string(*pid) + ") to " +
-                         reg + "/" + g + ": " + std::strerror(-rc));
-            }
-            r->table.commit();
-        }
-    }
-    status_dirty_ = true;
-    return *pid;
-}
-
-void Daemon::start_capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix) {
-    pipes_.push_back(nullptr);
-    auto it = std::prev(pipes_.end());
-    *it = std::make_unique<OutputPipe>(loop_, std::move(fd), std::move(sink), prefix,
-                                       [this, it](OutputPipe *) {
-                                           // Freed after this turn, not inside its own callback.
-                                           dead_pipes_.push_back(std::move(*it));
-                                           pipes_.erase(it);
-                                       });
-}
-
-void Daemon::open_notify(Slot &slot, std::uint64_t id) {
-    close_notify(slot);
-    if (auto r = os::make_parent_dirs(notify_dir_ + "/x"); !r) {
-        warn(r.error().message);
-        return;
-    }
-    slot.notify_path = notify_dir_ + "/" + std::to_string(id);
-    auto fd = os::bind_datagram(slot.notify_path);
-    if (!fd) {
-        // A path too long for sockaddr_un: an abstract socket has no file.
-        slot.notify_path =
-            "@" + registry_shm_prefix(socket_path_).substr(1) + "notify-" + std::to_string(id);
-        fd = os::bind_datagram(slot.notify_path);
-    }
-    if (!fd) {
-        warn("cannot create a notify socket: " + fd.error().message);
-        slot.notify_path.clear();
-        return;
-    }
-    slot.notify_fd = std::move(*fd);
-    slot.env_notify = "NOTIFY_SOCKET=" + slot.notify_path;
-    slot.notify_poll =
-        std::make_unique<uv::Poll>(loop_, slot.notify_fd.get(), [this, id](int) { on_notify(id); });
-    slot.notify_poll->start(uv::Poll::Readable);
-}
-
-void Daemon::close_notify(Slot &slot) {
-    slot.notify_poll.reset();
-    slot.notify_fd.reset();
-    if (!slot.notify_path.empty() && slot.notify_path[0] != '@') os::remove_path(slot.notify_path);
-    slot.notify_path.clear();
-    slot.env_notify.clear();
-}
-
-void Daemon::on_notify(std::uint64_t id) {
-    char buf[4096];
-    Slot &slot = slots_[id];
-    for (;;) {
-        ssize_t n = os::recv_datagram(slot.notify_fd.get(), buf, sizeof buf - 1);
-        if (n <= 0) return;
-        buf[n] = '\0';
-        // sd_notify: newline-separated assignments; READY=1 is all chipd needs.
-        std::string_view msg(buf, static_cast<std::size_t>(n));
-        std::size_t pos = 0;
-        while (pos <= msg.size()) {
-            auto nl = msg.find('\n', pos);
-            auto line = msg.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
-            if (line == "READY=1") {
-                tree_->on_ready(id, now());
-                status_dirty_ = true;
-            }
-            if (nl == std::string_view::npos) break;
-            pos = nl + 1;
-        }
-        if (!slot.notify_fd) return;
-    }
+    if (pid) registries_->join_declared(*node.worker->launch, node.path, *pid);
+    return pid;
 }
 
 void Daemon::kill_group(pid_t pgid, int sig) {
@@ -611,468 +221,43 @@ void Daemon::kill_group(pid_t pgid, int sig) {
 }
 
 void Daemon::log(const core::Event &e) {
-    using K = core::Event::Kind;
-    status_dirty_ = true;
-    if (e.kind == K::Restart && !sd_notify_socket_.empty()) {
-        recent_restarts_.push_back(now());
-        if (recent_restarts_.size() > 100000) recent_restarts_.pop_front();  // bounded memory
-    }
-    if (e.kind == K::Exit && e.node && !e.node->is_supervisor) {
-        if (auto s = slots_.find(e.node->id); s != slots_.end()) close_notify(s->second);
-    }
-    if (e.kind == K::Ready && e.node) {
-        if (auto s = slots_.find(e.node->id); s != slots_.end()) close_notify(s->second);
-    }
-    std::string path = e.node ? e.node->path : "/";
-    if (opts_.json_log) {
-        json j{{"event", core::event_name(e.kind)}, {"path", path}};
-        if (!journal_) j["time"] = timestamp();
-        if (e.pid) j["pid"] = e.pid;
-        if (e.kind == K::Exit) {
-            if (e.status.signaled)
-                j["signal"] = signal_name(e.status.value);
-            else
-                j["code"] = e.status.value;
-        }
-        if (e.kind == K::Restart || e.kind == K::GiveUp) j["count"] = e.count;
-        if (!e.message.empty()) j["message"] = e.message;
-        std::string line = (journal_ ? "<" + std::to_string(priority_of(e)) + ">" : "") +
-                           j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-        (void)os::write_all(2, line.data(), line.size());
-        return;
-    }
-    std::string text = std::string(core::event_name(e.kind)) + " " + path;
-    if (e.pid) text += " pid " + std::to_string(e.pid);
-    if (e.kind == K::Exit)
-        text += e.status.signaled ? " signal " + signal_name(e.status.value)
-                                  : " status " + std::to_string(e.status.value);
-    if (e.kind == K::Restart && e.node && e.node->parent) {
-        const auto &sup = e.node->parent->sup;
-        text += " (restart " + std::to_string(e.count) + " of at most " +
-                std::to_string(sup->max_restarts) + " within " +
-                std::to_string(std::chrono::duration<double>(sup->period).count()).substr(0, 5) +
-                " s)";
-    }
-    if (!e.message.empty()) text += ": " + e.message;
-    std::string line = journal_ ? "<" + std::to_string(priority_of(e)) + ">chipd: " + text + "\n"
-                                : timestamp() + " chipd: " + text + "\n";
-    (void)os::write_all(2, line.data(), line.size());
+    // Written to the log, and counted for systemd's STATUS=.
+    write_log(format_event(e, os::wall_now(), style_));
+    systemd_->on_event(e, now());
 }
 
-// ---- registry ------------------------------------------------------------------
-
-Daemon::Registry *Daemon::find_registry(const json &req, std::string &err, std::string &code) {
-    auto it = req.find("registry");
-    if (it == req.end() || it->is_null()) {
-        if (registries_.size() == 1) return registries_[0].get();
-        code = "EINVAL";
-        err = registries_.empty() ? "the spec declares no registry"
-                                  : "several registries: name one with \"registry\"";
-        return nullptr;
-    }
-    if (!it->is_string()) {
-        code = "EINVAL";
-        err = "\"registry\" must be a string";
-        return nullptr;
-    }
-    for (auto &r : registries_)
-        if (r->spec.name == it->get<std::string>()) return r.get();
-    code = "ENOENT";
-    err = "unknown registry \"" + it->get<std::string>() + "\"";
-    return nullptr;
+void Daemon::exit(int code) {
+    exiting_ = true;
+    exit_code_ = code;
 }
 
-void Daemon::member_died(pid_t pid) {
-    for (auto &r : registries_) r->table.remove_pid(pid);
-    auto w = member_watches_.find(pid);
-    if (w == member_watches_.end()) return;
-    // Possibly called from the watch's own callback: freed after this turn.
-    w->second->poll->stop();
-    dead_watches_.push_back(std::move(w->second));
-    member_watches_.erase(w);
+void Daemon::removed(const core::Node &node) {
+    launcher_->forget(node.id);
 }
 
-bool Daemon::watch_member(pid_t pid) {
-    if (tree_->node_by_pid(pid)) return true;  // a running worker: SIGCHLD tells
-    auto it = member_watches_.find(pid);
-    if (it != member_watches_.end()) {
-        if (os::pidfd_alive(it->second->pidfd.get())) return true;
-        // The watched process died and the pid was reused before its pidfd
-        // event was handled: settle the old one first.
-        member_died(pid);
-    }
-    int fd = os::pidfd_open(pid);
-    if (fd < 0) return false;
-    auto w = std::make_unique<Watch>();
-    w->pidfd = os::UniqueFd(fd);
-    if (!os::pidfd_alive(fd)) return false;
-    w->poll = std::make_unique<uv::Poll>(loop_, fd, [this, pid](int) { member_died(pid); });
-    w->poll->start(uv::Poll::Readable);
-    member_watches_[pid] = std::move(w);
-    return true;
+// ---- requests ----------------------------------------------------------------
+
+RequestHandler::Reply Daemon::on_request(std::uint64_t conn, const os::PeerCred &peer,
+                                         std::string_view line) {
+    auto reply = requests_->handle_line(conn, peer, line, now());
+    if (!reply.body) return {std::nullopt, reply.last};
+    return {Requests::text(*reply.body), reply.last};
 }
 
-int Daemon::check_join_allowed(const os::PeerCred &peer, pid_t pid, std::string &why) {
-    // The common cases cost no /proc read: a worker itself (alive: chipd has
-    // not reaped it), asked for by root, chipd's user or the worker itself.
-    bool trusted = peer.uid == 0 || peer.uid == ::getuid() || peer.pid == pid;
-    if (!trusted) {
-        auto uids = os::uids_of(pid);
-        if (!uids) {
-            why = "no process " + std::to_string(pid);
-            return ESRCH;
-        }
-        if (peer.uid != uids->first && peer.uid != uids->second) {
-            why = "uid " + std::to_string(peer.uid) + " may not act on pid " + std::to_string(pid) +
-                  " (runs as uid " + std::to_string(uids->first) + ")";
-            return EPERM;
-        }
-    }
-    // Inside the tree: a worker, or a descendant of one.
-    pid_t p = pid;
-    for (int depth = 0; depth < 4096 && p > 1; ++depth) {
-        if (tree_->node_by_pid(p)) return 0;
-        auto parent = os::parent_of(p);
-        if (!parent) {
-            if (p == pid) {
-                why = "no process " + std::to_string(pid);
-                return ESRCH;
-            }
-            break;
-        }
-        p = *parent;
-    }
-    why = "pid " + std::to_string(pid) + " is not a worker of this chipd nor a descendant of one";
-    return EPERM;
+std::string Daemon::on_oversized() {
+    return Requests::text(Requests::oversized());
 }
 
-// ---- control socket ------------------------------------------------------------
-
-void Daemon::on_accept() {
-    for (int i = 0; i < 64; ++i) {
-        int fd = os::accept_client(listen_fd_.get());
-        if (fd < 0) {
-            if (fd != -EAGAIN && fd != -EWOULDBLOCK && fd != -ECONNABORTED)
-                warn(std::string("accept on control socket: ") + std::strerror(-fd));
-            return;
-        }
-        auto c = std::make_unique<Client>();
-        c->id = next_client_++;
-        c->fd = os::UniqueFd(fd);
-        if (auto cred = os::peer_cred(fd)) c->peer = *cred;
-        std::uint64_t id = c->id;
-        c->poll =
-            std::make_unique<uv::Poll>(loop_, fd, [this, id](int ev) { on_client_io(id, ev); });
-        c->poll->start(uv::Poll::Readable);
-        clients_[id] = std::move(c);
-    }
+void Daemon::on_closed(std::uint64_t conn) {
+    requests_->forget(conn);
 }
 
-void Daemon::on_client_io(std::uint64_t id, int events) {
-    auto it = clients_.find(id);
-    if (it == clients_.end()) return;
-    Client &c = *it->second;
-    if (events & uv::Poll::Writable) {
-        while (!c.out.empty()) {
-            ssize_t n = os::send_some(c.fd.get(), c.out.data(), c.out.size());
-            if (n < 0) {
-                if (n == -EAGAIN) break;
-                drop_client(id);
-                return;
-            }
-            c.out.erase(0, static_cast<std::size_t>(n));
-        }
-        if (c.out.empty() && c.closing) {
-            drop_client(id);
-            return;
-        }
-    }
-    if (events & uv::Poll::Readable) {
-        char buf[16384];
-        for (;;) {
-            ssize_t n = os::read_some(c.fd.get(), buf, sizeof buf);
-            if (n == -EAGAIN) break;
-            if (n <= 0) {
-                drop_client(id);
-                return;
-            }
-            c.in.append(buf, static_cast<std::size_t>(n));
-            if (c.in.size() > 4 * kMaxRequest) break;
-        }
-        process_lines(c);
-    }
-    if (clients_.count(id))
-        c.poll->start(uv::Poll::Readable | (c.out.empty() ? 0 : uv::Poll::Writable));
+int Daemon::kill(pid_t pid, int sig) {
+    return os::kill_pid(pid, sig);
 }
 
-void Daemon::process_lines(Client &c) {
-    while (!c.busy && !c.closing) {
-        auto nl = c.in.find('\n');
-        if (nl == std::string::npos) {
-            if (c.in.size() > kMaxRequest) {
-                send(c, error_json(EMSGSIZE, "request over 64 KiB"));
-                c.closing = true;
-                c.in.clear();
-            }
-            return;
-        }
-        if (nl > kMaxRequest) {
-            send(c, error_json(EMSGSIZE, "request over 64 KiB"));
-            c.closing = true;
-            c.in.clear();
-            return;
-        }
-        std::string line = c.in.substr(0, nl);
-        c.in.erase(0, nl + 1);
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        json req = json::parse(line, nullptr, false);
-        std::optional<json> resp;
-        if (req.is_discarded()) {
-            resp = error_json(EPROTO, "malformed request: not a JSON object");
-        } else if (!req.is_object() || !req.contains("op") || !req["op"].is_string()) {
-            resp = error_json(EPROTO, "malformed request: expected an object with a string \"op\"");
-        } else {
-            try {
-                resp = handle(c, req);
-            } catch (const std::exception &e) {
-                resp = error_json(EINVAL, std::string("bad request: ") + e.what());
-            }
-        }
-        if (resp)
-            send(c, *resp);
-        else
-            c.busy = true;
-    }
-}
-
-void Daemon::send(Client &c, const json &resp) {
-    c.out += resp.dump(-1, ' ', false, json::error_handler_t::replace);
-    c.out += '\n';
-    while (!c.out.empty()) {
-        ssize_t n = os::send_some(c.fd.get(), c.out.data(), c.out.size());
-        if (n <= 0) break;
-        c.out.erase(0, static_cast<std::size_t>(n));
-    }
-    if (c.out.size() > kMaxQueuedOutput) {
-        // A client that does not read its responses is dropped, not waited for.
-        c.closing = true;
-        c.out.clear();
-    }
-    if (c.out.empty() && c.closing) {
-        std::uint64_t id = c.id;
-        drop_client(id);
-        return;
-    }
-    c.poll->start(uv::Poll::Readable | (c.out.empty() ? 0 : uv::Poll::Writable));
-}
-
-void Daemon::finish_request(std::uint64_t client, const json &resp) {
-    auto it = clients_.find(client);
-    if (it == clients_.end()) return;
-    Client &c = *it->second;
-    c.busy = false;
-    send(c, resp);
-    if (clients_.count(client)) process_lines(c);
-}
-
-void Daemon::drop_client(std::uint64_t id) {
-    auto it = clients_.find(id);
-    if (it == clients_.end()) return;
-    waiters_.remove_if([id](const Waiter &w) { return w.client == id; });
-    for (auto t = tickets_.begin(); t != tickets_.end();)
-        t = t->second == id ? tickets_.erase(t) : std::next(t);
-    it->second->poll->stop();
-    dead_clients_.push_back(std::move(it->second));
-    clients_.erase(it);
-}
-
-std::optional<json> Daemon::handle(Client &c, const json &req) {
-    const std::string op = req["op"].get<std::string>();
-    if (op == "status") return op_status(req);
-    if (op == "start") return op_command(c, core::Command::Start, req);
-    if (op == "stop") return op_command(c, core::Command::Stop, req);
-    if (op == "restart") return op_command(c, core::Command::Restart, req);
-    if (op == "signal") return op_signal(req);
-    if (op == "wait") return op_wait(c, req);
-    if (op == "join") return op_join(c, req, true);
-    if (op == "leave") return op_join(c, req, false);
-    if (op == "members") return op_members(req, false);
-    if (op == "groups") return op_members(req, true);
-    if (op == "logs") return op_logs(req);
-    if (op == "registries") {
-        json list = json::array();
-        for (auto &r : registries_)
-            list.push_back({{"name", r->spec.name},
-                            {"shm", "/dev/shm" + r->shm_name},
-                            {"max_groups", r->spec.max_groups},
-                            {"max_members", r->spec.max_members}});
-        return json{{"ok", true}, {"registries", list}};
-    }
-    if (op == "shutdown") {
-        send(c, ok_json());
-        if (!tree_->shutting_down()) {
-            log(core::Event{
-                core::Event::Kind::Stop, &tree_->root(), 0, {}, 0, "shutdown requested"});
-            sd_notify("STOPPING=1");
-            tree_->shutdown(now());
-        }
-        c.busy = true;  // no more requests from this client
-        return std::nullopt;
-    }
-    return error_json(EOPNOTSUPP, "unknown operation \"" + op + "\"");
-}
-
-static std::string path_of(const json &req) {
-    auto it = req.find("path");
-    if (it == req.end() || it->is_null()) return "/";
-    if (!it->is_string()) throw std::invalid_argument("\"path\" must be a string");
-    return it->get<std::string>();
-}
-
-json Daemon::node_json(const core::Node &n, core::Time t) const {
-    bool live = n.state == core::State::Running || n.state == core::State::Starting ||
-                n.state == core::State::Stopping;
-    json j{{"path", n.path},
-           {"kind", n.is_supervisor ? "supervisor" : "worker"},
-           {"state", core::state_name(n.state)},
-           {"pid", n.pid ? json(n.pid) : json(nullptr)},
-           {"restarts", n.restarts},
-           {"uptime_s",
-            live ? json(std::chrono::duration_cast<std::chrono::milliseconds>(t - n.since).count() /
-                        1000.0)
-                 : json(nullptr)},
-           {"last_exit", exit_json(n.last_exit)}};
-    return j;
-}
-
-json Daemon::op_status(const json &req) {
-    auto nodes = tree_->resolve(path_of(req));
-    if (!nodes) return error_json(nodes.error().code, nodes.error().message);
-    json list = json::array();
-    core::Time t = now();
-    for (core::Node *n : *nodes)
-        core::Tree::walk(*n, [&](core::Node &x) { list.push_back(node_json(x, t)); });
-    return json{{"ok", true}, {"nodes", list}};
-}
-
-std::optional<json> Daemon::op_command(Client &c, core::Command cmd, const json &req) {
-    auto ticket = tree_->command(cmd, path_of(req), now());
-    if (!ticket) return error_json(ticket.error().code, ticket.error().message);
-    tickets_[*ticket] = c.id;
-    (void)c;
-    return std::nullopt;  // after_events() answers once take_finished() has it
-}
-
-static std::optional<int> signal_of(const json &req) {
-    auto it = req.find("signal");
-    if (it == req.end()) return std::nullopt;
-    if (it->is_number_integer()) {
-        int n = it->get<int>();
-        if (n >= 1 && n <= 64) return n;
-        return std::nullopt;
-    }
-    if (it->is_string()) return parse_signal(it->get<std::string>());
-    return std::nullopt;
-}
-
-json Daemon::op_signal(const json &req) {
-    auto sig = signal_of(req);
-    if (!sig) return error_json(EINVAL, "expected \"signal\": a signal name or number");
-    json pids = json::array();
-    if (req.contains("group")) {
-        if (!req["group"].is_string() || !valid_group_name(req["group"].get<std::string>()))
-            return error_json(EINVAL, "invalid group name");
-        std::string err, code;
-        Registry *r = find_registry(req, err, code);
-        if (!r) return error_json(code == "ENOENT" ? ENOENT : EINVAL, err);
-        for (pid_t p : r->table.members(req["group"].get<std::string>()))
-            if (os::kill_pid(p, *sig) == 0) pids.push_back(p);
-        return json{{"ok", true}, {"pids", pids}};
-    }
-    auto nodes = tree_->resolve(path_of(req));
-    if (!nodes) return error_json(nodes.error().code, nodes.error().message);
-    for (core::Node *n : *nodes)
-        core::Tree::walk(*n, [&](core::Node &x) {
-            if (!x.is_supervisor && x.pid && os::kill_pid(x.pid, *sig) == 0) pids.push_back(x.pid);
-        });
-    if (pids.empty()) return error_json(ESRCH, "no running worker at " + path_of(req));
-    return json{{"ok", true}, {"pids", pids}};
-}
-
-std::optional<json> Daemon::op_wait(Client &c, const json &req) {
-    auto nodes = tree_->resolve(path_of(req));
-    if (!nodes) return error_json(nodes.error().code, nodes.error().message);
-    if (core::Tree::all_ready(*nodes)) return ok_json();
-    Waiter w{c.id, *nodes, std::nullopt};
-    if (auto it = req.find("timeout"); it != req.end() && !it->is_null()) {
-        if (!it->is_number() || it->get<double>() < 0)
-            return error_json(EINVAL, "\"timeout\" must be a number of seconds >= 0");
-        w.deadline_ns = uv::Loop::now_ns() + static_cast<std::uint64_t>(it->get<double>() * 1e9);
-    }
-    waiters_.push_back(std::move(w));
-    return std::nullopt;
-}
-
-json Daemon::op_join(Client &c, const json &req, bool join) {
-    auto g = req.find("group");
-    if (g == req.end() || !g->is_string() || !valid_group_name(g->get<std::string>()))
-        return error_json(EINVAL, "invalid group name (expected [A-Za-z0-9_.:-]{1,64})");
-    std::string err, code;
-    Registry *r = find_registry(req, err, code);
-    if (!r) return error_json(code == "ENOENT" ? ENOENT : EINVAL, err);
-    pid_t pid = c.peer.pid;
-    if (auto p = req.find("pid"); p != req.end() && !p->is_null()) {
-        if (!p->is_number_integer() || p->get<long long>() <= 0 || p->get<long long>() > 0x3fffffff)
-            return error_json(EINVAL, "\"pid\" must be a positive integer");
-        pid = static_cast<pid_t>(p->get<long long>());
-    }
-    std::string why;
-    if (join) {
-        if (int e = check_join_allowed(c.peer, pid, why); e != 0) return error_json(e, why);
-        // Watched before it joins: a process that has already exited (a zombie)
-        // is refused rather than joined and dropped at once.
-        if (!watch_member(pid))
-            return error_json(ESRCH, "pid " + std::to_string(pid) + " has exited");
-        int rc = r->table.join(g->get<std::string>(), pid);
-        if (rc < 0)
-            return error_json(-rc, rc == -ENOSPC ? "registry " + r->spec.name + " is full"
-                                                 : std::string(std::strerror(-rc)));
-        return ok_json();
-    }
-    // Leaving: the same rules as joining (README.md, "Protocol").
-    if (int e = check_join_allowed(c.peer, pid, why); e != 0) return error_json(e, why);
-    int rc = r->table.leave(g->get<std::string>(), pid);
-    if (rc < 0) return error_json(-rc, std::strerror(-rc));
-    return ok_json();
-}
-
-json Daemon::op_members(const json &req, bool groups) {
-    std::string err, code;
-    Registry *r = find_registry(req, err, code);
-    if (!r) return error_json(code == "ENOENT" ? ENOENT : EINVAL, err);
-    if (groups) {
-        json obj = json::object();
-        for (const auto &[name, count] : r->table.groups()) obj[name] = count;
-        return json{{"ok", true}, {"groups", obj}};
-    }
-    auto g = req.find("group");
-    if (g == req.end() || !g->is_string() || !valid_group_name(g->get<std::string>()))
-        return error_json(EINVAL, "invalid group name (expected [A-Za-z0-9_.:-]{1,64})");
-    json pids = json::array();
-    for (pid_t p : r->table.members(g->get<std::string>())) pids.push_back(p);
-    return json{{"ok", true}, {"pids", pids}};
-}
-
-json Daemon::op_logs(const json &req) {
-    auto nodes = tree_->resolve(path_of(req));
-    if (!nodes) return error_json(nodes.error().code, nodes.error().message);
-    if (nodes->size() != 1 || (*nodes)[0]->is_supervisor)
-        return error_json(EINVAL, path_of(req) + " is not a single worker");
-    const spec::Launch &w = *(*nodes)[0]->worker->launch;
-    using Mode = spec::OutputSpec::Mode;
-    return json{{"ok", true},
-                {"stdout", w.out.mode == Mode::File ? json(w.out.file) : json(nullptr)},
-                {"stderr", w.err.mode == Mode::File ? json(w.err.file) : json(nullptr)}};
+void Daemon::shutdown() {
+    begin_shutdown("shutdown requested");
 }
 
 }  // namespace chip::daemon

@@ -4,11 +4,12 @@
 #include <cstdio>
 #include <cstring>
 
+#include "os/clock.hpp"
 #include "os/socket.hpp"
 
 namespace chip::daemon {
 
-void InheritSink::write_lines(const std::string &prefix, const char *data, std::size_t len) {
+void InheritSink::write_lines(const std::string &prefix, const char *data, std::size_t len, Time) {
     buf_.clear();
     const char *end = data + len;
     while (data < end) {
@@ -24,18 +25,18 @@ void InheritSink::write_lines(const std::string &prefix, const char *data, std::
     (void)os::write_all(fd_, buf_.data(), buf_.size());
 }
 
-FileSink::FileSink(const spec::OutputSpec &spec, Warn warn)
+FileSink::FileSink(const spec::OutputSpec &spec, Warn warn, Time now)
     : path_(spec.file), max_bytes_(spec.max_bytes), keep_(spec.keep), warn_(std::move(warn)) {
-    open_file();
+    open_file(now);
 }
 
-bool FileSink::open_file() {
+bool FileSink::open_file(Time now) {
     auto fd = os::open_append(path_, size_);
     if (!fd) {
         if (!failing_) {
             warn_("cannot open log file " + fd.error().message +
                   " (output is dropped and counted until it can be written)");
-            last_report_ = std::chrono::steady_clock::now();
+            last_report_ = now;
         }
         failing_ = true;
         return false;
@@ -44,7 +45,7 @@ bool FileSink::open_file() {
     return true;
 }
 
-void FileSink::rotate() {
+void FileSink::rotate(Time now) {
     fd_.reset();
     // PATH.keep is dropped by being overwritten; shift the others up.
     for (unsigned i = keep_; i > 1; --i) {
@@ -53,10 +54,10 @@ void FileSink::rotate() {
         os::rename_path(from, to);
     }
     os::rename_path(path_, path_ + ".1");
-    open_file();
+    open_file(now);
 }
 
-void FileSink::write_lines(const std::string &, const char *data, std::size_t len) {
+void FileSink::write_lines(const std::string &, const char *data, std::size_t len, Time now) {
     const char *end = data + len;
     while (data < end) {
         // Take as many whole lines as fit in the current file; at least one.
@@ -71,15 +72,15 @@ void FileSink::write_lines(const std::string &, const char *data, std::size_t le
         if (stop == data) {
             // The next line does not fit: rotate (unless the file is empty, for
             // a line longer than max_bytes), then write it whole.
-            if (size_ > 0 || !fd_) rotate();
+            if (size_ > 0 || !fd_) rotate(now);
             const char *nl = static_cast<const char *>(std::memchr(data, '\n', end - data));
             stop = nl ? nl + 1 : end;
         }
         std::size_t n = static_cast<std::size_t>(stop - data);
-        if (!fd_ && !open_file()) {
-            drop(data, n, "cannot open it");
+        if (!fd_ && !open_file(now)) {
+            drop(data, n, "cannot open it", now);
         } else if (!append(data, n)) {
-            drop(data, n, std::strerror(errno));
+            drop(data, n, std::strerror(errno), now);
         } else if (failing_) {
             warn_("log file " + path_ + " is written again; " + std::to_string(dropped_lines_) +
                   " lines (" + std::to_string(dropped_) + " bytes) dropped so far");
@@ -101,12 +102,11 @@ bool FileSink::append(const char *data, std::size_t len) {
     return true;
 }
 
-void FileSink::drop(const char *data, std::size_t len, const std::string &why) {
+void FileSink::drop(const char *data, std::size_t len, const std::string &why, Time t) {
     dropped_ += len;
     for (const char *p = data;
          (p = static_cast<const char *>(std::memchr(p, '\n', data + len - p))); ++p)
         ++dropped_lines_;
-    auto t = std::chrono::steady_clock::now();
     if (!failing_) {
         warn_("cannot write log file " + path_ + ": " + why +
               " (output is dropped and counted until writes succeed)");
@@ -138,10 +138,7 @@ void OutputPipe::on_readable() {
         if (n == -EAGAIN) return;
         if (n <= 0) {
             // EOF (every writer is gone) or an error: flush and finish.
-            if (!partial_.empty()) {
-                partial_.push_back('\n');
-                flush_partial();
-            }
+            finish();
             poll_.stop();
             on_eof_(this);
             return;
@@ -159,42 +156,21 @@ void OutputPipe::drain() {
         if (n <= 0) break;
         consume(buf, static_cast<std::size_t>(n));
     }
-    if (!partial_.empty()) {
-        partial_.push_back('\n');
-        flush_partial();
-    }
+    finish();
 }
 
 void OutputPipe::consume(const char *data, std::size_t len) {
-    const char *end = data + len;
-    const char *last_nl = nullptr;
-    for (const char *p = end; p > data; --p) {
-        if (p[-1] == '\n') {
-            last_nl = p;
-            break;
-        }
-    }
-    if (!last_nl) {
-        partial_.append(data, end);
-        if (partial_.size() >= kMaxLine) {
-            partial_.push_back('\n');
-            flush_partial();
-        }
-        return;
-    }
-    if (!partial_.empty()) {
-        const char *first_nl = static_cast<const char *>(std::memchr(data, '\n', end - data));
-        partial_.append(data, first_nl + 1);
-        flush_partial();
-        data = first_nl + 1;
-    }
-    if (data < last_nl) sink_->write_lines(prefix_, data, static_cast<std::size_t>(last_nl - data));
-    partial_.assign(last_nl, end);
+    Time now = os::monotonic_now();
+    lines_.feed({data, len}, [&](std::string_view piece) {
+        sink_->write_lines(prefix_, piece.data(), piece.size(), now);
+    });
 }
 
-void OutputPipe::flush_partial() {
-    sink_->write_lines(prefix_, partial_.data(), partial_.size());
-    partial_.clear();
+void OutputPipe::finish() {
+    Time now = os::monotonic_now();
+    lines_.finish([&](std::string_view piece) {
+        sink_->write_lines(prefix_, piece.data(), piece.size(), now);
+    });
 }
 
 }  // namespace chip::daemon

@@ -5,12 +5,12 @@
 //
 // A pipe lives as long as any process holds its write end (the worker and its
 // descendants), so output written while a worker is being restarted is still
-// read to the end: nothing is lost across a restart. A line longer than
-// kMaxLine is cut into kMaxLine pieces. Write failures to a file (full disk,
-// unwritable folder) drop whole lines and count them: reported when they start,
-// again at most once a minute while they last, and when writes succeed again
-// (README.md, "Log files"). chipd keeps reading meanwhile, so a worker is never
-// blocked on a full pipe by a full disk.
+// read to the end: nothing is lost across a restart. Lines are cut as
+// line_splitter.hpp says (long ones in pieces). Write failures to a file
+// (full disk, unwritable folder) drop whole lines and count them: reported
+// when they start, again at most once a minute while they last, and when
+// writes succeed again (README.md, "Log files"). chipd keeps reading
+// meanwhile, so a worker is never blocked on a full pipe by a full disk.
 #pragma once
 
 #include <chrono>
@@ -19,27 +19,32 @@
 #include <memory>
 #include <string>
 
+#include "daemon/line_splitter.hpp"
 #include "spec/spec.hpp"
 #include "os/fd.hpp"
 #include "uv/uv.hpp"
 
 namespace chip::daemon {
 
-inline constexpr std::size_t kMaxLine = 64 * 1024;
+// A monotonic clock reading (os::monotonic_now()), passed in by the callers:
+// sinks read no clock.
+using Time = std::chrono::nanoseconds;
 
 // Where complete lines go.
 class Sink {
 public:
     virtual ~Sink() = default;
-    // Writes DATA: one or more complete lines, each ending in '\n'.
-    virtual void write_lines(const std::string &prefix, const char *data, std::size_t len) = 0;
+    // Writes DATA: one or more complete lines, each ending in '\n', at NOW.
+    virtual void write_lines(const std::string &prefix, const char *data, std::size_t len,
+                             Time now) = 0;
 };
 
 // chipd's stdout or stderr: each line as "PREFIX: line".
 class InheritSink : public Sink {
 public:
     explicit InheritSink(int fd) : fd_(fd) {}
-    void write_lines(const std::string &prefix, const char *data, std::size_t len) override;
+    void write_lines(const std::string &prefix, const char *data, std::size_t len,
+                     Time now) override;
 
 private:
     int fd_;
@@ -52,19 +57,20 @@ private:
 class FileSink : public Sink {
 public:
     using Warn = std::function<void(const std::string &)>;
-    FileSink(const spec::OutputSpec &spec, Warn warn);
-    void write_lines(const std::string &prefix, const char *data, std::size_t len) override;
+    FileSink(const spec::OutputSpec &spec, Warn warn, Time now);
+    void write_lines(const std::string &prefix, const char *data, std::size_t len,
+                     Time now) override;
     const std::string &path() const { return path_; }
     std::uint64_t dropped_bytes() const { return dropped_; }
     std::uint64_t dropped_lines() const { return dropped_lines_; }
 
 private:
-    bool open_file();
-    void rotate();
+    bool open_file(Time now);
+    void rotate(Time now);
     // Appends DATA (whole lines); on failure the file is cut back to its size
     // before, so a partial line is never left behind.
     bool append(const char *data, std::size_t len);
-    void drop(const char *data, std::size_t len, const std::string &why);
+    void drop(const char *data, std::size_t len, const std::string &why, Time now);
 
     std::string path_;
     std::uint64_t max_bytes_;
@@ -75,7 +81,7 @@ private:
     std::uint64_t dropped_ = 0, dropped_lines_ = 0;
     std::uint64_t dropped_reported_ = 0;
     bool failing_ = false;
-    std::chrono::steady_clock::time_point last_report_{};
+    Time last_report_{};
 };
 
 // One pipe read end being drained into a sink.
@@ -93,14 +99,14 @@ public:
 
 private:
     void on_readable();
-    // Forwards the complete lines of DATA; keeps an unfinished last one.
+    // Forwards the complete lines of DATA (or, at EOF, what is left).
     void consume(const char *data, std::size_t len);
-    void flush_partial();
+    void finish();
 
     os::UniqueFd fd_;
     std::shared_ptr<Sink> sink_;
     std::string prefix_;
-    std::string partial_;  // an unfinished last line, usually empty
+    LineSplitter lines_;
     std::function<void(OutputPipe *)> on_eof_;
     uv::Poll poll_;
 };

@@ -7,10 +7,14 @@
 
 namespace chip::os {
 
-std::int64_t monotonic_ns() {
+std::chrono::nanoseconds monotonic_now() {
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+std::chrono::system_clock::time_point wall_now() {
+    return std::chrono::system_clock::now();
 }
 
 void sleep_for(std::chrono::nanoseconds d) {

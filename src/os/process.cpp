@@ -22,17 +22,14 @@ namespace chip::os {
 
 namespace {
 
-// The steps of the child, to say which one failed.
-enum Stage { kSetsid, kStdio, kIds, kDeathSignal, kChdir, kExec };
-
 struct ChildArgs {
     const SpawnPlan *plan;
     sigset_t mask;  // the mask to exec with
     pid_t parent;
     const int *reset;  // signals whose disposition is not SIG_DFL
     int reset_count;
-    volatile int err;    // written by the child on failure (shared memory: CLONE_VM)
-    volatile int stage;  // which step failed (Stage)
+    volatile int err;         // written by the child on failure (shared memory: CLONE_VM)
+    volatile SpawnStep step;  // the step under way, so the failed one
 };
 
 // The child of spawn(): runs on its own stack in chipd's memory (CLONE_VM) while
@@ -49,12 +46,12 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
     dfl.sa_handler = SIG_DFL;
     for (int i = 0; i < a->reset_count; ++i) ::sigaction(a->reset[i], &dfl, nullptr);
     int e = 0;
-    a->stage = kSetsid;
+    a->step = SpawnStep::Setsid;
     if (::setsid() < 0) {
         e = errno;
         goto fail;
     }
-    a->stage = kStdio;
+    a->step = SpawnStep::Dup;
     if (p.fd_stdin >= 0 && ::dup2(p.fd_stdin, 0) < 0) {
         e = errno;
         goto fail;
@@ -67,16 +64,25 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
         e = errno;
         goto fail;
     }
-    a->stage = kIds;
     if (p.set_ids) {
-        if (::setgroups(p.group_count, p.groups) < 0 || ::setgid(p.gid) < 0 ||
-            ::setuid(p.uid) < 0) {
+        a->step = SpawnStep::SetGroups;
+        if (::setgroups(p.group_count, p.groups) < 0) {
+            e = errno;
+            goto fail;
+        }
+        a->step = SpawnStep::SetGid;
+        if (::setgid(p.gid) < 0) {
+            e = errno;
+            goto fail;
+        }
+        a->step = SpawnStep::SetUid;
+        if (::setuid(p.uid) < 0) {
             e = errno;
             goto fail;
         }
     }
     // After setuid: a change of credentials clears the parent-death signal.
-    a->stage = kDeathSignal;
+    a->step = SpawnStep::DeathSignal;
     if (p.parent_death_signal) {
         ::prctl(PR_SET_PDEATHSIG, p.parent_death_signal);
         // chipd may have died before prctl: then nobody would send it.
@@ -86,13 +92,13 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
         }
     }
     // As the worker's user: it must be allowed into its folder.
-    a->stage = kChdir;
+    a->step = SpawnStep::Chdir;
     if (p.cwd && ::chdir(p.cwd) < 0) {
         e = errno;
         goto fail;
     }
     ::sigprocmask(SIG_SETMASK, &a->mask, nullptr);
-    a->stage = kExec;
+    a->step = SpawnStep::Exec;
     e = ENOENT;
     for (std::size_t i = 0; i < p.candidate_count; ++i) {
         ::execve(p.candidates[i], p.argv, p.envp);
@@ -124,12 +130,12 @@ alignas(64) char g_child_stack[256 * 1024];
 
 }  // namespace
 
-Result<pid_t> spawn(const SpawnPlan &plan) {
+SpawnResult spawn(const SpawnPlan &plan) {
     ChildArgs args{};
     args.plan = &plan;
     args.parent = ::getpid();
     args.err = 0;
-    args.stage = kSetsid;
+    args.step = SpawnStep::Setsid;
     static const Dispositions dispositions;
     args.reset = dispositions.list;
     args.reset_count = dispositions.count;
@@ -143,32 +149,29 @@ Result<pid_t> spawn(const SpawnPlan &plan) {
                         CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     int clone_errno = errno;
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    if (pid < 0) return make_error(clone_errno, std::strerror(clone_errno));
+    if (pid < 0) return {0, SpawnStep::Clone, clone_errno};
     if (args.err != 0) {
         // The child has _exit'ed already: reap it here, so that the reaper never
         // mistakes it for a worker that ran.
         int st;
         while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
         }
-        static const char *const kWhat[] = {"setsid",
-                                            "cannot set up stdin/stdout/stderr",
-                                            "cannot switch user or group",
-                                            "cannot set the parent-death signal",
-                                            "cannot change to its folder",
-                                            "cannot execute"};
-        std::string what = kWhat[args.stage];
-        if (args.stage == kChdir && plan.cwd) what += std::string(" ") + plan.cwd;
-        return make_error(args.err, what + ": " + std::strerror(args.err));
+        return {0, args.step, args.err};
     }
-    return pid;
+    return {pid, SpawnStep::Clone, 0};
 }
 
-void reap_children(const std::function<void(pid_t, int)> &fn) {
+ChildExit decode_wait_status(int status) {
+    if (WIFSIGNALED(status)) return {true, WTERMSIG(status)};
+    return {false, WEXITSTATUS(status)};
+}
+
+void reap_children(const std::function<void(pid_t, ChildExit)> &fn) {
     for (;;) {
         int st = 0;
         pid_t pid = ::waitpid(-1, &st, WNOHANG);
         if (pid > 0) {
-            fn(pid, st);
+            fn(pid, decode_wait_status(st));
             continue;
         }
         if (pid < 0 && errno == EINTR) continue;

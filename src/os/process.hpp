@@ -1,6 +1,7 @@
 // Process system calls for chipd: spawning workers (fork/exec through a
-// CLONE_VFORK child that reports exec failures), reaping, signalling process
-// groups, subreaping, pidfds and /proc ancestry. Nothing here knows the tree.
+// CLONE_VFORK child that reports which step failed), reaping and decoding wait
+// statuses, signalling process groups, subreaping, pidfds, /proc ancestry and
+// chipd's own ids. Nothing here knows the tree, nor words messages for people.
 #pragma once
 
 #include <sys/types.h>
@@ -33,14 +34,42 @@ struct SpawnPlan {
     int parent_death_signal = 0;  // PR_SET_PDEATHSIG
 };
 
+// The steps of spawn(), in the order the child takes them.
+enum class SpawnStep {
+    Clone,        // creating the process (in chipd)
+    Setsid,       // a new session and process group
+    Dup,          // stdin, stdout, stderr
+    SetGroups,    // supplementary groups
+    SetGid,       // group
+    SetUid,       // user
+    DeathSignal,  // the parent-death signal (ESRCH: chipd died meanwhile)
+    Chdir,        // the working directory
+    Exec,         // execve of every candidate
+};
+
+// What spawn() did: the child's pid, or the step that failed and its errno.
+struct SpawnResult {
+    pid_t pid = 0;                      // > 0 once the child has exec'd
+    SpawnStep step = SpawnStep::Clone;  // the failed step, when error != 0
+    int error = 0;                      // errno of the failed step; 0 on success
+    explicit operator bool() const { return error == 0; }
+};
+
 // Starts a process from PLAN as the leader of a new session and process group.
-// Returns once the child has exec'd (its pid) or failed (the errno of chdir,
-// setuid, execve, ...; the failed child is already reaped). Not reentrant.
-Result<pid_t> spawn(const SpawnPlan &plan);
+// Returns once the child has exec'd or failed (the failed child is already
+// reaped). Not reentrant.
+SpawnResult spawn(const SpawnPlan &plan);
+
+// How a child ended, decoded from its wait status.
+struct ChildExit {
+    bool signaled = false;
+    int value = 0;  // exit code, or the signal number when signaled
+};
+ChildExit decode_wait_status(int status);
 
 // Reaps every exited child (waitpid(-1, WNOHANG) until nothing is left) and
-// calls FN(pid, wait_status) for each.
-void reap_children(const std::function<void(pid_t, int)> &fn);
+// calls FN(pid, how it ended) for each.
+void reap_children(const std::function<void(pid_t, ChildExit)> &fn);
 
 // kill(-PGID, SIG); a group that no longer exists is not an error.
 void kill_group(pid_t pgid, int sig);

@@ -2,10 +2,6 @@
 
 #include <unistd.h>
 
-#include <string>
-
-#include "common/names.hpp"
-
 namespace chip::os {
 
 pid_t self_pid() {
@@ -20,13 +16,8 @@ uid_t real_uid() {
     return ::getuid();
 }
 
-}  // namespace chip::os
-
-namespace chip {
-
-// Declared in common/names.hpp, defined here: it asks the kernel for the uid.
-std::string default_socket_path() {
-    return default_socket_path(os::real_uid());
+gid_t real_gid() {
+    return ::getgid();
 }
 
-}  // namespace chip
+}  // namespace chip::os

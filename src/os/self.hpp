@@ -11,5 +11,7 @@ pid_t self_pid();
 pid_t parent_pid();
 // getuid(2): the real uid.
 uid_t real_uid();
+// getgid(2): the real gid.
+gid_t real_gid();
 
 }  // namespace chip::os

@@ -46,8 +46,8 @@ template <typename Body>
 ssize_t read_consistent(const chip_registry_header *hdr, Body body) {
     std::int64_t give_up = 0;  // read the clock only once spinning did not do
     for (int attempt = 0;; ++attempt) {
-        if (attempt == kSpinAttempts) give_up = os::monotonic_ns() + kBudgetNs;
-        if (attempt > kSpinAttempts && (attempt & 15) == 0 && os::monotonic_ns() > give_up)
+        if (attempt == kSpinAttempts) give_up = os::monotonic_now().count() + kBudgetNs;
+        if (attempt > kSpinAttempts && (attempt & 15) == 0 && os::monotonic_now().count() > give_up)
             return -EAGAIN;
         std::uint64_t s1 = load_acquire(hdr->seq);
         if (s1 & 1) {

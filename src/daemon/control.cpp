@@ -1,0 +1,158 @@
+#include "daemon/control.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+namespace chip::daemon {
+
+Control::Control(uv::Loop &loop, os::UniqueFd listen_fd, RequestHandler &handler, Warn warn)
+    : loop_(loop), listen_fd_(std::move(listen_fd)), handler_(handler), warn_(std::move(warn)) {
+    listen_poll_ =
+        std::make_unique<uv::Poll>(loop_, listen_fd_.get(), [this](int) { on_accept(); });
+    listen_poll_->start(uv::Poll::Readable);
+}
+
+Control::~Control() = default;
+
+void Control::stop_listening() {
+    listen_poll_.reset();
+    listen_fd_.reset();
+}
+
+void Control::on_accept() {
+    // A bounded batch per wake-up: a flood of connections must not starve the loop.
+    for (int i = 0; i < 64; ++i) {
+        int fd = os::accept_client(listen_fd_.get());
+        if (fd < 0) {
+            if (fd != -EAGAIN && fd != -EWOULDBLOCK && fd != -ECONNABORTED)
+                warn_(std::string("accept on control socket: ") + std::strerror(-fd));
+            return;
+        }
+        auto c = std::make_unique<Conn>();
+        c->id = next_id_++;
+        c->fd = os::UniqueFd(fd);
+        // Who is asking, for join/leave: the kernel's word, not the client's.
+        if (auto cred = os::peer_cred(fd)) c->peer = *cred;
+        std::uint64_t id = c->id;
+        c->poll = std::make_unique<uv::Poll>(loop_, fd, [this, id](int ev) { on_io(id, ev); });
+        c->poll->start(uv::Poll::Readable);
+        conns_[id] = std::move(c);
+    }
+}
+
+void Control::on_io(std::uint64_t id, int events) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    Conn &c = *it->second;
+    // Writing first frees room in OUT before new requests add to it.
+    if (events & uv::Poll::Writable) {
+        while (!c.out.empty()) {
+            ssize_t n = os::send_some(c.fd.get(), c.out.data(), c.out.size());
+            if (n < 0) {
+                if (n == -EAGAIN) break;
+                drop(id);
+                return;
+            }
+            c.out.erase(0, static_cast<std::size_t>(n));
+        }
+        if (c.out.empty() && c.closing) {
+            drop(id);
+            return;
+        }
+    }
+    if (events & uv::Poll::Readable) {
+        char buf[16384];
+        for (;;) {
+            ssize_t n = os::read_some(c.fd.get(), buf, sizeof buf);
+            if (n == -EAGAIN) break;
+            if (n <= 0) {
+                drop(id);
+                return;
+            }
+            c.in.append(buf, static_cast<std::size_t>(n));
+            // Enough for a whole request or to tell an oversized one; the rest
+            // waits in the socket, so that a flooding client gets one share
+            // of a loop turn like any other.
+            if (c.in.size() > kMaxRequest) break;
+        }
+        process_lines(c);
+    }
+    if (conns_.count(id)) watch(c);
+}
+
+void Control::process_lines(Conn &c) {
+    std::uint64_t id = c.id;
+    while (!c.busy && !c.closing) {
+        auto nl = c.in.find('\n');
+        if (nl == std::string::npos ? c.in.size() > kMaxRequest : nl > kMaxRequest) {
+            c.in.clear();
+            c.closing = true;
+            send(c, handler_.on_oversized());
+            return;
+        }
+        if (nl == std::string::npos) return;
+        std::string line = c.in.substr(0, nl);
+        c.in.erase(0, nl + 1);
+        // A blank line (spaces, tabs, a CR) is no request and gets no answer.
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        auto reply = handler_.on_request(id, c.peer, line);
+        // The handler may have answered a deferred request and so on: C may be gone.
+        if (!conns_.count(id)) return;
+        // One request in flight: a deferred one holds the later ones back.
+        if (reply.last || !reply.line) c.busy = true;
+        if (reply.line) send(c, *reply.line);
+        if (!conns_.count(id)) return;
+    }
+}
+
+void Control::send(Conn &c, std::string_view line) {
+    c.out.append(line);
+    c.out += '\n';
+    // Most answers fit the socket buffer at once: no wait for a Writable turn.
+    while (!c.out.empty()) {
+        ssize_t n = os::send_some(c.fd.get(), c.out.data(), c.out.size());
+        if (n <= 0) break;
+        c.out.erase(0, static_cast<std::size_t>(n));
+    }
+    if (c.out.size() > kMaxQueuedOutput) {
+        // A client that does not read its responses is dropped, not waited for.
+        c.closing = true;
+        c.out.clear();
+    }
+    if (c.out.empty() && c.closing) {
+        drop(c.id);
+        return;
+    }
+    watch(c);
+}
+
+// Writable only while something waits to be sent: a poll that always asks for
+// it would wake the loop at once, turn after turn.
+void Control::watch(Conn &c) {
+    c.poll->start(uv::Poll::Readable | (c.out.empty() ? 0 : uv::Poll::Writable));
+}
+
+void Control::respond(std::uint64_t conn, std::string_view line) {
+    auto it = conns_.find(conn);
+    if (it == conns_.end()) return;
+    Conn &c = *it->second;
+    c.busy = false;
+    send(c, line);
+    if (auto again = conns_.find(conn); again != conns_.end()) process_lines(*again->second);
+}
+
+void Control::drop(std::uint64_t id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    // Possibly from its own callback: freed after this turn.
+    it->second->poll->stop();
+    dropped_.push_back(std::move(it->second));
+    conns_.erase(it);
+    handler_.on_closed(id);
+}
+
+void Control::after_turn() {
+    dropped_.clear();
+}
+
+}  // namespace chip::daemon

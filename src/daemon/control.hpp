@@ -1,0 +1,95 @@
+// chipd's control socket as a transport (README.md, "Protocol"): it accepts
+// connections on the listening socket, cuts each connection's input into
+// newline-terminated request lines (at most 64 KiB: a longer one is answered
+// once and the connection closed), queues each connection's output (a client
+// that leaves more than 8 MiB unread is dropped, not waited for), and keeps
+// one request per connection in flight: a request whose answer comes later
+// (deferred) holds back the later requests of its own connection only.
+//
+// It knows nothing of operations: each line goes to a RequestHandler with the
+// peer's credentials and the connection's id, and what comes back is sent.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "os/fd.hpp"
+#include "os/socket.hpp"
+#include "uv/uv.hpp"
+
+namespace chip::daemon {
+
+class RequestHandler {
+public:
+    struct Reply {
+        std::optional<std::string> line;  // the response, without newline; none: deferred
+        bool last = false;                // no later request of this connection is read
+    };
+    virtual ~RequestHandler() = default;
+    // A request line of connection CONN (without its newline, never blank).
+    // A deferred one is answered later with Control::respond.
+    virtual Reply on_request(std::uint64_t conn, const os::PeerCred &peer,
+                             std::string_view line) = 0;
+    // The response to a request line over the limit; the connection is closed after it.
+    virtual std::string on_oversized() = 0;
+    // CONN is closed: its deferred request, if any, will not be answered.
+    virtual void on_closed(std::uint64_t conn) = 0;
+};
+
+class Control {
+public:
+    static constexpr std::size_t kMaxRequest = 64 * 1024;
+    static constexpr std::size_t kMaxQueuedOutput = 8 * 1024 * 1024;
+    using Warn = std::function<void(const std::string &)>;
+
+    // Serves LISTEN_FD (listening, non-blocking) on LOOP.
+    Control(uv::Loop &loop, os::UniqueFd listen_fd, RequestHandler &handler, Warn warn);
+    ~Control();
+    Control(const Control &) = delete;
+    Control &operator=(const Control &) = delete;
+
+    // Sends the answer to CONN's deferred request, then reads its later
+    // requests. A connection closed meanwhile is ignored.
+    void respond(std::uint64_t conn, std::string_view line);
+    // The end of a loop turn: frees the connections closed during it.
+    void after_turn();
+    // Stops listening (chipd's exit); open connections stay until destruction.
+    void stop_listening();
+
+private:
+    struct Conn {
+        std::uint64_t id = 0;
+        os::UniqueFd fd;
+        std::unique_ptr<uv::Poll> poll;  // destroyed before fd is closed
+        os::PeerCred peer;
+        std::string in;
+        std::string out;
+        bool busy = false;     // a request is waiting for its answer
+        bool closing = false;  // close once OUT is flushed; read nothing more
+    };
+
+    void on_accept();
+    void on_io(std::uint64_t id, int events);
+    void process_lines(Conn &c);
+    void send(Conn &c, std::string_view line);
+    void watch(Conn &c);
+    void drop(std::uint64_t id);
+
+    uv::Loop &loop_;
+    os::UniqueFd listen_fd_;
+    std::unique_ptr<uv::Poll> listen_poll_;
+    RequestHandler &handler_;
+    Warn warn_;
+    std::map<std::uint64_t, std::unique_ptr<Conn>> conns_;
+    std::vector<std::unique_ptr<Conn>> dropped_;
+    std::uint64_t next_id_ = 1;
+};
+
+}  // namespace chip::daemon

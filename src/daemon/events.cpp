@@ -1,0 +1,99 @@
+#include "daemon/events.hpp"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "common/names.hpp"
+
+namespace chip::daemon {
+
+using nlohmann::json;
+using K = core::Event::Kind;
+
+int priority_of(const core::Event &e) {
+    switch (e.kind) {
+        case K::StartFailed:
+        case K::GiveUp:
+            return 3;
+        case K::Kill:
+            return 4;
+        case K::Restart:
+            return 5;
+        case K::Exit:
+            return e.status.signaled || e.status.value != 0 ? 4 : 6;
+        default:
+            return 6;
+    }
+}
+
+std::string timestamp(WallTime t) {
+    // The calendar of <chrono>: UTC with no time-zone database and no libc call.
+    using namespace std::chrono;
+    auto ms = floor<milliseconds>(t);
+    auto day = floor<days>(ms);
+    year_month_day ymd{day};
+    hh_mm_ss<milliseconds> hms{ms - day};
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
+                  unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
+                  int(hms.minutes().count()), int(hms.seconds().count()),
+                  int(hms.subseconds().count()));
+    return buf;
+}
+
+std::string seconds_text(core::Duration d) {
+    // Exact to the nanosecond: whole seconds, then the fraction's significant digits.
+    auto ns = d.count();
+    std::string text = std::to_string(ns / 1000000000);
+    if (auto frac = ns % 1000000000; frac > 0) {
+        char digits[16];
+        std::snprintf(digits, sizeof digits, ".%09lld", static_cast<long long>(frac));
+        std::string f = digits;
+        text += f.substr(0, f.find_last_not_of('0') + 1);
+    }
+    return text;
+}
+
+std::string format_event(const core::Event &e, WallTime when, LogStyle style) {
+    // Events of chipd itself (a signal received) name no node: the root's path.
+    std::string path = e.node ? e.node->path : "/";
+    std::string prefix = style.journal ? "<" + std::to_string(priority_of(e)) + ">" : "";
+    if (style.json) {
+        json j{{"event", core::event_name(e.kind)}, {"path", path}};
+        if (!style.journal) j["time"] = timestamp(when);
+        if (e.pid) j["pid"] = e.pid;
+        if (e.kind == K::Exit) {
+            if (e.status.signaled)
+                j["signal"] = signal_name(e.status.value);
+            else
+                j["code"] = e.status.value;
+        }
+        if (e.kind == K::Restart || e.kind == K::GiveUp) j["count"] = e.count;
+        if (!e.message.empty()) j["message"] = e.message;
+        // Messages carry outside bytes (paths, commands): never a throw for
+        // bad UTF-8, a replacement character instead.
+        return prefix + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    }
+    std::string text = std::string(core::event_name(e.kind)) + " " + path;
+    if (e.pid) text += " pid " + std::to_string(e.pid);
+    if (e.kind == K::Exit)
+        text += e.status.signaled ? " signal " + signal_name(e.status.value)
+                                  : " status " + std::to_string(e.status.value);
+    // The limit the restart counts against: the supervisor's intensity.
+    if (e.kind == K::Restart && e.node && e.node->parent && e.node->parent->sup) {
+        const auto &sup = *e.node->parent->sup;
+        text += " (restart " + std::to_string(e.count) + " of at most " +
+                std::to_string(sup.max_restarts) + " within " + seconds_text(sup.period) + " s)";
+    }
+    if (!e.message.empty()) text += ": " + e.message;
+    // The journal stamps lines itself.
+    if (style.journal) return prefix + "chipd: " + text + "\n";
+    return timestamp(when) + " chipd: " + text + "\n";
+}
+
+std::string format_warning(std::string_view msg, WallTime when, LogStyle style) {
+    std::string body = "chipd: warning: " + std::string(msg) + "\n";
+    return style.journal ? "<4>" + body : timestamp(when) + " " + body;
+}
+
+}  // namespace chip::daemon

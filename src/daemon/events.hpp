@@ -1,0 +1,42 @@
+// chipd's event log, as text: a core::Event becomes the line chipd writes on
+// its stderr (README.md, "chipd"), plain text or a JSON object, stamped with
+// the wall-clock time or, under the journal, prefixed with a syslog priority.
+//
+// Pure: the time comes in as a value and the line goes out as a string. It
+// writes nothing, reads no clock and acts on nothing (closing notify sockets,
+// counting restarts for systemd are their own modules' business).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "core/tree.hpp"
+
+namespace chip::daemon {
+
+using WallTime = std::chrono::system_clock::time_point;
+
+struct LogStyle {
+    bool json = false;     // --log-format json
+    bool journal = false;  // JOURNAL_STREAM: "<N>" priorities, no timestamps
+};
+
+// The journal's syslog priority of E: 3 give-up and failed starts, 4 abnormal
+// exits and kills, 5 restarts, 6 the rest.
+int priority_of(const core::Event &e);
+
+// T in UTC to the millisecond: "2024-05-01T12:00:00.123Z".
+std::string timestamp(WallTime t);
+
+// A duration as seconds for people: "5", "0.25", "100000".
+std::string seconds_text(core::Duration d);
+
+// The log line of E at WHEN, ending in '\n'.
+std::string format_event(const core::Event &e, WallTime when, LogStyle style);
+
+// A warning line at WHEN, ending in '\n': "... chipd: warning: MSG" (text in
+// both formats, priority 4 under the journal).
+std::string format_warning(std::string_view msg, WallTime when, LogStyle style);
+
+}  // namespace chip::daemon

@@ -1,0 +1,117 @@
+// How chipd starts a worker's process (core::Effects::spawn): the spawn plan
+// (PATH candidates, argv, the environment: the spec's env on top of chipd's
+// minus its private variables, user, group and supplementary groups), the
+// pipes that capture its output, and the per-node slot: CHIP_PATH,
+// CHIP_INSTANCE and, for `ready: notify`, its own NOTIFY_SOCKET, whose READY=1
+// datagrams are handed on (README.md, "Supervision, as chipd does it").
+//
+// What a definition needs at every spawn is computed once and cached by the
+// spec::Launch it pins (instances share it); an entry no definition holds any
+// more is dropped. It decides nothing: when to spawn, what READY=1 means and
+// registry joins belong to the core and the daemon.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.hpp"
+#include "core/tree.hpp"
+#include "daemon/output.hpp"
+#include "os/fd.hpp"
+#include "os/process.hpp"
+#include "spec/spec.hpp"
+#include "uv/uv.hpp"
+
+namespace chip::daemon {
+
+// The sentence of a failed spawn, as start-failed lines tell it: "cannot
+// execute /x: No such file or directory", "cannot change to its folder /srv:
+// Permission denied".
+std::string spawn_failure(const os::SpawnResult &r, const spec::Launch &launch);
+
+class Launcher {
+public:
+    using Warn = std::function<void(const std::string &)>;
+    using OnReady = std::function<void(std::uint64_t id)>;
+
+    // SOCKET_PATH is chipd's control socket: workers get it as CHIP_SOCKET, and
+    // notify sockets live beside it. ON_READY(id) is called for every READY=1
+    // that node ID's worker sends.
+    Launcher(uv::Loop &loop, std::string socket_path, Warn warn, OnReady on_ready);
+    ~Launcher();
+    Launcher(const Launcher &) = delete;
+    Launcher &operator=(const Launcher &) = delete;
+
+    // Starts NODE's process: its pid once exec succeeded, or why not.
+    Result<pid_t> spawn(const core::Node &node, Time now);
+    // Node ID's notify socket has served (READY=1 taken, or its process is
+    // gone). Safe from its own callback: freed after this loop turn.
+    void close_notify(std::uint64_t id);
+    // Node ID left the tree: its slot goes, and so do cached definitions that
+    // no node holds any more (at the end of the turn, once it is destroyed).
+    void forget(std::uint64_t id);
+    // The end of a loop turn: frees what was closed during it.
+    void after_turn();
+    // chipd's exit: what is left in the pipes is written, notify sockets removed.
+    void finish();
+
+private:
+    // What a definition needs at every spawn.
+    struct Cached {
+        std::shared_ptr<const spec::Launch> launch;  // keeps its address unique while cached
+        std::vector<std::string> candidates;
+        std::vector<const char *> candidate_ptrs;
+        std::vector<char *> argv;
+        std::vector<std::string> env_owned;  // "K=V" from the spec
+        std::vector<const char *> env;       // base environment with the spec's on top
+        std::vector<gid_t> groups;
+        std::shared_ptr<Sink> out_file, err_file;
+    };
+    // Per worker node, by id.
+    struct Slot {
+        std::string env_path;      // "CHIP_PATH=..."
+        std::string env_instance;  // "CHIP_INSTANCE=..."
+        std::string notify_path;   // its NOTIFY_SOCKET, ready: notify only
+        std::string env_notify;
+        os::UniqueFd notify_fd;
+        std::unique_ptr<uv::Poll> notify_poll;  // destroyed before notify_fd is closed
+    };
+    struct Closed {
+        os::UniqueFd fd;
+        std::unique_ptr<uv::Poll> poll;
+    };
+
+    Cached &cached(const std::shared_ptr<const spec::Launch> &launch, Time now);
+    void open_notify(Slot &slot, std::uint64_t id);
+    void close_notify(Slot &slot);
+    void on_notify(std::uint64_t id);
+    void capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix);
+    void sweep();
+
+    uv::Loop &loop_;
+    std::string socket_path_;
+    std::string notify_dir_;
+    std::string env_socket_;  // "CHIP_SOCKET=..."
+    Warn warn_;
+    OnReady on_ready_;
+    std::vector<const char *> base_env_;
+    os::UniqueFd dev_null_;
+    std::shared_ptr<Sink> inherit_out_, inherit_err_;
+    std::unordered_map<const spec::Launch *, std::unique_ptr<Cached>> cache_;
+    std::unordered_map<std::string, std::shared_ptr<Sink>> file_sinks_;  // by log file path
+    std::unordered_map<std::uint64_t, Slot> slots_;
+    std::vector<Closed> closed_;  // notify sockets closed during this turn
+    std::list<std::unique_ptr<OutputPipe>> pipes_;
+    std::vector<std::unique_ptr<OutputPipe>> dead_pipes_;
+    std::vector<char *> scratch_env_;
+    bool sweep_ = false;
+};
+
+}  // namespace chip::daemon

@@ -1,0 +1,183 @@
+#include "daemon/registries.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "os/process.hpp"
+#include "os/self.hpp"
+
+namespace chip::daemon {
+
+Registries::Registries(Processes &procs, IsWorker is_worker, Warn warn)
+    : procs_(procs), is_worker_(std::move(is_worker)), warn_(std::move(warn)) {}
+
+Result<void> Registries::format(Registry &r, std::span<std::byte> region, pid_t writer) {
+    const auto &s = r.spec;
+    if (int rc = r.table.init(region, s.name, s.max_groups, s.max_members, writer); rc < 0)
+        return make_error(
+            -rc, "registry " + s.name + ": cannot format shared memory: " + std::strerror(-rc));
+    return {};
+}
+
+Result<void> Registries::create_shared(const spec::RegistrySpec &spec, const std::string &shm_name,
+                                       pid_t writer) {
+    // Sized for its capacities once: a full registry refuses joins (ENOSPC)
+    // rather than growing under its readers.
+    auto r = std::make_unique<Registry>();
+    r->spec = spec;
+    r->shm_name = shm_name;
+    auto m =
+        os::create_shm(shm_name, registry::Table::region_size(spec.max_groups, spec.max_members));
+    if (!m) return make_error(m.error().code, "registry " + spec.name + ": " + m.error().message);
+    r->mapping = std::move(*m);
+    if (auto f = format(*r, r->mapping.bytes(), writer); !f) return f;
+    list_.push_back(std::move(r));
+    return {};
+}
+
+Result<void> Registries::add(const spec::RegistrySpec &spec, std::span<std::byte> region,
+                             pid_t writer) {
+    auto r = std::make_unique<Registry>();
+    r->spec = spec;
+    if (auto f = format(*r, region, writer); !f) return f;
+    list_.push_back(std::move(r));
+    return {};
+}
+
+Registry *Registries::find(std::string_view name) {
+    for (auto &r : list_)
+        if (r->spec.name == name) return r.get();
+    return nullptr;
+}
+
+Result<void> Registries::check_allowed(const os::PeerCred &peer, pid_t pid) {
+    auto no_process = [pid] { return make_error(ESRCH, "no process " + std::to_string(pid)); };
+    // The common cases cost no /proc read: a worker itself (alive: chipd has
+    // not reaped it), asked for by root, chipd's user or the worker itself.
+    bool trusted = peer.uid == 0 || peer.uid == procs_.own_uid() || peer.pid == pid;
+    if (!trusted) {
+        auto uids = procs_.uids_of(pid);
+        if (!uids) return no_process();
+        if (peer.uid != uids->first && peer.uid != uids->second)
+            return make_error(EPERM, "uid " + std::to_string(peer.uid) + " may not act on pid " +
+                                         std::to_string(pid) + " (runs as uid " +
+                                         std::to_string(uids->first) + ")");
+    }
+    // Inside the tree: a worker, or a descendant of one.
+    pid_t p = pid;
+    for (int depth = 0; depth < 4096 && p > 1; ++depth) {
+        if (is_worker_(p)) return {};
+        auto parent = procs_.parent_of(p);
+        if (!parent) {
+            if (p == pid) return no_process();
+            break;
+        }
+        p = *parent;
+    }
+    return make_error(EPERM, "pid " + std::to_string(pid) +
+                                 " is not a worker of this chipd nor a descendant of one");
+}
+
+Result<void> Registries::join(Registry &r, std::string_view group, pid_t pid,
+                              const os::PeerCred &peer) {
+    if (auto ok = check_allowed(peer, pid); !ok) return ok;
+    // Watched before it joins: a process that has already exited (a zombie)
+    // is refused rather than joined and dropped at once. A worker's exit
+    // comes through SIGCHLD.
+    if (!is_worker_(pid) && !procs_.watch(pid))
+        return make_error(ESRCH, "pid " + std::to_string(pid) + " has exited");
+    if (int rc = r.table.join(group, pid); rc < 0)
+        return make_error(-rc, rc == -ENOSPC ? "registry " + r.spec.name + " is full"
+                                             : std::string(std::strerror(-rc)));
+    return {};
+}
+
+Result<void> Registries::leave(Registry &r, std::string_view group, pid_t pid,
+                               const os::PeerCred &peer) {
+    if (auto ok = check_allowed(peer, pid); !ok) return ok;
+    if (int rc = r.table.leave(group, pid); rc < 0) return make_error(-rc, std::strerror(-rc));
+    return {};
+}
+
+void Registries::join_declared(const spec::Launch &launch, const std::string &path, pid_t pid) {
+    for (const auto &[name, groups] : launch.join) {
+        Registry *r = find(name);
+        if (!r) continue;
+        // One change for readers: the worker appears in all its groups at once.
+        r->table.begin();
+        for (const auto &g : groups) {
+            if (int rc = r->table.join(g, pid); rc < 0)
+                warn_("cannot join " + path + " (pid " + std::to_string(pid) + ") to " + name +
+                      "/" + g + ": " + std::strerror(-rc));
+        }
+        r->table.commit();
+    }
+}
+
+void Registries::member_died(pid_t pid) {
+    for (auto &r : list_) r->table.remove_pid(pid);
+    procs_.unwatch(pid);
+}
+
+void Registries::close() {
+    // Marked dead before the unlink: a reader that keeps its mapping learns
+    // to look for a new chipd's region.
+    for (auto &r : list_) {
+        r->table.mark_dead();
+        if (!r->shm_name.empty()) (void)os::unlink_shm(r->shm_name);
+    }
+}
+
+// ---- the machine ---------------------------------------------------------------
+
+SystemProcesses::SystemProcesses(uv::Loop &loop, std::function<void(pid_t)> died)
+    : loop_(loop), died_(std::move(died)) {}
+
+SystemProcesses::~SystemProcesses() = default;
+
+uid_t SystemProcesses::own_uid() const {
+    return os::real_uid();
+}
+
+std::optional<pid_t> SystemProcesses::parent_of(pid_t pid) const {
+    return os::parent_of(pid);
+}
+
+std::optional<std::pair<uid_t, uid_t>> SystemProcesses::uids_of(pid_t pid) const {
+    return os::uids_of(pid);
+}
+
+bool SystemProcesses::watch(pid_t pid) {
+    if (auto it = watches_.find(pid); it != watches_.end()) {
+        if (os::pidfd_alive(it->second->pidfd.get())) return true;
+        // The watched process died and the pid was reused before its pidfd
+        // event was handled: settle the old one first.
+        died_(pid);
+        unwatch(pid);
+    }
+    // A pidfd, not the pid: it cannot be fooled by the pid's reuse.
+    int fd = os::pidfd_open(pid);
+    if (fd < 0) return false;
+    auto w = std::make_unique<Watch>();
+    w->pidfd = os::UniqueFd(fd);
+    if (!os::pidfd_alive(fd)) return false;
+    w->poll = std::make_unique<uv::Poll>(loop_, fd, [this, pid](int) { died_(pid); });
+    w->poll->start(uv::Poll::Readable);
+    watches_[pid] = std::move(w);
+    return true;
+}
+
+void SystemProcesses::unwatch(pid_t pid) {
+    auto it = watches_.find(pid);
+    if (it == watches_.end()) return;
+    // Possibly called from the watch's own callback: freed after this turn.
+    it->second->poll->stop();
+    ended_.push_back(std::move(it->second));
+    watches_.erase(it);
+}
+
+void SystemProcesses::after_turn() {
+    ended_.clear();
+}
+
+}  // namespace chip::daemon

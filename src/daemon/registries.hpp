@@ -1,0 +1,133 @@
+// The registries chipd serves (README.md, "The registry"): one region per
+// registry of the spec (shared memory in chipd, any byte span in tests),
+// formatted at start and flagged dead and unlinked at a clean exit; the
+// groups a worker declares, joined the moment it is spawned; join and leave
+// with the permission rule of README.md, "Protocol"; the removal of a member
+// that dies, found through SIGCHLD for workers and a pidfd for the others.
+//
+// It does not parse requests (requests.hpp does) nor know the tree: whether a
+// pid is a worker's is asked of a callback, and the machine (/proc, pidfds)
+// of a Processes, which tests fake.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/result.hpp"
+#include "os/fd.hpp"
+#include "os/shm.hpp"
+#include "os/socket.hpp"
+#include "registry/table.hpp"
+#include "spec/spec.hpp"
+#include "uv/uv.hpp"
+
+namespace chip::daemon {
+
+// What the registries ask of the machine.
+class Processes {
+public:
+    virtual ~Processes() = default;
+    // chipd's real uid.
+    virtual uid_t own_uid() const = 0;
+    // PID's parent, nullopt when PID does not exist.
+    virtual std::optional<pid_t> parent_of(pid_t pid) const = 0;
+    // PID's real and effective uid, nullopt when PID does not exist.
+    virtual std::optional<std::pair<uid_t, uid_t>> uids_of(pid_t pid) const = 0;
+    // Watches PID (not a worker) until it dies, then reports it to the
+    // registries (Registries::member_died). False when it has already exited.
+    virtual bool watch(pid_t pid) = 0;
+    // Stops watching PID (it died, or left every group); unknown pids are fine.
+    virtual void unwatch(pid_t pid) = 0;
+};
+
+struct Registry {
+    spec::RegistrySpec spec;
+    std::string shm_name;  // "/chip-<hash>-<name>"; empty over memory of the caller
+    os::Mapping mapping;   // the shared memory, when shm_name is set
+    registry::Table table;
+};
+
+class Registries {
+public:
+    using IsWorker = std::function<bool(pid_t)>;
+    using Warn = std::function<void(const std::string &)>;
+    Registries(Processes &procs, IsWorker is_worker, Warn warn);
+    Registries(const Registries &) = delete;
+    Registries &operator=(const Registries &) = delete;
+
+    // A registry in a new shared-memory object SHM_NAME (a stale one is
+    // replaced), formatted with WRITER as its writer's pid.
+    Result<void> create_shared(const spec::RegistrySpec &spec, const std::string &shm_name,
+                               pid_t writer);
+    // A registry over REGION (8-byte aligned, Table::region_size bytes), which
+    // the caller keeps alive.
+    Result<void> add(const spec::RegistrySpec &spec, std::span<std::byte> region, pid_t writer);
+
+    const std::vector<std::unique_ptr<Registry>> &all() const { return list_; }
+    Registry *find(std::string_view name);
+
+    // The permission rule: PEER may act on PID when it is root, runs as
+    // chipd's user or as PID's user (else EPERM; ESRCH for no such process),
+    // and PID must be a worker or descend from one (else EPERM).
+    Result<void> check_allowed(const os::PeerCred &peer, pid_t pid);
+    // PID joins GROUP of R (idempotent) / leaves it (also when not a member),
+    // after check_allowed.
+    Result<void> join(Registry &r, std::string_view group, pid_t pid, const os::PeerCred &peer);
+    Result<void> leave(Registry &r, std::string_view group, pid_t pid, const os::PeerCred &peer);
+
+    // The groups LAUNCH declares, joined by PID, the worker at PATH just
+    // spawned; a failure is a warning (the worker runs all the same).
+    void join_declared(const spec::Launch &launch, const std::string &path, pid_t pid);
+    // PID died: it leaves every group at once.
+    void member_died(pid_t pid);
+
+    // chipd's clean exit: readers are told the regions are dead, and the
+    // shared-memory objects are removed.
+    void close();
+
+private:
+    Result<void> format(Registry &r, std::span<std::byte> region, pid_t writer);
+
+    Processes &procs_;
+    IsWorker is_worker_;
+    Warn warn_;
+    std::vector<std::unique_ptr<Registry>> list_;
+};
+
+// The machine's Processes: /proc, and pidfds watched on chipd's loop.
+class SystemProcesses final : public Processes {
+public:
+    // DIED(pid) is called when a watched process exits.
+    SystemProcesses(uv::Loop &loop, std::function<void(pid_t)> died);
+    ~SystemProcesses() override;
+
+    uid_t own_uid() const override;
+    std::optional<pid_t> parent_of(pid_t pid) const override;
+    std::optional<std::pair<uid_t, uid_t>> uids_of(pid_t pid) const override;
+    bool watch(pid_t pid) override;
+    void unwatch(pid_t pid) override;
+    // The end of a loop turn: frees the watches that ended during it.
+    void after_turn();
+
+private:
+    struct Watch {
+        os::UniqueFd pidfd;
+        std::unique_ptr<uv::Poll> poll;  // destroyed before pidfd is closed
+    };
+    uv::Loop &loop_;
+    std::function<void(pid_t)> died_;
+    std::unordered_map<pid_t, std::unique_ptr<Watch>> watches_;
+    std::vector<std::unique_ptr<Watch>> ended_;
+};
+
+}  // namespace chip::daemon

@@ -1,0 +1,366 @@
+#include "daemon/requests.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <stdexcept>
+
+#include "common/names.hpp"
+#include "spec/spec.hpp"
+
+namespace chip::daemon {
+
+using nlohmann::json;
+
+namespace {
+
+json ok() {
+    return json{{"ok", true}};
+}
+
+json error(int code, const std::string &message) {
+    return json{{"ok", false}, {"error", message}, {"errno", errno_name(code)}};
+}
+
+json error(const Error &e) {
+    return error(e.code, e.message);
+}
+
+json exit_json(const std::optional<core::ExitStatus> &s) {
+    if (!s) return nullptr;
+    if (s->signaled) return json{{"signal", signal_name(s->value)}};
+    return json{{"code", s->value}};
+}
+
+// A NODE of README.md, "Protocol". Uptime counts while a process (or a
+// supervisor's start) is under way, to the millisecond.
+json node_json(const core::Node &n, core::Time now) {
+    bool live = n.state == core::State::Running || n.state == core::State::Starting ||
+                n.state == core::State::Stopping;
+    auto up = std::chrono::duration_cast<std::chrono::milliseconds>(now - n.since);
+    return json{{"path", n.path},
+                {"kind", n.is_supervisor ? "supervisor" : "worker"},
+                {"state", core::state_name(n.state)},
+                {"pid", n.pid ? json(n.pid) : json(nullptr)},
+                {"restarts", n.restarts},
+                {"uptime_s", live ? json(up.count() / 1000.0) : json(nullptr)},
+                {"last_exit", exit_json(n.last_exit)}};
+}
+
+// "path": absent or null is the root. A wrong type throws: a bad request.
+std::string path_of(const json &req) {
+    auto it = req.find("path");
+    if (it == req.end() || it->is_null()) return "/";
+    if (!it->is_string()) throw std::invalid_argument("\"path\" must be a string");
+    return it->get<std::string>();
+}
+
+// "signal": a name ("TERM", "SIGTERM"), a number or a number as text. 0 (a
+// probe, not a signal) and numbers past Linux's 64 are refused.
+std::optional<int> signal_of(const json &req) {
+    auto it = req.find("signal");
+    if (it == req.end()) return std::nullopt;
+    if (it->is_number_integer()) {
+        long long n = it->get<long long>();
+        if (n >= 1 && n <= 64) return static_cast<int>(n);
+        return std::nullopt;
+    }
+    if (it->is_string()) return parse_signal(it->get<std::string>());
+    return std::nullopt;
+}
+
+// "group" when it is a valid group name.
+std::optional<std::string> group_of(const json &req) {
+    auto g = req.find("group");
+    if (g == req.end() || !g->is_string() || !valid_group_name(g->get<std::string>()))
+        return std::nullopt;
+    return g->get<std::string>();
+}
+
+const char *const kBadGroup = "invalid group name (expected [A-Za-z0-9_.:-]{1,64})";
+
+// Past this a wait has no deadline: nanoseconds since the clock's origin must fit.
+constexpr double kForever = 1e9;
+
+}  // namespace
+
+// The dispatch table: every op of README.md, "Protocol". Searched in order:
+// thirteen names, once per request.
+const Requests::Op Requests::kOps[] = {
+    {"status", &Requests::status},     {"start", &Requests::start},
+    {"stop", &Requests::stop},         {"restart", &Requests::restart},
+    {"signal", &Requests::signal},     {"wait", &Requests::wait},
+    {"join", &Requests::join},         {"leave", &Requests::leave},
+    {"members", &Requests::members},   {"groups", &Requests::groups},
+    {"logs", &Requests::logs},         {"registries", &Requests::registries},
+    {"shutdown", &Requests::shutdown},
+};
+
+Requests::Requests(core::Tree &tree, Registries &registries, RequestEffects &fx)
+    : tree_(tree), registries_(registries), fx_(fx) {}
+
+json Requests::oversized() {
+    return error(EMSGSIZE, "request over 64 KiB");
+}
+
+std::string Requests::text(const json &resp) {
+    return resp.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Requests::Reply Requests::handle_line(std::uint64_t conn, const os::PeerCred &peer,
+                                      std::string_view line, core::Time now) {
+    json req = json::parse(line, nullptr, false);
+    if (req.is_discarded()) return {error(EPROTO, "malformed request: not a JSON object")};
+    return handle(conn, peer, req, now);
+}
+
+Requests::Reply Requests::handle(std::uint64_t conn, const os::PeerCred &peer, const json &req,
+                                 core::Time now) {
+    if (!req.is_object() || !req.contains("op") || !req["op"].is_string())
+        return {error(EPROTO, "malformed request: expected an object with a string \"op\"")};
+    const auto &op = req["op"].get_ref<const std::string &>();
+    for (const Op &o : kOps) {
+        if (o.name != op) continue;
+        // A field of the wrong type met deep in a handler (json's type errors)
+        // answers EINVAL instead of ending chipd.
+        try {
+            return (this->*o.handler)(Call{conn, peer, req, now});
+        } catch (const std::exception &e) {
+            return {error(EINVAL, std::string("bad request: ") + e.what())};
+        }
+    }
+    return {error(EOPNOTSUPP, "unknown operation \"" + op + "\"")};
+}
+
+// ---- the tree ---------------------------------------------------------------------
+
+Requests::Reply Requests::status(const Call &c) {
+    auto nodes = tree_.resolve(path_of(c.req));
+    if (!nodes) return {error(nodes.error())};
+    json list = json::array();
+    for (core::Node *n : *nodes)
+        core::Tree::walk(*n, [&](core::Node &x) { list.push_back(node_json(x, c.now)); });
+    return {json{{"ok", true}, {"nodes", list}}};
+}
+
+Requests::Reply Requests::start(const Call &c) {
+    return command(c, core::Command::Start);
+}
+
+Requests::Reply Requests::stop(const Call &c) {
+    return command(c, core::Command::Stop);
+}
+
+Requests::Reply Requests::restart(const Call &c) {
+    return command(c, core::Command::Restart);
+}
+
+Requests::Reply Requests::command(const Call &c, core::Command cmd) {
+    auto ticket = tree_.command(cmd, path_of(c.req), c.now);
+    if (!ticket) return {error(ticket.error())};
+    // The core names the command by its ticket; settle() answers it once the
+    // core has finished it.
+    tickets_[*ticket] = c.conn;
+    return {};
+}
+
+Requests::Reply Requests::wait(const Call &c) {
+    auto nodes = tree_.resolve(path_of(c.req));
+    if (!nodes) return {error(nodes.error())};
+    Waiter w{c.conn, {}, {}, std::nullopt};
+    for (core::Node *n : *nodes) {
+        w.ids.push_back(n->id);
+        w.paths.push_back(n->path);
+    }
+    // Ready already: answered before the timeout is even looked at.
+    if (auto done = wait_outcome(w, c.now)) return {*done};
+    if (auto it = c.req.find("timeout"); it != c.req.end() && !it->is_null()) {
+        if (!it->is_number() || it->get<double>() < 0)
+            return {error(EINVAL, "\"timeout\" must be a number of seconds >= 0")};
+        double s = it->get<double>();
+        if (s < kForever)
+            w.deadline =
+                c.now + std::chrono::duration_cast<core::Time>(std::chrono::duration<double>(s));
+    }
+    waiters_.push_back(std::move(w));
+    return {};
+}
+
+std::optional<json> Requests::wait_outcome(const Waiter &w, core::Time now) {
+    bool ready = true;
+    for (std::size_t i = 0; i < w.ids.size(); ++i) {
+        // Removed meanwhile: it will never be ready.
+        const core::Node *n = tree_.node_by_id(w.ids[i]);
+        if (!n) return error(ENOENT, w.paths[i] + " was removed");
+        if (!n->ready()) ready = false;
+    }
+    if (ready) return ok();
+    if (w.deadline && *w.deadline <= now)
+        return error(ETIMEDOUT, "timed out waiting for readiness");
+    return std::nullopt;
+}
+
+Requests::Reply Requests::signal(const Call &c) {
+    auto sig = signal_of(c.req);
+    if (!sig) return {error(EINVAL, "expected \"signal\": a signal name or number")};
+    json pids = json::array();
+    if (c.req.contains("group")) {
+        auto group = group_of(c.req);
+        if (!group) return {error(EINVAL, "invalid group name")};
+        std::optional<json> err;
+        Registry *r = registry_of(c.req, err);
+        if (!r) return {*err};
+        // Only the pids the signal reached are listed (a member may be gone).
+        for (pid_t p : r->table.members(*group))
+            if (fx_.kill(p, *sig) == 0) pids.push_back(p);
+        return {json{{"ok", true}, {"pids", pids}}};
+    }
+    std::string path = path_of(c.req);
+    auto nodes = tree_.resolve(path);
+    if (!nodes) return {error(nodes.error())};
+    for (core::Node *n : *nodes)
+        core::Tree::walk(*n, [&](core::Node &x) {
+            if (!x.is_supervisor && x.pid && fx_.kill(x.pid, *sig) == 0) pids.push_back(x.pid);
+        });
+    // A path with nothing running: worth telling, unlike an empty group.
+    if (pids.empty()) return {error(ESRCH, "no running worker at " + path)};
+    return {json{{"ok", true}, {"pids", pids}}};
+}
+
+Requests::Reply Requests::logs(const Call &c) {
+    std::string path = path_of(c.req);
+    auto nodes = tree_.resolve(path);
+    if (!nodes) return {error(nodes.error())};
+    if (nodes->size() != 1 || (*nodes)[0]->is_supervisor)
+        return {error(EINVAL, path + " is not a single worker")};
+    // Files only: inherited or discarded output has nothing to read back.
+    const auto &launch = (*nodes)[0]->worker->launch;
+    auto file = [&](const spec::OutputSpec *o) {
+        return o && o->mode == spec::OutputSpec::Mode::File ? json(o->file) : json(nullptr);
+    };
+    return {json{{"ok", true},
+                 {"stdout", file(launch ? &launch->out : nullptr)},
+                 {"stderr", file(launch ? &launch->err : nullptr)}}};
+}
+
+Requests::Reply Requests::shutdown(const Call &) {
+    if (!tree_.shutting_down()) fx_.shutdown();
+    return {ok(), true};  // nothing more from this connection
+}
+
+// ---- the registries ---------------------------------------------------------------
+
+Registry *Requests::registry_of(const json &req, std::optional<json> &err) {
+    // Omitted or null: the only one, when there is exactly one.
+    const auto &all = registries_.all();
+    auto it = req.find("registry");
+    if (it == req.end() || it->is_null()) {
+        if (all.size() == 1) return all[0].get();
+        err = error(EINVAL, all.empty() ? "the spec declares no registry"
+                                        : "several registries: name one with \"registry\"");
+        return nullptr;
+    }
+    if (!it->is_string()) {
+        err = error(EINVAL, "\"registry\" must be a string");
+        return nullptr;
+    }
+    if (Registry *r = registries_.find(it->get<std::string>())) return r;
+    err = error(ENOENT, "unknown registry \"" + it->get<std::string>() + "\"");
+    return nullptr;
+}
+
+Requests::Reply Requests::join(const Call &c) {
+    return join_or_leave(c, true);
+}
+
+Requests::Reply Requests::leave(const Call &c) {
+    return join_or_leave(c, false);
+}
+
+Requests::Reply Requests::join_or_leave(const Call &c, bool join) {
+    auto group = group_of(c.req);
+    if (!group) return {error(EINVAL, kBadGroup)};
+    std::optional<json> err;
+    Registry *r = registry_of(c.req, err);
+    if (!r) return {*err};
+    // The peer itself by default (SO_PEERCRED); else a positive number below
+    // 2^30, above any pid Linux hands out.
+    pid_t pid = c.peer.pid;
+    if (auto p = c.req.find("pid"); p != c.req.end() && !p->is_null()) {
+        if (!p->is_number_integer() || p->get<long long>() <= 0 || p->get<long long>() > 0x3fffffff)
+            return {error(EINVAL, "\"pid\" must be a positive integer")};
+        pid = static_cast<pid_t>(p->get<long long>());
+    }
+    // Leaving follows the same rules as joining (README.md, "Protocol").
+    auto done = join ? registries_.join(*r, *group, pid, c.peer)
+                     : registries_.leave(*r, *group, pid, c.peer);
+    if (!done) return {error(done.error())};
+    return {ok()};
+}
+
+Requests::Reply Requests::members(const Call &c) {
+    std::optional<json> err;
+    Registry *r = registry_of(c.req, err);
+    if (!r) return {*err};
+    auto group = group_of(c.req);
+    if (!group) return {error(EINVAL, kBadGroup)};
+    json pids = json::array();
+    for (pid_t p : r->table.members(*group)) pids.push_back(p);
+    return {json{{"ok", true}, {"pids", pids}}};
+}
+
+Requests::Reply Requests::groups(const Call &c) {
+    std::optional<json> err;
+    Registry *r = registry_of(c.req, err);
+    if (!r) return {*err};
+    json obj = json::object();
+    for (const auto &[name, count] : r->table.groups()) obj[name] = count;
+    return {json{{"ok", true}, {"groups", obj}}};
+}
+
+Requests::Reply Requests::registries(const Call &) {
+    json list = json::array();
+    for (const auto &r : registries_.all())
+        list.push_back(
+            {{"name", r->spec.name},
+             {"shm", r->shm_name.empty() ? json(nullptr) : json("/dev/shm" + r->shm_name)},
+             {"max_groups", r->spec.max_groups},
+             {"max_members", r->spec.max_members}});
+    return {json{{"ok", true}, {"registries", list}}};
+}
+
+// ---- deferred answers -------------------------------------------------------------
+
+std::vector<Requests::Answer> Requests::settle(core::Time now) {
+    // Commands first, in the order the core finished them; then waits.
+    std::vector<Answer> out;
+    for (auto &f : tree_.take_finished()) {
+        auto it = tickets_.find(f.ticket);
+        if (it == tickets_.end()) continue;  // its connection has gone
+        out.push_back({it->second, f.result ? ok() : error(f.result.error())});
+        tickets_.erase(it);
+    }
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+        if (auto done = wait_outcome(*it, now)) {
+            out.push_back({it->conn, std::move(*done)});
+            it = waiters_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return out;
+}
+
+std::optional<core::Time> Requests::next_deadline() const {
+    std::optional<core::Time> next;
+    for (const auto &w : waiters_)
+        if (w.deadline && (!next || *w.deadline < *next)) next = w.deadline;
+    return next;
+}
+
+// The commands go on: only their answers have nobody left to go to.
+void Requests::forget(std::uint64_t conn) {
+    waiters_.remove_if([conn](const Waiter &w) { return w.conn == conn; });
+    std::erase_if(tickets_, [conn](const auto &t) { return t.second == conn; });
+}
+
+}  // namespace chip::daemon

@@ -1,0 +1,124 @@
+// The control protocol's operations (README.md, "Protocol"): one dispatch
+// table from op name to handler, and the handlers. A handler takes a parsed
+// request with the peer's credentials and the time, and returns the response,
+// or "deferred": start, stop, restart and wait are answered later by settle(),
+// once the core has finished the command or the wait is over.
+//
+// No socket here (control.hpp carries the lines), no system call: signals and
+// the shutdown go through RequestEffects, joins through Registries, so unit
+// tests drive every op with a core::Tree, fakes and registries in heap memory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <list>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/tree.hpp"
+#include "daemon/registries.hpp"
+#include "os/socket.hpp"
+
+namespace chip::daemon {
+
+// What handlers do to the world beyond the tree and the registries.
+class RequestEffects {
+public:
+    virtual ~RequestEffects() = default;
+    // kill(PID, SIG): 0 or -errno.
+    virtual int kill(pid_t pid, int sig) = 0;
+    // A shutdown was asked for (once): chipd logs it, tells systemd and stops the tree.
+    virtual void shutdown() = 0;
+};
+
+class Requests {
+public:
+    using json = nlohmann::json;
+
+    struct Reply {
+        std::optional<json> body;  // none: deferred, answered by settle()
+        bool last = false;         // no later request of this connection is read
+    };
+    struct Answer {
+        std::uint64_t conn;
+        json body;
+    };
+
+    Requests(core::Tree &tree, Registries &registries, RequestEffects &fx);
+    Requests(const Requests &) = delete;
+    Requests &operator=(const Requests &) = delete;
+
+    // A request line (without its newline) of connection CONN.
+    Reply handle_line(std::uint64_t conn, const os::PeerCred &peer, std::string_view line,
+                      core::Time now);
+    // A request already parsed.
+    Reply handle(std::uint64_t conn, const os::PeerCred &peer, const json &req, core::Time now);
+    // The answers due at NOW: finished commands, waits that are satisfied, over
+    // or can no longer be (a node removed). Each is handed out once.
+    std::vector<Answer> settle(core::Time now);
+    // The earliest timeout of a wait, for a timer.
+    std::optional<core::Time> next_deadline() const;
+    // Connection CONN is gone: its deferred request is dropped.
+    void forget(std::uint64_t conn);
+
+    // The answer to a request line over 64 KiB.
+    static json oversized();
+    // RESP as one line of the protocol (bytes that are not UTF-8 replaced).
+    static std::string text(const json &resp);
+
+private:
+    struct Call {
+        std::uint64_t conn;
+        const os::PeerCred &peer;
+        const json &req;
+        core::Time now;
+    };
+    using Handler = Reply (Requests::*)(const Call &);
+    struct Op {
+        std::string_view name;
+        Handler handler;
+    };
+    static const Op kOps[];
+
+    // A wait in progress. Nodes are named by id: one may be removed meanwhile.
+    struct Waiter {
+        std::uint64_t conn;
+        std::vector<std::uint64_t> ids;
+        std::vector<std::string> paths;  // for messages
+        std::optional<core::Time> deadline;
+    };
+
+    Reply status(const Call &c);
+    Reply start(const Call &c);
+    Reply stop(const Call &c);
+    Reply restart(const Call &c);
+    Reply signal(const Call &c);
+    Reply wait(const Call &c);
+    Reply join(const Call &c);
+    Reply leave(const Call &c);
+    Reply members(const Call &c);
+    Reply groups(const Call &c);
+    Reply logs(const Call &c);
+    Reply registries(const Call &c);
+    Reply shutdown(const Call &c);
+
+    Reply command(const Call &c, core::Command cmd);
+    Reply join_or_leave(const Call &c, bool join);
+    // The registry a request names, or the error response.
+    Registry *registry_of(const json &req, std::optional<json> &error);
+    // Whether W is over: its answer, or nullopt while it goes on.
+    std::optional<json> wait_outcome(const Waiter &w, core::Time now);
+
+    core::Tree &tree_;
+    Registries &registries_;
+    RequestEffects &fx_;
+    std::unordered_map<std::uint64_t, std::uint64_t> tickets_;  // ticket -> connection
+    std::list<Waiter> waiters_;
+};
+
+}  // namespace chip::daemon
