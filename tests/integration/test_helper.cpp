@@ -10,6 +10,9 @@
 //   ignore-term       ignore SIGTERM (only SIGKILL ends it)
 //   notify            send READY=1 to $NOTIFY_SOCKET (a path, or '@' abstract)
 //   notify-after:MS   the same after MS milliseconds
+//   notify-if-set     send READY=1 only if $NOTIFY_SOCKET is set (the same
+//                     command serves as a `ready: started` and a `ready:
+//                     notify` worker)
 //   never-ready       nothing (documents a notify worker that never sends)
 //   print:TEXT        "out:TEXT" on stdout, "err:TEXT" on stderr
 //   record:FILE       append "start PID CHIP_PATH CHIP_INSTANCE" to FILE, then
@@ -186,6 +189,8 @@ int main(int argc, char **argv) {
             ::signal(SIGTERM, SIG_IGN);
         } else if (name == "notify") {
             notify_ready();
+        } else if (name == "notify-if-set") {
+            if (!env("NOTIFY_SOCKET").empty()) notify_ready();
         } else if (name == "notify-after") {
             sleep_ms(std::atol(arg.c_str()));
             notify_ready();
