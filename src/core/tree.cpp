@@ -921,8 +921,9 @@ Result<std::uint64_t> Tree::redefine(Node &node, std::shared_ptr<const WorkerSpe
     if (node.is_supervisor || !worker)
         return make_error(EINVAL,
                           node.path + " is not a worker: it takes a supervisor's definition");
-    node.worker = std::move(worker);
+    auto old = std::exchange(node.worker, std::move(worker));
     if (how == Redefine::InPlace || !is_up(node.state) || node.held || shutting_down_) {
+        fx_.redefined(node, old);
         std::uint64_t ticket = track(Op::Redefine, {});
         check_pending();
         return ticket;

@@ -13,6 +13,8 @@
 #include "os/process.hpp"
 #include "os/self.hpp"
 #include "os/socket.hpp"
+#include "spec/diff.hpp"
+#include "spec/loader.hpp"
 
 namespace chip::daemon {
 
@@ -86,13 +88,9 @@ void Daemon::setup() {
     sig_chld_ = std::make_unique<uv::Signal>(loop_, SIGCHLD, [this] { on_sigchld(); });
     sig_term_ = std::make_unique<uv::Signal>(loop_, SIGTERM, [this] { on_term_signal(SIGTERM); });
     sig_int_ = std::make_unique<uv::Signal>(loop_, SIGINT, [this] { on_term_signal(SIGINT); });
-    // SIGHUP is not forwarded: most programs die of it, and a tree-wide HUP
-    // would turn into restarts. `chipctl signal HUP PATH` sends it on purpose.
-    sig_hup_ = std::make_unique<uv::Signal>(loop_, SIGHUP, [this] {
-        this->warn(
-            "SIGHUP ignored (chipd has no configuration to reload; restart it to change the "
-            "spec, or use chipctl signal HUP PATH to signal workers)");
-    });
+    // SIGHUP rereads the spec file (it is not forwarded to workers: `chipctl
+    // signal HUP PATH` does that on purpose).
+    sig_hup_ = std::make_unique<uv::Signal>(loop_, SIGHUP, [this] { on_hangup(); });
     // Timer callbacks run before the loop polls, and the check handle only after
     // it: they settle their own consequences, or the loop could block with no
     // timer armed (a deadline that fired a little early, a wait that timed out).
@@ -184,6 +182,16 @@ void Daemon::on_term_signal(int sig) {
     tree_->hurry(now());
 }
 
+void Daemon::on_hangup() {
+    auto refused = requests_->reload_self(now());
+    if (!refused) return;
+    // Nobody to answer: the reasons go to the log.
+    std::string why = (*refused)["error"].get<std::string>();
+    warn("SIGHUP: not reloaded: " + why);
+    if (auto errors = refused->find("errors"); errors != refused->end())
+        for (const auto &e : *errors) warn("  " + e.get<std::string>());
+}
+
 void Daemon::begin_shutdown(const std::string &why) {
     log(core::Event{core::Event::Kind::Stop, &tree_->root(), 0, {}, 0, why});
     systemd_->stopping();
@@ -235,6 +243,12 @@ void Daemon::removed(const core::Node &node) {
     launcher_->forget(node.id);
 }
 
+void Daemon::redefined(const core::Node &node, const std::shared_ptr<const core::WorkerSpec> &old) {
+    // Its process goes on: only the groups it declares change.
+    if (node.pid && old && old->launch && node.worker->launch)
+        registries_->rejoin(*old->launch, *node.worker->launch, node.path, node.pid);
+}
+
 // ---- requests ----------------------------------------------------------------
 
 RequestHandler::Reply Daemon::on_request(std::uint64_t conn, const os::PeerCred &peer,
@@ -258,6 +272,49 @@ int Daemon::kill(pid_t pid, int sig) {
 
 void Daemon::shutdown() {
     begin_shutdown("shutdown requested");
+}
+
+// ---- reloads -----------------------------------------------------------------
+
+RequestEffects::Loaded Daemon::load_spec(const std::string &path) {
+    try {
+        return {spec::load_file(path.empty() ? spec_.file : path), {}};
+    } catch (const spec::SpecError &e) {
+        return {std::nullopt, e.errors()};
+    }
+}
+
+std::vector<std::string> Daemon::refused(const spec::Spec &next) {
+    std::vector<std::string> why = spec::diff_registries(spec_.registries, next.registries).refused;
+    if (next.socket != spec_.socket)
+        why.push_back("the control socket cannot change while chipd runs (" +
+                      spec_.socket.value_or("default") + " -> " + next.socket.value_or("default") +
+                      "); restart chipd to change it");
+    return why;
+}
+
+void Daemon::reload_begins(const spec::Spec &next, const std::vector<core::Change> &changes) {
+    systemd_->reloading(now());
+    write_log(format_reload(next.file, changes, os::wall_now(), style_));
+    // Added registries exist before the workers that join them start.
+    for (const auto &rs : spec::diff_registries(spec_.registries, next.registries).added)
+        if (auto r = registries_->create_shared(rs, registry_shm_name(socket_path_, rs.name),
+                                                os::self_pid());
+            !r)
+            warn("reload: registry " + rs.name + ": " + r.error().message);
+}
+
+void Daemon::reload_ends(const Result<void> &result, spec::Spec next) {
+    // Dropped registries go once the nodes changed (their members are gone).
+    for (const auto &name : spec::diff_registries(spec_.registries, next.registries).removed)
+        registries_->remove(name);
+    write_log(format_reload_end(result, os::wall_now(), style_));
+    spec_ = std::move(next);
+    systemd_->reloaded();
+}
+
+std::string Daemon::spec_dir() {
+    return spec_.dir;
 }
 
 }  // namespace chip::daemon

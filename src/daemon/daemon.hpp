@@ -60,6 +60,8 @@ public:
     void log(const core::Event &e) override;
     void exit(int code) override;
     void removed(const core::Node &node) override;
+    void redefined(const core::Node &node,
+                   const std::shared_ptr<const core::WorkerSpec> &old) override;
 
 private:
     // RequestHandler: lines from the control socket, to the request handlers.
@@ -69,6 +71,11 @@ private:
     // RequestEffects
     int kill(pid_t pid, int sig) override;
     void shutdown() override;
+    Loaded load_spec(const std::string &path) override;
+    std::vector<std::string> refused(const spec::Spec &next) override;
+    void reload_begins(const spec::Spec &next, const std::vector<core::Change> &changes) override;
+    void reload_ends(const Result<void> &result, spec::Spec next) override;
+    std::string spec_dir() override;
 
     void setup();
     void cleanup();
@@ -80,6 +87,7 @@ private:
     void arm_timers();
     void on_sigchld();
     void on_term_signal(int sig);
+    void on_hangup();
     void on_ready(std::uint64_t id);
     void begin_shutdown(const std::string &why);
     void warn(const std::string &msg);

@@ -96,4 +96,49 @@ std::string format_warning(std::string_view msg, WallTime when, LogStyle style) 
     return style.journal ? "<4>" + body : timestamp(when) + " " + body;
 }
 
+namespace {
+
+// A line of text in both formats' manner: "TIME chipd: TEXT" or "<N>chipd: TEXT".
+std::string text_line(std::string_view text, int priority, WallTime when, LogStyle style) {
+    std::string body = "chipd: " + std::string(text) + "\n";
+    return style.journal ? "<" + std::to_string(priority) + ">" + body
+                         : timestamp(when) + " " + body;
+}
+
+std::string json_line(nlohmann::json j, int priority, WallTime when, LogStyle style) {
+    if (!style.journal) j["time"] = timestamp(when);
+    std::string body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    return style.journal ? "<" + std::to_string(priority) + ">" + body : body;
+}
+
+}  // namespace
+
+std::string format_reload(std::string_view spec, const std::vector<core::Change> &changes,
+                          WallTime when, LogStyle style) {
+    if (style.json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto &c : changes)
+            list.push_back({{"path", c.path}, {"change", core::change_name(c.kind)}});
+        return json_line({{"event", "reload"}, {"spec", spec}, {"changes", list}}, 5, when, style);
+    }
+    std::string out =
+        text_line("reload " + std::string(spec) + " (" + std::to_string(changes.size()) +
+                      (changes.size() == 1 ? " change)" : " changes)"),
+                  5, when, style);
+    for (const auto &c : changes)
+        out += text_line("reload: " + std::string(core::change_name(c.kind)) + " " + c.path, 5,
+                         when, style);
+    return out;
+}
+
+std::string format_reload_end(const Result<void> &result, WallTime when, LogStyle style) {
+    if (style.json) {
+        nlohmann::json j{{"event", result ? "reloaded" : "reload-failed"}};
+        if (!result) j["message"] = result.error().message;
+        return json_line(j, result ? 5 : 3, when, style);
+    }
+    return text_line(result ? std::string("reloaded") : "reload failed: " + result.error().message,
+                     result ? 5 : 3, when, style);
+}
+
 }  // namespace chip::daemon

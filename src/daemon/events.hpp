@@ -11,6 +11,9 @@
 #include <string>
 #include <string_view>
 
+#include <vector>
+
+#include "core/reload.hpp"
 #include "core/tree.hpp"
 
 namespace chip::daemon {
@@ -34,6 +37,14 @@ std::string seconds_text(core::Duration d);
 
 // The log line of E at WHEN, ending in '\n'.
 std::string format_event(const core::Event &e, WallTime when, LogStyle style);
+
+// The lines of a reload of SPEC that makes CHANGES: "reload SPEC (N changes)"
+// and one "reload: CHANGE PATH" each (JSON: one {"event": "reload", "spec",
+// "changes": [{"path", "change"}, ...]} object).
+std::string format_reload(std::string_view spec, const std::vector<core::Change> &changes,
+                          WallTime when, LogStyle style);
+// The line of its end: "reloaded", or "reload failed: WHY" (priority 3).
+std::string format_reload_end(const Result<void> &result, WallTime when, LogStyle style);
 
 // A warning line at WHEN, ending in '\n': "... chipd: warning: MSG" (text in
 // both formats, priority 4 under the journal).

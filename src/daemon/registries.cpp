@@ -1,5 +1,7 @@
 #include "daemon/registries.hpp"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 
@@ -111,6 +113,38 @@ void Registries::join_declared(const spec::Launch &launch, const std::string &pa
                       "/" + g + ": " + std::strerror(-rc));
         }
         r->table.commit();
+    }
+}
+
+void Registries::rejoin(const spec::Launch &old, const spec::Launch &next, const std::string &path,
+                        pid_t pid) {
+    auto groups_of = [](const spec::Launch &l, const std::string &registry) {
+        for (const auto &[name, groups] : l.join)
+            if (name == registry) return groups;
+        return std::vector<std::string>{};
+    };
+    for (auto &r : list_) {
+        auto before = groups_of(old, r->spec.name), after = groups_of(next, r->spec.name);
+        if (before == after) continue;
+        r->table.begin();
+        for (const auto &g : before)
+            if (std::find(after.begin(), after.end(), g) == after.end()) r->table.leave(g, pid);
+        for (const auto &g : after)
+            if (std::find(before.begin(), before.end(), g) == before.end())
+                if (int rc = r->table.join(g, pid); rc < 0)
+                    warn_("cannot join " + path + " (pid " + std::to_string(pid) + ") to " +
+                          r->spec.name + "/" + g + ": " + std::strerror(-rc));
+        r->table.commit();
+    }
+}
+
+void Registries::remove(std::string_view name) {
+    for (auto it = list_.begin(); it != list_.end(); ++it) {
+        if ((*it)->spec.name != name) continue;
+        (*it)->table.mark_dead();
+        if (!(*it)->shm_name.empty()) (void)os::unlink_shm((*it)->shm_name);
+        list_.erase(it);
+        return;
     }
 }
 

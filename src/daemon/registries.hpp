@@ -88,8 +88,15 @@ public:
     // The groups LAUNCH declares, joined by PID, the worker at PATH just
     // spawned; a failure is a warning (the worker runs all the same).
     void join_declared(const spec::Launch &launch, const std::string &path, pid_t pid);
+    // The worker PID at PATH, running, is redefined from OLD to NEW launch
+    // fields: it leaves the groups only OLD declares and joins those only NEW does.
+    void rejoin(const spec::Launch &old, const spec::Launch &next, const std::string &path,
+                pid_t pid);
     // PID died: it leaves every group at once.
     void member_died(pid_t pid);
+    // The registry NAME goes (a reload dropped it): readers are told the region
+    // is dead, and its shared-memory object is removed.
+    void remove(std::string_view name);
 
     // chipd's clean exit: readers are told the regions are dead, and the
     // shared-memory objects are removed.

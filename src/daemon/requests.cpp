@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include "common/names.hpp"
+#include "spec/diff.hpp"
+#include "spec/loader.hpp"
 #include "spec/spec.hpp"
 
 namespace chip::daemon {
@@ -37,13 +39,30 @@ json node_json(const core::Node &n, core::Time now) {
     bool live = n.state == core::State::Running || n.state == core::State::Starting ||
                 n.state == core::State::Stopping;
     auto up = std::chrono::duration_cast<std::chrono::milliseconds>(now - n.since);
-    return json{{"path", n.path},
-                {"kind", n.is_supervisor ? "supervisor" : "worker"},
-                {"state", core::state_name(n.state)},
-                {"pid", n.pid ? json(n.pid) : json(nullptr)},
-                {"restarts", n.restarts},
-                {"uptime_s", live ? json(up.count() / 1000.0) : json(nullptr)},
-                {"last_exit", exit_json(n.last_exit)}};
+    json j{{"path", n.path},
+           {"kind", n.is_supervisor ? "supervisor" : "worker"},
+           {"state", core::state_name(n.state)},
+           {"pid", n.pid ? json(n.pid) : json(nullptr)},
+           {"restarts", n.restarts},
+           {"uptime_s", live ? json(up.count() / 1000.0) : json(nullptr)},
+           {"last_exit", exit_json(n.last_exit)}};
+    if (n.dynamic) j["dynamic"] = true;
+    return j;
+}
+
+json changes_json(const std::vector<core::Change> &changes) {
+    json list = json::array();
+    for (const auto &c : changes)
+        list.push_back({{"path", c.path}, {"change", core::change_name(c.kind)}});
+    return list;
+}
+
+// The supervisor at PATH's parent and PATH's last name ("a/b/web" -> a/b, web).
+std::pair<std::string, std::string> split_path(std::string path) {
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return {"/", path};
+    return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
 }
 
 // "path": absent or null is the root. A wrong type throws: a bad request.
@@ -92,7 +111,9 @@ const Requests::Op Requests::kOps[] = {
     {"join", &Requests::join},         {"leave", &Requests::leave},
     {"members", &Requests::members},   {"groups", &Requests::groups},
     {"logs", &Requests::logs},         {"registries", &Requests::registries},
-    {"shutdown", &Requests::shutdown},
+    {"shutdown", &Requests::shutdown}, {"reload", &Requests::reload},
+    {"scale", &Requests::scale},       {"add", &Requests::add},
+    {"remove", &Requests::remove},
 };
 
 Requests::Requests(core::Tree &tree, Registries &registries, RequestEffects &fx)
@@ -159,8 +180,151 @@ Requests::Reply Requests::command(const Call &c, core::Command cmd) {
     if (!ticket) return {error(ticket.error())};
     // The core names the command by its ticket; settle() answers it once the
     // core has finished it.
-    tickets_[*ticket] = c.conn;
+    tickets_[*ticket] = Ticket{c.conn, std::nullopt};
     return {};
+}
+
+Requests::Reply Requests::deferred(const Call &c, std::uint64_t ticket,
+                                   std::vector<core::Change> changes) {
+    tickets_[ticket] = Ticket{c.conn, std::move(changes)};
+    return {};
+}
+
+// ---- a live tree ----------------------------------------------------------------
+
+Requests::Reply Requests::reload(const Call &c) {
+    std::string path;
+    if (auto it = c.req.find("spec"); it != c.req.end() && !it->is_null()) {
+        if (!it->is_string() || it->get_ref<const std::string &>().empty())
+            return {error(EINVAL, "\"spec\" must be a path or null")};
+        path = it->get<std::string>();
+    }
+    bool dry_run = false;
+    if (auto it = c.req.find("dry_run"); it != c.req.end() && !it->is_null()) {
+        if (!it->is_boolean()) return {error(EINVAL, "\"dry_run\" must be true or false")};
+        dry_run = it->get<bool>();
+    }
+    return begin_reload(c.conn, path, dry_run, c.now);
+}
+
+std::optional<Requests::json> Requests::reload_self(core::Time now) {
+    auto r = begin_reload(std::nullopt, "", false, now);
+    return r.body && !(*r.body)["ok"].get<bool>() ? r.body : std::nullopt;
+}
+
+Requests::Reply Requests::begin_reload(std::optional<std::uint64_t> conn, const std::string &path,
+                                       bool dry_run, core::Time now) {
+    if (tree_.shutting_down()) return {error(ECANCELED, "chipd is shutting down")};
+    if (reload_) return {error(EBUSY, "a reload is under way")};
+    auto loaded = fx_.load_spec(path);
+    if (!loaded.spec) {
+        json e = error(EINVAL, "the spec is invalid (" + std::to_string(loaded.errors.size()) +
+                                   (loaded.errors.size() == 1 ? " error)" : " errors)"));
+        e["errors"] = loaded.errors;
+        return {e};
+    }
+    if (auto why = fx_.refused(*loaded.spec); !why.empty()) {
+        json e = error(EINVAL, why.front());
+        e["errors"] = why;
+        return {e};
+    }
+    core::Plan plan = spec::diff(tree_.root(), *loaded.spec->root);
+    if (dry_run) return {json{{"ok", true}, {"changes", changes_json(plan.changes)}}};
+    fx_.reload_begins(*loaded.spec, plan.changes);
+    reload_ = std::make_unique<core::Reload>(tree_, std::move(plan));
+    reload_conn_ = conn;
+    reload_spec_ = std::move(loaded.spec);
+    reload_->begin(now);
+    return {};
+}
+
+Requests::Reply Requests::scale(const Call &c) {
+    auto [parent, name] = split_path(path_of(c.req));
+    auto count = c.req.find("count");
+    if (count == c.req.end() || !count->is_number_integer() || count->get<long long>() < 0 ||
+        count->get<long long>() > 100000)
+        return {error(EINVAL, "\"count\" must be an integer from 0 to 100000")};
+    auto sup = tree_.resolve(parent);
+    if (!sup || sup->size() != 1 || !core::Tree::pool(*sup->front(), name))
+        return {error(EINVAL, path_of(c.req) + " is not a pool")};
+    core::Node &s = *sup->front();
+    auto before = core::Tree::instances(s, name);
+    unsigned want = static_cast<unsigned>(count->get<long long>());
+    auto ticket = tree_.scale(s, name, want, c.now);
+    if (!ticket) return {error(ticket.error())};
+    std::vector<core::Change> changes;
+    std::string base = s.parent ? s.path + "/" + name : name;
+    for (std::size_t k = before.size(); k < want; ++k)
+        changes.push_back({base + "." + std::to_string(k), core::Change::Kind::Add});
+    for (std::size_t k = before.size(); k-- > want;)
+        changes.push_back({before[k]->path, core::Change::Kind::Remove});
+    return deferred(c, *ticket, std::move(changes));
+}
+
+Requests::Reply Requests::add(const Call &c) {
+    auto sup = tree_.resolve(path_of(c.req));
+    if (!sup) return {error(sup.error())};
+    if (sup->size() != 1 || !sup->front()->is_supervisor)
+        return {error(EINVAL, path_of(c.req) + " is not a supervisor")};
+    auto child = c.req.find("child");
+    if (child == c.req.end() || !(child->is_object() || child->is_string()))
+        return {error(EINVAL, "expected \"child\": a spec child (an object)")};
+    auto text_of = [&](const char *key, std::string fallback) {
+        auto it = c.req.find(key);
+        return it != c.req.end() && it->is_string() ? it->get<std::string>() : fallback;
+    };
+    std::vector<std::string> registries;
+    for (const auto &r : registries_.all()) registries.push_back(r->spec.name);
+    core::ChildSpec spec;
+    try {
+        spec =
+            spec::load_child(child->is_string() ? child->get<std::string>() : child->dump(),
+                             text_of("file", "child"), text_of("dir", fx_.spec_dir()), registries);
+    } catch (const spec::SpecError &e) {
+        json err = error(EINVAL, e.errors().front());
+        err["errors"] = e.errors();
+        return {err};
+    }
+    core::Node &s = *sup->front();
+    auto added = tree_.add(s, s.children.size(), spec, c.now, true);
+    if (!added) return {error(added.error())};
+    std::vector<core::Change> changes;
+    std::string path = s.parent ? s.path + "/" + spec.name : spec.name;
+    if (!spec.is_supervisor && spec.worker->instances) {
+        for (unsigned k = 0; k < *spec.worker->instances; ++k)
+            changes.push_back({path + "." + std::to_string(k), core::Change::Kind::Add});
+    } else {
+        changes.push_back({path, core::Change::Kind::Add});
+    }
+    return deferred(c, added->ticket, std::move(changes));
+}
+
+Requests::Reply Requests::remove(const Call &c) {
+    std::string path = path_of(c.req);
+    auto [parent, name] = split_path(path);
+    auto sup = tree_.resolve(parent);
+    bool pool = sup && sup->size() == 1 && core::Tree::pool(*sup->front(), name) &&
+                path.find_first_not_of('/') != std::string::npos;
+    if (pool) {
+        core::Node &s = *sup->front();
+        auto instances = core::Tree::instances(s, name);
+        auto ticket = tree_.remove_pool(s, name, c.now);
+        if (!ticket) return {error(ticket.error())};
+        std::vector<core::Change> changes;
+        for (auto it = instances.rbegin(); it != instances.rend(); ++it)
+            changes.push_back({(*it)->path, core::Change::Kind::Remove});
+        return deferred(c, *ticket, std::move(changes));
+    }
+    auto nodes = tree_.resolve(path);
+    if (!nodes) return {error(nodes.error())};
+    core::Node &n = *nodes->front();
+    if (!n.parent) return {error(EINVAL, "the root cannot be removed (chipctl shutdown stops it)")};
+    if (n.pooled())
+        return {error(EINVAL, n.path + " is an instance of the pool " + n.base +
+                                  ": change its size with chipctl scale")};
+    auto ticket = tree_.remove(n, c.now);
+    if (!ticket) return {error(ticket.error())};
+    return deferred(c, *ticket, {{n.path, core::Change::Kind::Remove}});
 }
 
 Requests::Reply Requests::wait(const Call &c) {
@@ -333,11 +497,28 @@ Requests::Reply Requests::registries(const Call &) {
 std::vector<Requests::Answer> Requests::settle(core::Time now) {
     // Commands first, in the order the core finished them; then waits.
     std::vector<Answer> out;
-    for (auto &f : tree_.take_finished()) {
-        auto it = tickets_.find(f.ticket);
-        if (it == tickets_.end()) continue;  // its connection has gone
-        out.push_back({it->second, f.result ? ok() : error(f.result.error())});
-        tickets_.erase(it);
+    for (auto done = tree_.take_finished(); !done.empty(); done = tree_.take_finished()) {
+        for (auto &f : done) {
+            // The reload's own steps: they may begin its next phase, whose
+            // tickets come round in this loop.
+            if (reload_ && reload_->on_finished(f, now)) continue;
+            auto it = tickets_.find(f.ticket);
+            if (it == tickets_.end()) continue;  // its connection has gone
+            json body = f.result ? ok() : error(f.result.error());
+            if (it->second.changes) body["changes"] = changes_json(*it->second.changes);
+            out.push_back({it->second.conn, std::move(body)});
+            tickets_.erase(it);
+        }
+    }
+    if (reload_ && reload_->done()) {
+        Result<void> result = reload_->result();
+        json body = result ? ok() : error(result.error());
+        body["changes"] = changes_json(reload_->changes());
+        if (reload_conn_) out.push_back({*reload_conn_, std::move(body)});
+        reload_.reset();
+        reload_conn_.reset();
+        fx_.reload_ends(result, std::move(*reload_spec_));
+        reload_spec_.reset();
     }
     for (auto it = waiters_.begin(); it != waiters_.end();) {
         if (auto done = wait_outcome(*it, now)) {
@@ -360,7 +541,8 @@ std::optional<core::Time> Requests::next_deadline() const {
 // The commands go on: only their answers have nobody left to go to.
 void Requests::forget(std::uint64_t conn) {
     waiters_.remove_if([conn](const Waiter &w) { return w.conn == conn; });
-    std::erase_if(tickets_, [conn](const auto &t) { return t.second == conn; });
+    std::erase_if(tickets_, [conn](const auto &t) { return t.second.conn == conn; });
+    if (reload_conn_ == conn) reload_conn_.reset();
 }
 
 }  // namespace chip::daemon

@@ -20,8 +20,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/reload.hpp"
 #include "core/tree.hpp"
 #include "daemon/registries.hpp"
+#include "spec/spec.hpp"
 #include "os/socket.hpp"
 
 namespace chip::daemon {
@@ -34,6 +36,27 @@ public:
     virtual int kill(pid_t pid, int sig) = 0;
     // A shutdown was asked for (once): chipd logs it, tells systemd and stops the tree.
     virtual void shutdown() = 0;
+
+    // ---- reloads (README.md, "A live tree") ----
+    // The spec at PATH (empty: chipd's own spec file), loaded and checked
+    // whole: the spec, or every error line (as chipd --check prints them).
+    struct Loaded {
+        std::optional<spec::Spec> spec;
+        std::vector<std::string> errors;
+    };
+    virtual Loaded load_spec(const std::string &path) = 0;
+    // What of NEXT cannot change while chipd runs (the socket, a registry's
+    // capacities): one reason each; none when it may be applied.
+    virtual std::vector<std::string> refused(const spec::Spec &next) = 0;
+    // A reload to NEXT making CHANGES begins (registries NEXT adds are created
+    // now, so that added workers may join them) / is over (registries it drops
+    // are removed; NEXT is chipd's spec from now on).
+    virtual void reload_begins(const spec::Spec &next,
+                               const std::vector<core::Change> &changes) = 0;
+    virtual void reload_ends(const Result<void> &result, spec::Spec next) = 0;
+    // The folder relative paths of an added child are taken from, when the
+    // request names none: the spec's.
+    virtual std::string spec_dir() = 0;
 };
 
 class Requests {
@@ -65,6 +88,10 @@ public:
     std::optional<core::Time> next_deadline() const;
     // Connection CONN is gone: its deferred request is dropped.
     void forget(std::uint64_t conn);
+    // A reload of chipd's own spec file with nobody to answer (SIGHUP): the
+    // error response when it cannot begin.
+    std::optional<json> reload_self(core::Time now);
+    bool reloading() const { return reload_ != nullptr; }
 
     // The answer to a request line over 64 KiB.
     static json oversized();
@@ -106,8 +133,17 @@ private:
     Reply logs(const Call &c);
     Reply registries(const Call &c);
     Reply shutdown(const Call &c);
+    Reply reload(const Call &c);
+    Reply scale(const Call &c);
+    Reply add(const Call &c);
+    Reply remove(const Call &c);
 
     Reply command(const Call &c, core::Command cmd);
+    // Begins a reload to the spec at PATH for connection CONN (none: SIGHUP).
+    Reply begin_reload(std::optional<std::uint64_t> conn, const std::string &path, bool dry_run,
+                       core::Time now);
+    // Answers TICKET's connection once it finishes, with CHANGES in the answer.
+    Reply deferred(const Call &c, std::uint64_t ticket, std::vector<core::Change> changes);
     Reply join_or_leave(const Call &c, bool join);
     // The registry a request names, or the error response.
     Registry *registry_of(const json &req, std::optional<json> &error);
@@ -117,8 +153,16 @@ private:
     core::Tree &tree_;
     Registries &registries_;
     RequestEffects &fx_;
-    std::unordered_map<std::uint64_t, std::uint64_t> tickets_;  // ticket -> connection
+    struct Ticket {
+        std::uint64_t conn;
+        std::optional<std::vector<core::Change>> changes;  // answered with them
+    };
+    std::unordered_map<std::uint64_t, Ticket> tickets_;  // by the core's ticket
     std::list<Waiter> waiters_;
+    // The reload under way, the connection that asked for it, and its spec.
+    std::unique_ptr<core::Reload> reload_;
+    std::optional<std::uint64_t> reload_conn_;
+    std::optional<spec::Spec> reload_spec_;
 };
 
 }  // namespace chip::daemon

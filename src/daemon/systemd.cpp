@@ -83,6 +83,16 @@ void Systemd::after_turn(bool tree_up, core::Time now) {
     if (dirty_) update_status(now);
 }
 
+void Systemd::reloading(core::Time now) {
+    if (told_stopping_) return;
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+    send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(us));
+}
+
+void Systemd::reloaded() {
+    if (!told_stopping_) send("READY=1");
+}
+
 void Systemd::stopping() {
     if (told_stopping_) return;
     told_stopping_ = true;

@@ -51,6 +51,10 @@ public:
     void after_turn(bool tree_up, core::Time now);
     // STOPPING=1, once.
     void stopping();
+    // A reload begins (RELOADING=1 with the monotonic time, as systemd's
+    // notify-reload protocol asks) / is over (READY=1 again).
+    void reloading(core::Time now);
+    void reloaded();
 
 private:
     void send(const std::string &msg);

@@ -284,7 +284,7 @@ TEST_CASE(
 
 TEST_CASE(
     "with JOURNAL_STREAM set, every log line carries a <N> priority and no timestamp; "
-    "SIGHUP is ignored with a warning") {
+    "SIGHUP reloads the spec") {
     EnvVar journal("JOURNAL_STREAM", "8:12345");
     TempDir scratch;
     std::string env = scratch.file("env");
@@ -294,7 +294,8 @@ TEST_CASE(
     d.start_ready();
     REQUIRE(d.wait_state("b", "exited"));
     d.signal(SIGHUP);
-    REQUIRE(d.wait_log({"<4>chipd: warning: SIGHUP ignored"}));
+    REQUIRE(d.wait_log({"<5>chipd: reload "}));
+    REQUIRE(d.wait_log({"<5>chipd: reloaded"}));
     CHECK(d.running());
     CHECK(d.stop() == 0);
     auto lines = d.stderr_lines();

@@ -935,15 +935,18 @@ TEST_CASE(
     "reload with a relative SPEC: chipctl makes it absolute, and that file is then chipd's "
     "spec, reread by the next SIGHUP") {
     TempDir scratch;
-    Chipd d(spec(json::array({worker("a", helper("sleep")), worker("b", helper("sleep"))})));
+    // cwd given: by default it is the spec file's folder, which differs here.
+    const json kRoot{{"cwd", "/"}};
+    Chipd d(spec(
+        json::array({worker("a", helper("sleep"), kRoot), worker("b", helper("sleep"), kRoot)})));
     d.start_ready();
     pid_t a = d.pid_of("a"), b = d.pid_of("b");
 
     // Relative to chipctl's folder, SCRATCH, not chipd's.
-    write_file(scratch.file("other.json"),
-               spec(json::array({worker("a", helper("sleep")), worker("b", helper("sleep")),
-                                 worker("c", helper("sleep"))}))
-                   .dump(2));
+    write_file(scratch.file("other.json"), spec(json::array({worker("a", helper("sleep"), kRoot),
+                                                             worker("b", helper("sleep"), kRoot),
+                                                             worker("c", helper("sleep"), kRoot)}))
+                                               .dump(2));
     auto r = ctl_in(scratch.path(), d.socket(), {"reload", "other.json"});
     INFO(r.out << r.err << d.stderr_text());
     CHECK(r.exit_code == 0);
@@ -953,10 +956,11 @@ TEST_CASE(
 
     // other.json gains d; the old spec file, were it reread, would drop a.
     write_file(scratch.file("other.json"),
-               spec(json::array({worker("a", helper("sleep")), worker("b", helper("sleep")),
-                                 worker("c", helper("sleep")), worker("d", helper("sleep"))}))
+               spec(json::array(
+                        {worker("a", helper("sleep"), kRoot), worker("b", helper("sleep"), kRoot),
+                         worker("c", helper("sleep"), kRoot), worker("d", helper("sleep"), kRoot)}))
                    .dump(2));
-    write_file(d.spec_path(), spec(json::array({worker("b", helper("sleep"))})).dump(2));
+    write_file(d.spec_path(), spec(json::array({worker("b", helper("sleep"), kRoot)})).dump(2));
     d.signal(SIGHUP);
     CHECK(d.wait_state("d", "running"));
     CHECK(paths(d) == Lines{"/", "a", "b", "c", "d"});

@@ -125,6 +125,29 @@ struct FakeRequestEffects : RequestEffects {
         ++shutdowns;
         tree->shutdown(*now);
     }
+    // Specs by path ("" is chipd's own file), loaded with the test's host.
+    std::map<std::string, std::string> files;
+    const chip::spec::Host *host = nullptr;
+    std::vector<std::string> refusals;
+    std::vector<std::string> reloads;  // "begins N", "ends ok" / "ends failed"
+    Loaded load_spec(const std::string &path) override {
+        try {
+            return {chip::spec::load_string(files.at(path), path.empty() ? "own.json" : path,
+                                            "/srv", *host),
+                    {}};
+        } catch (const chip::spec::SpecError &e) {
+            return {std::nullopt, e.errors()};
+        }
+    }
+    std::vector<std::string> refused(const chip::spec::Spec &) override { return refusals; }
+    void reload_begins(const chip::spec::Spec &,
+                       const std::vector<chip::core::Change> &changes) override {
+        reloads.push_back("begins " + std::to_string(changes.size()));
+    }
+    void reload_ends(const chip::Result<void> &result, chip::spec::Spec) override {
+        reloads.push_back(result ? "ends ok" : "ends failed");
+    }
+    std::string spec_dir() override { return "/srv"; }
 };
 
 // a (started, stdout to a file), n (notify), pool.0/pool.1, sup/b. At the
@@ -157,6 +180,8 @@ struct World {
     World() {
         rfx.tree = &tree;
         rfx.now = &now;
+        rfx.host = &host;
+        rfx.files[""] = kSpec;
         tree.start(now);
     }
 
@@ -233,8 +258,9 @@ TEST_CASE("malformed requests, unknown ops and over-long lines") {
 TEST_CASE("every op of the protocol is dispatched") {
     World w;
     w.add_registry("r");
-    for (const char *op : {"status", "start", "stop", "restart", "signal", "wait", "join", "leave",
-                           "members", "groups", "logs", "registries", "shutdown"}) {
+    for (const char *op :
+         {"status", "start", "stop", "restart", "signal", "wait", "join", "leave", "members",
+          "groups", "logs", "registries", "reload", "scale", "add", "remove", "shutdown"}) {
         CAPTURE(op);
         auto r = w.ask({{"op", op}, {"path", "nope"}, {"group", "g"}});
         if (r.body) CHECK((*r.body)["errno"] != "EOPNOTSUPP");
@@ -563,4 +589,136 @@ TEST_CASE("shutdown: answered at once, begun once, the connection's last request
         w.exited(pid, {true, SIGTERM});
     }
     CHECK(w.fx.exits == std::vector<int>{0});
+}
+
+// ---- a live tree ------------------------------------------------------------------
+
+namespace {
+
+// Stops complete and notify workers become ready until nothing is in transition.
+void settle_tree(World &w) {
+    for (int i = 0; i < 100; ++i) {
+        Node *busy = nullptr;
+        Tree::walk(w.tree.root(), [&](Node &n) {
+            if (!busy && !n.is_supervisor &&
+                (n.state == chip::core::State::Stopping || n.state == chip::core::State::Starting))
+                busy = &n;
+        });
+        if (!busy) return;
+        if (busy->state == chip::core::State::Stopping)
+            w.exited(busy->pid, ExitStatus{true, SIGTERM});
+        else
+            w.ready(busy->path);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("reload: invalid spec, dry run, refusal, busy, and a reload answered when done") {
+    World w;
+    settle_tree(w);
+    w.settle();
+    w.rfx.files["/bad.json"] = R"({"root": {"strategy": "x"}})";
+    auto bad = w.answer({{"op", "reload"}, {"spec", "/bad.json"}});
+    CHECK(bad["errno"] == "EINVAL");
+    CHECK(bad["errors"] == json::array({"/bad.json: /root/strategy: expected one of one_for_one, "
+                                        "one_for_all, rest_for_one; got \"x\""}));
+    std::string next = kSpec;
+    next.replace(next.find(R"(["/bin/a"])"), 10, R"(["/bin/a2"])");
+    w.rfx.files["/next.json"] = next;
+    auto dry = w.answer({{"op", "reload"}, {"spec", "/next.json"}, {"dry_run", true}});
+    CHECK(dry == parse(R"({"ok": true, "changes": [{"path": "a", "change": "restart"}]})"));
+    CHECK(w.rfx.reloads.empty());
+    w.rfx.refusals = {"the control socket cannot change"};
+    CHECK(w.answer({{"op", "reload"}, {"spec", "/next.json"}})["errno"] == "EINVAL");
+    w.rfx.refusals.clear();
+    CHECK(w.answer({{"op", "reload"}, {"dry_run", "yes"}})["errno"] == "EINVAL");
+
+    pid_t a = w.node("a").pid;
+    CHECK_FALSE(w.ask({{"op", "reload"}, {"spec", "/next.json"}}, 7).body);
+    CHECK(w.answer({{"op", "reload"}}, 8)["errno"] == "EBUSY");
+    CHECK(w.settle().empty());
+    w.exited(a, ExitStatus{true, SIGTERM});
+    CHECK(w.settle() == std::vector<std::string>{
+                            R"(7: {"changes":[{"change":"restart","path":"a"}],"ok":true})"});
+    CHECK(w.node("a").pid != a);
+    CHECK(w.rfx.reloads == std::vector<std::string>{"begins 1", "ends ok"});
+    // Without a connection (SIGHUP): chipd's own file, nothing to answer.
+    CHECK_FALSE(w.requests.reload_self(w.now).has_value());
+    CHECK(w.settle().empty());
+    w.tree.shutdown(w.now);
+    CHECK(w.answer({{"op", "reload"}})["errno"] == "ECANCELED");
+}
+
+TEST_CASE("scale: a pool's size, answered when done with its changes") {
+    World w;
+    settle_tree(w);
+    w.settle();
+    CHECK_FALSE(w.ask({{"op", "scale"}, {"path", "pool"}, {"count", 3}}).body);
+    CHECK(w.settle() == std::vector<std::string>{
+                            R"(1: {"changes":[{"change":"add","path":"pool.2"}],"ok":true})"});
+    CHECK_FALSE(w.ask({{"op", "scale"}, {"path", "pool"}, {"count", 1}}).body);
+    settle_tree(w);
+    CHECK(
+        w.settle() ==
+        std::vector<std::string>{
+            R"(1: {"changes":[{"change":"remove","path":"pool.2"},{"change":"remove","path":"pool.1"}],"ok":true})"});
+    CHECK(w.answer({{"op", "scale"}, {"path", "a"}, {"count", 2}}) ==
+          error("a is not a pool", "EINVAL"));
+    CHECK(w.answer({{"op", "scale"}, {"path", "pool"}, {"count", -1}})["errno"] == "EINVAL");
+    CHECK(w.answer({{"op", "scale"}, {"path", "pool"}, {"count", "2"}})["errno"] == "EINVAL");
+    CHECK(w.answer({{"op", "scale"}, {"path", "sup/none"}, {"count", 1}})["errno"] == "EINVAL");
+}
+
+TEST_CASE("add and remove: checked children, dynamic in status, pools and the root refused") {
+    World w;
+    settle_tree(w);
+    w.settle();
+    CHECK_FALSE(w.ask({{"op", "add"},
+                       {"path", "sup"},
+                       {"child", parse(R"({"name": "x", "command": ["./x"]})")},
+                       {"dir", "/home/me"}})
+                    .body);
+    CHECK(w.settle() == std::vector<std::string>{
+                            R"(1: {"changes":[{"change":"add","path":"sup/x"}],"ok":true})"});
+    CHECK(chip::spec::launch_of(*w.node("sup/x").worker).command[0] == "/home/me/x");
+    auto status = w.answer({{"op", "status"}, {"path", "sup/x"}});
+    CHECK(status["nodes"][0]["dynamic"] == true);
+    CHECK_FALSE(w.answer({{"op", "status"}, {"path", "a"}})["nodes"][0].contains("dynamic"));
+
+    CHECK(w.answer({{"op", "add"},
+                    {"path", "/"},
+                    {"child", parse(R"({"name": "a", "command": ["x"]})")}}) ==
+          error("a child named a already exists under /", "EEXIST"));
+    auto bad = w.answer(
+        {{"op", "add"}, {"path", "/"}, {"child", parse(R"({"name": "y", "command": []})")}});
+    CHECK(bad["errno"] == "EINVAL");
+    CHECK(bad["error"] ==
+          "child: /command: expected a non-empty array of strings (the program and its "
+          "arguments); got []");
+    CHECK(w.answer(
+              {{"op", "add"},
+               {"path", "/"},
+               {"child",
+                parse(R"({"name": "y", "command": ["y"], "join": {"nope": ["g"]}})")}})["errno"] ==
+          "EINVAL");
+    CHECK(w.answer({{"op", "add"},
+                    {"path", "a"},
+                    {"child", parse(R"({"name": "y", "command": ["y"]})")}}) ==
+          error("a is not a supervisor", "EINVAL"));
+
+    CHECK(w.answer({{"op", "remove"}, {"path", "/"}})["errno"] == "EINVAL");
+    CHECK(w.answer({{"op", "remove"}, {"path", "pool.1"}})["errno"] == "EINVAL");
+    CHECK(w.answer({{"op", "remove"}, {"path", "nope"}})["errno"] == "ENOENT");
+    CHECK_FALSE(w.ask({{"op", "remove"}, {"path", "sup"}}).body);
+    settle_tree(w);
+    CHECK(w.settle() == std::vector<std::string>{
+                            R"(1: {"changes":[{"change":"remove","path":"sup"}],"ok":true})"});
+    CHECK_FALSE(w.tree.resolve("sup").ok());
+    CHECK_FALSE(w.ask({{"op", "remove"}, {"path", "pool"}}).body);
+    settle_tree(w);
+    CHECK(
+        w.settle() ==
+        std::vector<std::string>{
+            R"(1: {"changes":[{"change":"remove","path":"pool.1"},{"change":"remove","path":"pool.0"}],"ok":true})"});
 }
