@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -422,6 +423,95 @@ def session(ctx, tool, n, life_ms=None, step_ms=0, run_s=None, idle_s=None, star
     return res
 
 
+def chipd_request(socket_path, req, timeout_s=300):
+    """One request on chipd's control socket; its JSON answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout_s)
+        s.connect(socket_path)
+        s.sendall((json.dumps(req) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                raise OSError("chipd closed the connection")
+            buf += chunk
+    return json.loads(buf)
+
+
+def cpu_ns(pid):
+    """Time PID has run on a CPU, in ns (/proc/PID/schedstat: finer than stat's ticks)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+def live_session(ctx, n):
+    """A reload of an N-worker spec in which one worker changed, and a pool
+    scaled 0 -> 1,000 -> 0: chipd's CPU time and the wall time of each, and how
+    many workers the reload restarted."""
+    d = tempfile.mkdtemp(prefix="chip-bench-live-", dir="/tmp")
+    logpath = os.path.join(d, "workers.log")
+    open(logpath, "w").close()
+    env = dict(os.environ, BENCH_LOG=logpath)
+    env.pop("NOTIFY_SOCKET", None)
+    quiet = {"stdout": "null", "stderr": "null"}
+    children = [dict(name=f"w{i}", command=[ctx.worker], **quiet) for i in range(n)]
+    children.append(dict(name="pool", command=[ctx.worker], instances=0, **quiet))
+    spec = {"root": {"max_restarts": 1000000, "period": 1, "children": children}}
+    first, second = os.path.join(d, "spec.json"), os.path.join(d, "spec2.json")
+    with open(first, "w") as f:
+        json.dump(spec, f)
+    children[n // 2]["env"] = {"BENCH_CHANGED": "1"}
+    with open(second, "w") as f:
+        json.dump(spec, f)
+    sock = os.path.join(d, "chipd.sock")
+    res = {}
+    proc = None
+    try:
+        err = open(os.path.join(d, "chipd.log"), "w")
+        proc = subprocess.Popen([ctx.chipd, "--socket", sock, first], env=env, stdout=err, stderr=err)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if chipd_request(sock, {"op": "wait", "path": "/", "timeout": 120}).get("ok") is not True:
+            res["error"] = "the tree did not start"
+            return res
+
+        def pids():
+            nodes = chipd_request(sock, {"op": "status"})["nodes"]
+            return {x["path"]: x["pid"] for x in nodes if x["kind"] == "worker"}
+
+        before = pids()
+        c0, t0 = cpu_ns(proc.pid), time.monotonic()
+        answer = chipd_request(sock, {"op": "reload", "spec": second})
+        c1, t1 = cpu_ns(proc.pid), time.monotonic()
+        if answer.get("ok") is not True:
+            res["error"] = f"reload: {answer}"
+            return res
+        after = pids()
+        res["reload_cpu_ms"] = (c1 - c0) / 1e6
+        res["reload_wall_ms"] = (t1 - t0) * 1e3
+        res["reload_restarted"] = sum(1 for p, pid in before.items() if after.get(p) != pid)
+        res["reload_changes"] = len(answer.get("changes", []))
+        for count, key in ((1000, "scale_up"), (0, "scale_down")):
+            c0, t0 = cpu_ns(proc.pid), time.monotonic()
+            answer = chipd_request(sock, {"op": "scale", "path": "pool", "count": count})
+            c1, t1 = cpu_ns(proc.pid), time.monotonic()
+            if answer.get("ok") is not True:
+                res["error"] = f"scale to {count}: {answer}"
+                return res
+            res[key + "_cpu_ms"] = (c1 - c0) / 1e6
+            res[key + "_wall_s"] = t1 - t0
+    except (OSError, ValueError, KeyError) as e:
+        res["error"] = f"live tree: {e}"
+    finally:
+        if proc is not None:
+            stop_chipd(proc, sock)
+        else:
+            kill_everything()
+        shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
 def bare_session(ctx, slots, life_ms, step_ms, run_s):
     d = tempfile.mkdtemp(prefix="chip-bench-bare-", dir="/tmp")
     logpath = os.path.join(d, "workers.log")
@@ -537,7 +627,7 @@ def main():
     ap.add_argument("--chipd", required=True)
     ap.add_argument("--out", help="write the Markdown report here")
     ap.add_argument("--tools", default="chip,supervisord,runit,s6,daemontools")
-    ap.add_argument("--skip", default="", help="comma list of: restart,start,big,registry")
+    ap.add_argument("--skip", default="", help="comma list of: restart,start,big,registry,live")
     args = ap.parse_args()
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -660,6 +750,16 @@ def main():
                     errors.append("registry: the benchmark did not finish")
                 else:
                     registry.append(res)
+        live = []
+        if "live" not in skip and any(t.name == "chip" for t in tools):
+            for r in range(reps):
+                log(f"bench: live tree ({n_big} workers: reload one changed; a pool 0 -> 1000 -> 0), "
+                    f"run {r + 1}/{reps}")
+                res = live_session(ctx, n_big)
+                if "error" in res:
+                    errors.append(res["error"])
+                else:
+                    live.append(res)
     except KeyboardInterrupt:
         log("bench: interrupted; stopping everything")
         kill_everything()
@@ -724,6 +824,21 @@ def main():
         rep.notes.append(f"Registry: {registry[0]['roundtrips']:,} join/leave round trips and "
                          f"{registry[0]['death_trials']} deaths per run (registry_bench, a worker of chipd).")
 
+    if live:
+        def lv(key):
+            return {"chip": [r[key] for r in live]}
+        rep.add(f"reload of {n_big:,} workers, 1 changed: chipd CPU", "ms", lv("reload_cpu_ms"))
+        rep.add(f"reload of {n_big:,} workers, 1 changed: wall", "ms", lv("reload_wall_ms"))
+        rep.add("reload: workers restarted", "count", lv("reload_restarted"))
+        rep.add("scale a pool 0 → 1,000: chipd CPU", "ms", lv("scale_up_cpu_ms"))
+        rep.add("scale a pool 0 → 1,000: wall", "s", lv("scale_up_wall_s"))
+        rep.add("scale a pool 1,000 → 0: chipd CPU", "ms", lv("scale_down_cpu_ms"))
+        rep.add("scale a pool 1,000 → 0: wall", "s", lv("scale_down_wall_s"))
+        rep.notes.append(f"Live tree: a spec of {n_big:,} single workers and an empty pool; the reload's "
+                         "new spec differs in one worker's env. CPU is chipd's (from /proc/PID/schedstat) "
+                         "from sending the request to its answer, which comes once the changed worker runs "
+                         "again; it includes loading and checking the new spec and the diff of the whole tree.")
+
     # ---- targets
     def med(d, k):
         return median_of(d.get(k, []))
@@ -755,6 +870,11 @@ def main():
     if cw is not None:
         target(f"idle, {n_start:,} workers, {idle_s} s", f"{fmt(cw)} wakeups, {fmt(cc)} ms CPU",
                cw == 0 and cc == 0, "0 wakeups, 0 CPU")
+    if live:
+        cpu = statistics.median(r["reload_cpu_ms"] for r in live)
+        target(f"reload of {n_big:,} workers, 1 changed: chipd CPU", f"{fmt(cpu)} ms", cpu <= 50, "≤ 50 ms")
+        restarted = max(r["reload_restarted"] for r in live)
+        target("reload: workers restarted", f"{restarted}", restarted == 1, "exactly 1")
     if registry:
         m16 = statistics.median(r["members_ns_16"] for r in registry)
         target("chip_members, 16 members", f"{fmt(m16)} ns", m16 <= 100, "≤ 100 ns")
