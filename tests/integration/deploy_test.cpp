@@ -314,6 +314,30 @@ TEST_CASE(
 
 // ---- log capture -----------------------------------------------------------------
 
+TEST_CASE("under systemd: a reload sends RELOADING=1 with MONOTONIC_USEC, then READY=1 once done") {
+    TempDir scratch;
+    NotifyListener sd(scratch.file("notify"));
+    EnvVar notify("NOTIFY_SOCKET", scratch.file("notify"));
+    Chipd d(spec(json::array({worker("a", helper("sleep"))})));
+    d.start_ready();
+    REQUIRE(sd.wait_for([&] { return sd.count("READY=1") == 1; }));
+    pid_t a = d.pid_of("a");
+    write_file(d.spec_path(),
+               spec(json::array({worker("a", helper("sleep"), {{"env", {{"X", "1"}}}})})).dump());
+    d.signal(SIGHUP);
+    REQUIRE(sd.wait_for([&] { return sd.count("READY=1") == 2; }));
+    INFO(sd.dump());
+    long reloading = sd.index_of("RELOADING=1\nMONOTONIC_USEC=", true);
+    CHECK(reloading > 0);
+    // READY=1 again only once the changed worker runs anew.
+    long ready = -1;
+    for (std::size_t i = 0; i < sd.messages().size(); ++i)
+        if (sd.messages()[i].text == "READY=1") ready = static_cast<long>(i);
+    CHECK(ready > reloading);
+    CHECK(d.pid_of("a") != a);
+    CHECK(d.stop() == 0);
+}
+
 TEST_CASE("log capture: stdout and stderr to one file, no line lost across five restarts") {
     // Each run prints "RUN SEQ" lines, SEQ 0..2999 alternating stdout and
     // stderr, and exits 0 (permanent: restarted); the sixth run just sleeps.
