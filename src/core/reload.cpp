@@ -97,21 +97,20 @@ void Reload::issue(const Step &s, Time now) {
             if (Node::Pool *p = Tree::pool(*n, s.name)) p->def = s.worker;
             break;
         case A::Reorder:
-            tree_.reorder(*n, s.names);
+            tree_.reorder(*n, *s.names);
             break;
         case A::RestartWorker:
             await_ticket(tree_.redefine(*n, s.worker, Redefine::Restart, now));
             break;
         case A::Add: {
             // Its place: after every child that comes before it in the new order.
-            std::size_t index = 0;
-            while (index < s.names.size() && s.names[index] != s.child.name) ++index;
-            std::size_t position = 0;
-            for (const auto &c : n->children) {
-                auto at = std::find(s.names.begin(), s.names.end(), c->base);
-                if (at != s.names.end() && static_cast<std::size_t>(at - s.names.begin()) < index)
+            auto &place = places_[s.names.get()];
+            if (place.empty())
+                for (std::size_t i = 0; i < s.names->size(); ++i) place.emplace((*s.names)[i], i);
+            std::size_t index = place.at(s.child.name), position = 0;
+            for (const auto &c : n->children)
+                if (auto at = place.find(c->base); at != place.end() && at->second < index)
                     position = c->index + 1;
-            }
             auto added = tree_.add(*n, position, s.child, now);
             if (!added) {
                 note(Result<void>{added.error()});

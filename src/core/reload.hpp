@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.hpp"
@@ -45,8 +46,10 @@ struct Step {
     unsigned count = 0;      // Shrink, Grow
     std::shared_ptr<const WorkerSpec> worker;
     std::shared_ptr<const SupervisorSpec> supervisor;
-    ChildSpec child;                 // Add
-    std::vector<std::string> names;  // Reorder, Add: the children's names in the new order
+    ChildSpec child;  // Add
+    // Reorder, Add: the children's names in the new order (shared by the steps
+    // of one supervisor).
+    std::shared_ptr<const std::vector<std::string>> names;
 };
 
 // One line of the change list: what happened to PATH.
@@ -90,6 +93,10 @@ private:
     std::size_t next_restart_ = 0;
     std::vector<std::uint64_t> waiting_;  // tickets of the phase under way
     Result<void> result_;
+    // For Add: each new order's names by their place in it.
+    std::unordered_map<const std::vector<std::string> *,
+                       std::unordered_map<std::string, std::size_t>>
+        places_;
 };
 
 }  // namespace chip::core

@@ -933,6 +933,7 @@ Result<std::uint64_t> Tree::redefine(Node &node, std::shared_ptr<const WorkerSpe
     node.manual_start = false;
     set_want_stop(node, true);
     set_want_start(node, true);
+    fx_.redefined(node, old);
     std::uint64_t ticket = track(Op::Redefine, {&node});
     mark_dirty(*node.parent);
     drain(now);

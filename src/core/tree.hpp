@@ -224,8 +224,9 @@ public:
     // NODE leaves the tree (removed, after it stopped); called for each node of
     // a removed subtree, deepest first, just before it is destroyed.
     virtual void removed(const Node &node) { (void)node; }
-    // The worker NODE was pointed at a new definition in place (its process,
-    // if any, goes on); OLD is the one it had.
+    // The worker NODE was pointed at a new definition; OLD is the one it had.
+    // Its process, if any, goes on, unless NODE is marked want_stop (it is
+    // restarted with the new one).
     virtual void redefined(const Node &node, const std::shared_ptr<const WorkerSpec> &old) {
         (void)node;
         (void)old;

@@ -241,11 +241,14 @@ void Daemon::exit(int code) {
 
 void Daemon::removed(const core::Node &node) {
     launcher_->forget(node.id);
+    if (node.worker) launcher_->release(node.worker->launch.get());
 }
 
 void Daemon::redefined(const core::Node &node, const std::shared_ptr<const core::WorkerSpec> &old) {
-    // Its process goes on: only the groups it declares change.
-    if (node.pid && old && old->launch && node.worker->launch)
+    if (old) launcher_->release(old->launch.get());
+    // Its process goes on (unless it is being stopped for a restart with the
+    // new definition): only the groups it declares change.
+    if (node.pid && !node.want_stop && old && old->launch && node.worker->launch)
         registries_->rejoin(*old->launch, *node.worker->launch, node.path, node.pid);
 }
 

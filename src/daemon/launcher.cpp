@@ -79,8 +79,6 @@ Launcher::~Launcher() {
 Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &launch, Time now) {
     auto &entry = cache_[launch.get()];
     if (entry) return *entry;
-    // A new definition may replace one (a redefined node): look for unused ones.
-    sweep_ = true;
     entry = std::make_unique<Cached>();
     Cached &c = *entry;
     c.launch = launch;
@@ -304,21 +302,35 @@ void Launcher::forget(std::uint64_t id) {
         close_notify(s->second);
         slots_.erase(s);
     }
-    sweep_ = true;
+}
+
+void Launcher::release(const spec::Launch *launch) {
+    if (cache_.count(launch)) released_.push_back(launch);
 }
 
 void Launcher::after_turn() {
     closed_.clear();
     dead_pipes_.clear();
-    if (sweep_) sweep();
+    if (!released_.empty()) sweep();
 }
 
+// Only the definitions let go of during the turn are looked at: a sweep of the
+// whole cache per removal would make removing N of N workers quadratic.
 void Launcher::sweep() {
-    sweep_ = false;
-    // The cache alone holds the definition: no node can be spawned with it.
-    std::erase_if(cache_, [](const auto &e) { return e.second->launch.use_count() == 1; });
+    std::vector<std::string> files;
+    for (const spec::Launch *l : released_) {
+        auto it = cache_.find(l);
+        // The cache alone holds the definition: no node can be spawned with it.
+        if (it == cache_.end() || it->second->launch.use_count() > 1) continue;
+        for (const auto *o : {&l->out, &l->err})
+            if (o->mode == spec::OutputSpec::Mode::File) files.push_back(o->file);
+        cache_.erase(it);
+    }
+    released_.clear();
     // Log files that neither a definition nor a pipe writes to any more.
-    std::erase_if(file_sinks_, [](const auto &e) { return e.second.use_count() == 1; });
+    for (const auto &f : files)
+        if (auto s = file_sinks_.find(f); s != file_sinks_.end() && s->second.use_count() == 1)
+            file_sinks_.erase(s);
 }
 
 void Launcher::finish() {

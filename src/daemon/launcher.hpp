@@ -54,9 +54,12 @@ public:
     // Node ID's notify socket has served (READY=1 taken, or its process is
     // gone). Safe from its own callback: freed after this loop turn.
     void close_notify(std::uint64_t id);
-    // Node ID left the tree: its slot goes, and so do cached definitions that
-    // no node holds any more (at the end of the turn, once it is destroyed).
+    // Node ID left the tree: its slot goes.
     void forget(std::uint64_t id);
+    // LAUNCH was let go by a node (removed, or pointed at a new definition):
+    // if no node holds it any more at the end of the turn, its cache entry
+    // goes, and the log files only it wrote to.
+    void release(const spec::Launch *launch);
     // The end of a loop turn: frees what was closed during it.
     void after_turn();
     // chipd's exit: what is left in the pipes is written, notify sockets removed.
@@ -111,7 +114,7 @@ private:
     std::list<std::unique_ptr<OutputPipe>> pipes_;
     std::vector<std::unique_ptr<OutputPipe>> dead_pipes_;
     std::vector<char *> scratch_env_;
-    bool sweep_ = false;
+    std::vector<const spec::Launch *> released_;  // to look at in sweep()
 };
 
 }  // namespace chip::daemon

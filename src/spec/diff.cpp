@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_set>
 
 namespace chip::spec {
 
@@ -91,13 +92,17 @@ public:
         std::sort(ranked.begin(), ranked.end());
         for (const auto &r : ranked) old_order.push_back(r.second);
 
-        std::vector<std::string> names;
-        for (const auto &c : next.children) names.push_back(c.name);
+        auto names = std::make_shared<std::vector<std::string>>();
+        std::unordered_set<std::string> in_next;
+        for (const auto &c : next.children) {
+            names->push_back(c.name);
+            in_next.insert(c.name);
+        }
 
         // Gone from the spec (nodes added at run time stay).
         for (const auto &name : old_order) {
             const Entity &e = old.at(name);
-            if (e.dynamic || std::find(names.begin(), names.end(), name) != names.end()) continue;
+            if (e.dynamic || in_next.count(name)) continue;
             remove(sup, name, e);
         }
 
@@ -105,8 +110,8 @@ public:
         // The order of the children in both: a change of it is an update.
         std::vector<std::string> kept_old, kept_new;
         for (const auto &n : old_order)
-            if (std::find(names.begin(), names.end(), n) != names.end()) kept_old.push_back(n);
-        for (const auto &n : names)
+            if (in_next.count(n)) kept_old.push_back(n);
+        for (const auto &n : *names)
             if (old.count(n)) kept_new.push_back(n);
         bool reordered = kept_old != kept_new;
         if (updated || reordered) {
@@ -201,7 +206,8 @@ private:
         removal(step(Step::Action::Remove, e.node->path, e.node->id), {e.node});
     }
 
-    void add(const Node &sup, const core::ChildSpec &c, const std::vector<std::string> &names) {
+    void add(const Node &sup, const core::ChildSpec &c,
+             const std::shared_ptr<const std::vector<std::string>> &names) {
         Step s = step(Step::Action::Add, path_of(sup, c.name), sup.id);
         s.child = c;
         s.names = names;
