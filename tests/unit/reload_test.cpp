@@ -11,6 +11,7 @@
 #include "core/reload.hpp"
 #include "core/tree.hpp"
 #include "fake_effects.hpp"
+#include "string_lists.hpp"
 #include "spec/diff.hpp"
 #include "spec/loader.hpp"
 
@@ -26,17 +27,6 @@ using chip::core::Time;
 using chip::core::Tree;
 using chip::test::Actions;
 using chip::test::FakeEffects;
-
-namespace doctest {
-template <>
-struct StringMaker<std::vector<std::string>> {
-    static String convert(const std::vector<std::string> &v) {
-        std::string out = "{";
-        for (const auto &s : v) out += (out.size() > 1 ? ", \"" : "\"") + s + "\"";
-        return (out + "}").c_str();
-    }
-};
-}  // namespace doctest
 
 namespace {
 

@@ -15,6 +15,7 @@
 
 #include "core/tree.hpp"
 #include "fake_effects.hpp"
+#include "string_lists.hpp"
 
 using namespace std::chrono_literals;
 using chip::Error;
@@ -39,16 +40,6 @@ using chip::test::FakeEffects;
 using chip::test::signal_text;
 
 // Sequences print in failure messages.
-namespace doctest {
-template <>
-struct StringMaker<std::vector<std::string>> {
-    static String convert(const std::vector<std::string> &v) {
-        std::string out = "{";
-        for (const auto &s : v) out += (out.size() > 1 ? ", \"" : "\"") + s + "\"";
-        return (out + "}").c_str();
-    }
-};
-}  // namespace doctest
 
 namespace {
 
