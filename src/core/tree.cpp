@@ -730,6 +730,7 @@ Tree::Summary Tree::summary() const {
 Result<Tree::Added> Tree::add(Node &sup, std::size_t position, const ChildSpec &spec, Time now,
                               bool dynamic) {
     if (!sup.is_supervisor) return make_error(EINVAL, sup.path + " is not a supervisor");
+    if (shutting_down_) return make_error(ECANCELED, "chipd is shutting down");
     if (sup.removing) return make_error(EINVAL, sup.path + " is being removed");
     if (spec.is_supervisor ? !spec.supervisor : !spec.worker)
         return make_error(EINVAL, "child " + spec.name + " has no definition");
@@ -898,6 +899,7 @@ void Tree::reorder(Node &sup, const std::vector<std::string> &names) {
 
 Result<std::uint64_t> Tree::remove(Node &node, Time now) {
     if (!node.parent) return make_error(EINVAL, "the root cannot be removed");
+    if (shutting_down_) return make_error(ECANCELED, "chipd is shutting down");
     Node &sup = *node.parent;
     begin_remove(node);
     std::uint64_t ticket = track(Op::Remove, {}, {&node});

@@ -288,9 +288,9 @@ public:
     // Adds SPEC as children of SUP at POSITION among them (a pool gives one node
     // per instance, and none for 0), started in order if SUP is up, else left
     // stopped; DYNAMIC marks them as not from a spec. EEXIST for a name in use
-    // among SUP's children and pools, EINVAL when SUP is not a supervisor.
-    // The ticket finishes once they are up (ok) or failed to start for good
-    // (EIO); at once when SUP is not up.
+    // among SUP's children and pools, EINVAL when SUP is not a supervisor,
+    // ECANCELED during shutdown (for remove too). The ticket finishes once they are up (ok) or
+    // failed to start for good (EIO); at once when SUP is not up.
     struct Added {
         std::vector<Node *> nodes;
         std::uint64_t ticket;

@@ -1473,6 +1473,10 @@ TEST_CASE("remove: a node that is not running is gone at once; the root cannot b
     CHECK(w.fx.take() == Actions{"removed b"});
     CHECK(w.finished(*t) == chip::Result<void>{});
     CHECK(w.tree->remove(w.tree->root(), w.now).error().code == EINVAL);
+    w.tree->shutdown(w.now);
+    CHECK(w.tree->remove(w.node("a"), w.now).error().code == ECANCELED);
+    CHECK(w.tree->add(w.tree->root(), 0, W("z"), w.now).error().code == ECANCELED);
+    CHECK(w.tree->scale(w.tree->root(), "z", 1, w.now).error().code == EINVAL);
 }
 
 TEST_CASE("remove: a node that crashes while it waits to be removed is not restarted") {
