@@ -64,8 +64,8 @@ TEST_CASE("invalid names are refused with a warning; the rest of the datagram co
 
 TEST_CASE("a value over 4 KiB is refused; 4 KiB exactly is taken") {
     std::string big(kExportMaxValue + 1, 'v');
-    auto m = parse_notify("CHIP_EXPORT_BIG=" + big + "\nCHIP_EXPORT_FIT=" +
-                          std::string(kExportMaxValue, 'f') + "\nREADY=1");
+    auto m = parse_notify("CHIP_EXPORT_BIG=" + big +
+                          "\nCHIP_EXPORT_FIT=" + std::string(kExportMaxValue, 'f') + "\nREADY=1");
     CHECK(m.ready);
     REQUIRE(m.exports.size() == 1);
     CHECK(m.exports[0].first == "FIT");
