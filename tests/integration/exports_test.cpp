@@ -13,6 +13,8 @@
 #include <cstring>
 #include <string>
 
+#include "chip/chip.h"
+#include "chip/chip.hpp"
 #include "harness.hpp"
 
 using namespace chip::test;
@@ -221,4 +223,30 @@ TEST_CASE("binary garbage in notify datagrams never crashes chipd") {
     CHECK(d.running());
     CHECK(d.node("db")["exports"] == json{{"OK", "1"}});
     CHECK(env_of(d, "client", "OK") == "1");
+}
+
+TEST_CASE("libchip: chip_notify sends its state as is to NOTIFY_SOCKET") {
+    TempDir dir;
+    std::string path = dir.file("notify");
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(path.size() < sizeof addr.sun_path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
+
+    ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+    CHECK(chip_notify("CHIP_EXPORT_DB_PORT=5432\nREADY=1") == 0);
+    chip::Client::notify("CHIP_EXPORT_X=1");
+    CHECK(chip_notify(nullptr) == -EINVAL);
+    char buf[256];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    CHECK(std::string(buf, static_cast<std::size_t>(std::max<ssize_t>(n, 0))) ==
+          "CHIP_EXPORT_DB_PORT=5432\nREADY=1");
+    n = ::recv(fd, buf, sizeof buf, 0);
+    CHECK(std::string(buf, static_cast<std::size_t>(std::max<ssize_t>(n, 0))) == "CHIP_EXPORT_X=1");
+    ::unsetenv("NOTIFY_SOCKET");
+    CHECK(chip_notify("READY=1") == 0);  // nothing to tell
+    ::close(fd);
 }
