@@ -32,6 +32,9 @@ json notify_extra(const json &more = json::object()) {
 std::string env_of(Chipd &d, const std::string &path, const std::string &name) {
     pid_t pid = d.pid_of(path);
     if (pid <= 0) return "<no pid>";
+    // Just after exec, /proc/PID/environ may not show the new environment
+    // yet: every worker has CHIP_PATH once it does.
+    wait_until([&] { return environ_of(pid, "CHIP_PATH").has_value(); });
     return environ_of(pid, name).value_or("<unset>");
 }
 
