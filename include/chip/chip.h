@@ -66,6 +66,12 @@ ssize_t chip_registries(chip_client *c, char (*names)[65], size_t cap);
  * also when NOTIFY_SOCKET is not set (nothing to tell). */
 int chip_notify_ready(void);
 
+/* Sends STATE as is to $NOTIFY_SOCKET: newline-separated assignments, e.g.
+ * "CHIP_EXPORT_DB_PORT=5432\nREADY=1" (README.md, "Hand-off between
+ * siblings"). Waits while the receiver's queue is full. Returns 0, also when
+ * NOTIFY_SOCKET is not set; -EINVAL when STATE is NULL. */
+int chip_notify(const char *state);
+
 /* A message for CODE as returned by these functions (negative). */
 const char *chip_strerror(int code);
 

@@ -147,6 +147,10 @@ public:
     static void notify_ready() {
         if (int rc = chip_notify_ready(); rc < 0) throw ClientError(rc, "cannot notify readiness");
     }
+    // Sends STATE ("CHIP_EXPORT_PORT=5432\nREADY=1") to $NOTIFY_SOCKET, if set.
+    static void notify(const std::string &state) {
+        if (int rc = chip_notify(state.c_str()); rc < 0) throw ClientError(rc, "cannot notify");
+    }
 
     chip_client *get() const { return c_; }
 

@@ -282,6 +282,18 @@ int chip_notify_ready(void) {
     }
 }
 
+int chip_notify(const char *state) {
+    if (!state) return -EINVAL;
+    try {
+        const char *path = std::getenv("NOTIFY_SOCKET");
+        if (!path || !*path) return 0;
+        auto sent = chip::os::send_datagram_wait(path, state);
+        return sent ? 0 : -sent.error().code;
+    } catch (...) {
+        return -ENOMEM;
+    }
+}
+
 const char *chip_strerror(int code) {
     switch (code < 0 ? -code : code) {
         case 0:

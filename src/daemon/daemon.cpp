@@ -160,9 +160,9 @@ void Daemon::arm_timers() {
 void Daemon::on_sigchld() {
     os::reap_children([&](pid_t pid, os::ChildExit how) {
         registries_->member_died(pid);
-        // Its notify socket goes with the process, before the core may spawn
-        // the replacement (which gets a new one) in on_exit.
-        if (core::Node *n = tree_->node_by_pid(pid)) launcher_->close_notify(n->id);
+        // Its notify socket and its exports go with the process, before the
+        // core may spawn the replacement (which gets a new socket) in on_exit.
+        if (core::Node *n = tree_->node_by_pid(pid)) launcher_->exited(n->id);
         tree_->on_exit(pid, core::ExitStatus{how.signaled, how.value}, now());
     });
 }
@@ -318,6 +318,10 @@ void Daemon::reload_ends(const Result<void> &result, spec::Spec next) {
 
 std::string Daemon::spec_dir() {
     return spec_.dir;
+}
+
+const std::vector<std::pair<std::string, std::string>> *Daemon::exports_of(std::uint64_t id) {
+    return launcher_->exports_of(id);
 }
 
 }  // namespace chip::daemon

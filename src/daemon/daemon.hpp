@@ -76,6 +76,7 @@ private:
     void reload_begins(const spec::Spec &next, const std::vector<core::Change> &changes) override;
     void reload_ends(const Result<void> &result, spec::Spec next) override;
     std::string spec_dir() override;
+    const std::vector<std::pair<std::string, std::string>> *exports_of(std::uint64_t id) override;
 
     void setup();
     void cleanup();

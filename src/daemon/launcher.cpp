@@ -2,10 +2,14 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 
 #include "common/names.hpp"
+#include "daemon/notify_message.hpp"
+#include "os/process.hpp"
 #include "os/self.hpp"
 #include "os/socket.hpp"
 
@@ -24,6 +28,11 @@ bool private_var(const char *kv) {
     for (const char *n : kNames)
         if (std::strncmp(kv, n, std::strlen(n)) == 0) return true;
     return false;
+}
+
+// The name of "NAME=VALUE" is NAME.
+bool has_name(const char *kv, const std::string &name) {
+    return std::strncmp(kv, name.c_str(), name.size()) == 0 && kv[name.size()] == '=';
 }
 
 }  // namespace
@@ -150,11 +159,30 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
         slot.env_path = "CHIP_PATH=" + node.path;
         slot.env_instance = "CHIP_INSTANCE=" + std::to_string(node.instance);
     }
+    // Spawned anew: what it exported goes until it sends it again.
+    if (!slot.exports.empty()) withdraw_exports(node.id, slot);
+    slot.node = &node;
+    slot.warned_stranger = slot.warned_oversized = false;
 
     // The cached environment plus this node's variables, in a vector reused
-    // from spawn to spawn: a restart allocates nothing here.
-    scratch_env_.assign(c.env.size(), nullptr);
-    for (std::size_t i = 0; i < c.env.size(); ++i) scratch_env_[i] = const_cast<char *>(c.env[i]);
+    // from spawn to spawn: a restart allocates nothing here (nor looks for
+    // exporters while no node has exports).
+    if (exporters_.empty() || !collect_exports(node, w)) {
+        scratch_env_.assign(c.env.size(), nullptr);
+        for (std::size_t i = 0; i < c.env.size(); ++i)
+            scratch_env_[i] = const_cast<char *>(c.env[i]);
+    } else {
+        // An export replaces chipd's variable of that name; the spec's were
+        // left out of the exports.
+        scratch_env_.clear();
+        for (const char *kv : c.env) {
+            bool replaced = false;
+            for (const auto &[k, v] : scratch_merged_) replaced = replaced || has_name(kv, k);
+            if (!replaced) scratch_env_.push_back(const_cast<char *>(kv));
+        }
+        for (const auto &kv : scratch_exports_)
+            scratch_env_.push_back(const_cast<char *>(kv.c_str()));
+    }
     scratch_env_.push_back(const_cast<char *>(env_socket_.c_str()));
     scratch_env_.push_back(const_cast<char *>(slot.env_path.c_str()));
     scratch_env_.push_back(const_cast<char *>(slot.env_instance.c_str()));
@@ -218,7 +246,51 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     }
     if (out_r) capture(std::move(out_r), out_sink, node.path);
     if (err_r) capture(std::move(err_r), err_sink, node.path);
+    slot.pid = spawned.pid;
     return spawned.pid;
+}
+
+bool Launcher::collect_exports(const core::Node &node, const spec::Launch &launch) {
+    // NODE and its ancestors, NODE first: an exporter counts when it is an
+    // earlier sibling of one of them.
+    std::vector<const core::Node *> chain;
+    for (const core::Node *n = &node; n->parent; n = n->parent) chain.push_back(n);
+    // (level from the root, index among siblings, exports): applied in that
+    // order, so that a later exporter wins.
+    std::vector<std::tuple<std::size_t, std::size_t, const Exports *>> found;
+    for (std::uint64_t id : exporters_) {
+        auto s = slots_.find(id);
+        if (s == slots_.end() || !s->second.node) continue;
+        const core::Node *e = s->second.node;
+        for (std::size_t i = 0; i < chain.size(); ++i) {
+            if (chain[i]->parent != e->parent) continue;
+            if (e->index < chain[i]->index)
+                found.emplace_back(chain.size() - i, e->index, &s->second.exports);
+            break;
+        }
+    }
+    scratch_merged_.clear();
+    scratch_exports_.clear();
+    if (found.empty()) return false;
+    std::sort(found.begin(), found.end());
+    for (const auto &[level, index, exports] : found) {
+        for (const auto &kv : *exports) {
+            const std::string &k = kv.first, &v = kv.second;
+            // The worker's own env wins; chipd's per-worker variables are not
+            // anybody else's to set.
+            bool own = private_var((k + "=").c_str());
+            for (const auto &[sk, sv] : launch.env) own = own || sk == k;
+            if (own) continue;
+            auto m = std::find_if(scratch_merged_.begin(), scratch_merged_.end(),
+                                  [&](const auto &p) { return p.first == k; });
+            if (m == scratch_merged_.end())
+                scratch_merged_.emplace_back(k, v);
+            else
+                m->second = v;
+        }
+    }
+    for (const auto &[k, v] : scratch_merged_) scratch_exports_.push_back(k + "=" + v);
+    return !scratch_merged_.empty();
 }
 
 void Launcher::capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix) {
@@ -239,12 +311,13 @@ void Launcher::open_notify(Slot &slot, std::uint64_t id) {
         return;
     }
     slot.notify_path = notify_dir_ + "/" + std::to_string(id);
-    auto fd = os::bind_datagram(slot.notify_path);
+    // With SO_PASSCRED: the sender of each datagram is checked (on_notify).
+    auto fd = os::bind_datagram(slot.notify_path, true);
     if (!fd) {
         // A path too long for sockaddr_un: an abstract socket has no file.
         slot.notify_path =
             "@" + registry_shm_prefix(socket_path_).substr(1) + "notify-" + std::to_string(id);
-        fd = os::bind_datagram(slot.notify_path);
+        fd = os::bind_datagram(slot.notify_path, true);
     }
     if (!fd) {
         warn_("cannot create a notify socket: " + fd.error().message);
@@ -275,31 +348,74 @@ void Launcher::close_notify(Slot &slot) {
 }
 
 void Launcher::on_notify(std::uint64_t id) {
-    char buf[4096];
+    if (notify_buf_.empty()) notify_buf_.resize(kNotifyMaxDatagram);
     for (;;) {
         // Looked up afresh: ON_READY may have closed it.
-        auto slot = slots_.find(id);
-        if (slot == slots_.end() || !slot->second.notify_fd) return;
-        ssize_t n = os::recv_datagram(slot->second.notify_fd.get(), buf, sizeof buf - 1);
-        if (n <= 0) return;
-        // sd_notify: newline-separated assignments; READY=1 is all chipd needs.
-        std::string_view msg(buf, static_cast<std::size_t>(n));
-        bool ready = false;
-        std::size_t pos = 0;
-        while (pos <= msg.size()) {
-            auto nl = msg.find('\n', pos);
-            if (msg.substr(pos, nl == std::string_view::npos ? nl : nl - pos) == "READY=1")
-                ready = true;
-            if (nl == std::string_view::npos) break;
-            pos = nl + 1;
+        auto it = slots_.find(id);
+        if (it == slots_.end() || !it->second.notify_fd) return;
+        Slot &slot = it->second;
+        auto d =
+            os::recv_datagram_cred(slot.notify_fd.get(), notify_buf_.data(), notify_buf_.size());
+        if (!d.got) return;
+        const std::string &where = slot.node ? slot.node->path : slot.notify_path;
+        // Like systemd's NotifyAccess=all: the worker's process or one of its
+        // descendants, nobody else (the socket file is writable by all).
+        if (!os::descends_from(d.pid, slot.pid)) {
+            if (!slot.warned_stranger)
+                warn_(where + ": notify datagram from pid " + std::to_string(d.pid) +
+                      ", not one of its processes, ignored (said once per start)");
+            slot.warned_stranger = true;
+            continue;
         }
-        if (ready) on_ready_(id);
+        if (d.truncated) {
+            if (!slot.warned_oversized)
+                warn_(where + ": notify datagram over " + std::to_string(kNotifyMaxDatagram) +
+                      " bytes ignored (said once per start)");
+            slot.warned_oversized = true;
+            continue;
+        }
+        auto msg = parse_notify(std::string_view(notify_buf_.data(), d.size));
+        for (const auto &w : msg.warnings) warn_(where + ": " + w);
+        // Before READY=1 is handed on: the siblings it lets start get them.
+        if (!msg.exports.empty()) take_exports(id, slot, std::move(msg.exports));
+        if (msg.ready) on_ready_(id);
     }
+}
+
+void Launcher::take_exports(std::uint64_t id, Slot &slot, Exports exports) {
+    for (auto &kv : exports) {
+        std::string &k = kv.first, &v = kv.second;
+        auto m = std::find_if(slot.exports.begin(), slot.exports.end(),
+                              [&](const auto &p) { return p.first == k; });
+        if (m == slot.exports.end())
+            slot.exports.emplace_back(std::move(k), std::move(v));
+        else
+            m->second = std::move(v);
+    }
+    exporters_.insert(id);
+}
+
+void Launcher::withdraw_exports(std::uint64_t id, Slot &slot) {
+    slot.exports.clear();
+    exporters_.erase(id);
+}
+
+void Launcher::exited(std::uint64_t id) {
+    if (auto s = slots_.find(id); s != slots_.end()) {
+        close_notify(s->second);
+        if (!s->second.exports.empty()) withdraw_exports(id, s->second);
+    }
+}
+
+const Launcher::Exports *Launcher::exports_of(std::uint64_t id) const {
+    auto s = slots_.find(id);
+    return s == slots_.end() || s->second.exports.empty() ? nullptr : &s->second.exports;
 }
 
 void Launcher::forget(std::uint64_t id) {
     if (auto s = slots_.find(id); s != slots_.end()) {
         close_notify(s->second);
+        exporters_.erase(id);
         slots_.erase(s);
     }
 }

@@ -3,7 +3,10 @@
 // minus its private variables, user, group and supplementary groups), the
 // pipes that capture its output, and the per-node slot: CHIP_PATH,
 // CHIP_INSTANCE and, for `ready: notify`, its own NOTIFY_SOCKET, whose READY=1
-// datagrams are handed on (README.md, "Supervision, as chipd does it").
+// datagrams are handed on (README.md, "Supervision, as chipd does it"), and
+// whose CHIP_EXPORT_ lines it keeps as the node's exports, given to the workers
+// spawned later under its later siblings (README.md, "Hand-off between
+// siblings"). Only datagrams from the worker's own processes count.
 //
 // What a definition needs at every spawn is computed once and cached by the
 // spec::Launch it pins (instances share it); an entry no definition holds any
@@ -19,6 +22,8 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -40,6 +45,7 @@ class Launcher {
 public:
     using Warn = std::function<void(const std::string &)>;
     using OnReady = std::function<void(std::uint64_t id)>;
+    using Exports = std::vector<std::pair<std::string, std::string>>;
 
     // SOCKET_PATH is chipd's control socket: workers get it as CHIP_SOCKET, and
     // notify sockets live beside it. ON_READY(id) is called for every READY=1
@@ -54,6 +60,11 @@ public:
     // Node ID's notify socket has served (READY=1 taken, or its process is
     // gone). Safe from its own callback: freed after this loop turn.
     void close_notify(std::uint64_t id);
+    // Node ID's process exited: its notify socket closes and its exports are
+    // withdrawn.
+    void exited(std::uint64_t id);
+    // Node ID's exports (NAME, VALUE) in the order first sent; null when none.
+    const Exports *exports_of(std::uint64_t id) const;
     // Node ID left the tree: its slot goes.
     void forget(std::uint64_t id);
     // LAUNCH was let go by a node (removed, or pointed at a new definition):
@@ -85,6 +96,10 @@ private:
         std::string env_notify;
         os::UniqueFd notify_fd;
         std::unique_ptr<uv::Poll> notify_poll;  // destroyed before notify_fd is closed
+        const core::Node *node = nullptr;  // set at spawn; the tree keeps it while the slot lives
+        pid_t pid = 0;                     // of the last spawn
+        Exports exports;                   // CHIP_EXPORT_ lines taken since that spawn
+        bool warned_stranger = false, warned_oversized = false;  // once per spawn
     };
     struct Closed {
         os::UniqueFd fd;
@@ -95,6 +110,12 @@ private:
     void open_notify(Slot &slot, std::uint64_t id);
     void close_notify(Slot &slot);
     void on_notify(std::uint64_t id);
+    void take_exports(std::uint64_t id, Slot &slot, Exports exports);
+    void withdraw_exports(std::uint64_t id, Slot &slot);
+    // What the exporters before NODE hand it, later ones winning, minus the
+    // names LAUNCH's env sets and chipd's own: into scratch_merged_ and, as
+    // "NAME=VALUE", scratch_exports_. False when nothing.
+    bool collect_exports(const core::Node &node, const spec::Launch &launch);
     void capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix);
     void sweep();
 
@@ -114,6 +135,10 @@ private:
     std::list<std::unique_ptr<OutputPipe>> pipes_;
     std::vector<std::unique_ptr<OutputPipe>> dead_pipes_;
     std::vector<char *> scratch_env_;
+    std::unordered_set<std::uint64_t> exporters_;  // slots with exports: empty, no walk at spawn
+    std::vector<char> notify_buf_;
+    Exports scratch_merged_;
+    std::vector<std::string> scratch_exports_;    // "NAME=VALUE" of the current spawn
     std::vector<const spec::Launch *> released_;  // to look at in sweep()
 };
 

@@ -35,7 +35,7 @@ json exit_json(const std::optional<core::ExitStatus> &s) {
 
 // A NODE of README.md, "Protocol". Uptime counts while a process (or a
 // supervisor's start) is under way, to the millisecond.
-json node_json(const core::Node &n, core::Time now) {
+json node_json(const core::Node &n, core::Time now, RequestEffects &effects) {
     bool live = n.state == core::State::Running || n.state == core::State::Starting ||
                 n.state == core::State::Stopping;
     auto up = std::chrono::duration_cast<std::chrono::milliseconds>(now - n.since);
@@ -47,6 +47,11 @@ json node_json(const core::Node &n, core::Time now) {
            {"uptime_s", live ? json(up.count() / 1000.0) : json(nullptr)},
            {"last_exit", exit_json(n.last_exit)}};
     if (n.dynamic) j["dynamic"] = true;
+    if (const auto *exports = n.worker ? effects.exports_of(n.id) : nullptr) {
+        json e = json::object();
+        for (const auto &[k, v] : *exports) e[k] = v;
+        j["exports"] = std::move(e);
+    }
     return j;
 }
 
@@ -159,7 +164,7 @@ Requests::Reply Requests::status(const Call &c) {
     if (!nodes) return {error(nodes.error())};
     json list = json::array();
     for (core::Node *n : *nodes)
-        core::Tree::walk(*n, [&](core::Node &x) { list.push_back(node_json(x, c.now)); });
+        core::Tree::walk(*n, [&](core::Node &x) { list.push_back(node_json(x, c.now, fx_)); });
     return {json{{"ok", true}, {"nodes", list}}};
 }
 

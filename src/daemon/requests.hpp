@@ -57,6 +57,12 @@ public:
     // The folder relative paths of an added child are taken from, when the
     // request names none: the spec's.
     virtual std::string spec_dir() = 0;
+    // What worker ID exported (README.md, "Hand-off between siblings"), for
+    // status; null when nothing.
+    virtual const std::vector<std::pair<std::string, std::string>> *exports_of(std::uint64_t id) {
+        (void)id;
+        return nullptr;
+    }
 };
 
 class Requests {

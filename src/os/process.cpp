@@ -224,6 +224,28 @@ std::optional<pid_t> parent_of(pid_t pid) {
     return static_cast<pid_t>(ppid);
 }
 
+std::optional<pid_t> process_group_of(pid_t pid) {
+    pid_t g = ::getpgid(pid);
+    if (g < 0) return std::nullopt;
+    return g;
+}
+
+bool descends_from(pid_t pid, pid_t ancestor) {
+    if (pid <= 0 || ancestor <= 0) return false;
+    if (pid == ancestor) return true;
+    if (auto g = process_group_of(pid); g && *g == ancestor) return true;
+    // A descendant that left the group (setsid, setpgid): its parents, up to
+    // init, or to chipd when it was orphaned (chipd is their subreaper).
+    pid_t p = pid;
+    for (int depth = 0; depth < 64; ++depth) {
+        auto parent = parent_of(p);
+        if (!parent || *parent <= 1) return false;
+        if (*parent == ancestor) return true;
+        p = *parent;
+    }
+    return false;
+}
+
 std::optional<std::pair<uid_t, uid_t>> uids_of(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;

@@ -86,6 +86,12 @@ bool pidfd_alive(int pidfd);
 
 // The parent pid of PID from /proc/PID/stat; nullopt if PID does not exist.
 std::optional<pid_t> parent_of(pid_t pid);
+// The process group of PID (getpgid); nullopt if PID does not exist.
+std::optional<pid_t> process_group_of(pid_t pid);
+// Whether PID is ANCESTOR or one of its descendants: its process group is
+// ANCESTOR (a worker leads its own), or ANCESTOR is found up its /proc
+// ancestry.
+bool descends_from(pid_t pid, pid_t ancestor);
 // Real and effective uid of PID from /proc/PID/status.
 std::optional<std::pair<uid_t, uid_t>> uids_of(pid_t pid);
 

@@ -113,13 +113,17 @@ Result<PeerCred> peer_cred(int fd) {
     return PeerCred{uc.pid, uc.uid, uc.gid};
 }
 
-Result<UniqueFd> bind_datagram(const std::string &path) {
+Result<UniqueFd> bind_datagram(const std::string &path, bool pass_cred) {
     sockaddr_un addr;
     auto len = make_addr(path, addr);
     if (!len) return len.error();
     UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) return sys_error("socket");
     if (path[0] != '@') ::unlink(path.c_str());
+    int on = 1;
+    // Before bind: no datagram can arrive without its credentials.
+    if (pass_cred && ::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
+        return sys_error("SO_PASSCRED");
     if (::bind(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len) < 0)
         return sys_error("cannot bind " + path);
     if (path[0] != '@') ::chmod(path.c_str(), 0666);
@@ -141,6 +145,42 @@ ssize_t recv_datagram(int fd, char *buf, std::size_t cap) {
         if (errno == EINTR) continue;
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
     }
+}
+
+Datagram recv_datagram_cred(int fd, char *buf, std::size_t cap) {
+    Datagram d;
+    iovec iov{buf, cap};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    do {
+        n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return d;
+    d.got = true;
+    d.size = static_cast<std::size_t>(n);
+    d.truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+    for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+            ucred uc;
+            std::memcpy(&uc, CMSG_DATA(c), sizeof uc);
+            d.pid = uc.pid;
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            // Descriptors nobody asked for: closed, not leaked.
+            std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (std::size_t i = 0; i < count; ++i) {
+                int passed;
+                std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+                ::close(passed);
+            }
+        }
+    }
+    return d;
 }
 
 Result<void> make_pipe(UniqueFd &read_end, UniqueFd &write_end) {

@@ -36,8 +36,9 @@ Result<UniqueFd> connect_unix(const std::string &path);
 
 // A non-blocking datagram socket bound at PATH (mode 0666, so that workers
 // running as other users can notify), or at an abstract address when PATH
-// starts with '@'.
-Result<UniqueFd> bind_datagram(const std::string &path);
+// starts with '@'. PASS_CRED: SO_PASSCRED, so that recv_datagram_cred() tells
+// each sender.
+Result<UniqueFd> bind_datagram(const std::string &path, bool pass_cred = false);
 // Sends one datagram to the socket at PATH ('@' abstract); never blocks.
 Result<void> send_datagram(const std::string &path, const std::string &msg);
 // The same, except that it waits while the receiver's queue is full: for a
@@ -45,6 +46,17 @@ Result<void> send_datagram(const std::string &path, const std::string &msg);
 Result<void> send_datagram_wait(const std::string &path, const std::string &msg);
 // Receives one datagram into BUF; returns its size, 0 when none is waiting.
 ssize_t recv_datagram(int fd, char *buf, std::size_t cap);
+// One datagram taken with recvmsg(2) and its sender's SCM_CREDENTIALS (the
+// socket needs SO_PASSCRED). GOT is false when none is waiting (or on an
+// error); TRUNCATED when it was longer than CAP (what did not fit is lost);
+// PID 0 when the kernel gave no credentials.
+struct Datagram {
+    bool got = false;
+    std::size_t size = 0;
+    bool truncated = false;
+    pid_t pid = 0;
+};
+Datagram recv_datagram_cred(int fd, char *buf, std::size_t cap);
 
 // A pipe whose read end is non-blocking; both ends close-on-exec.
 Result<void> make_pipe(UniqueFd &read_end, UniqueFd &write_end);

@@ -14,6 +14,16 @@
 //                     command serves as a `ready: started` and a `ready:
 //                     notify` worker)
 //   never-ready       nothing (documents a notify worker that never sends)
+//   export:NAME=VALUE the next notify datagram also carries
+//                     CHIP_EXPORT_NAME=VALUE (before READY=1)
+//   export-pid:NAME   the same with its pid as the value
+//   notify-big:BYTES  send one datagram of BYTES bytes that starts with
+//                     CHIP_EXPORT_BIG=1 and READY=1 (the rest is padding)
+//   notify-junk       send binary datagrams: empty, NUL bytes, invalid UTF-8,
+//                     cut CHIP_EXPORT_ lines (none says READY=1)
+//   notify-child      fork a child that leaves the process group (setsid) and
+//                     sends the notify datagram (READY=1 with the exports)
+//                     from its own pid, then lives 3 s
 //   print:TEXT        "out:TEXT" on stdout, "err:TEXT" on stderr
 //   record:FILE       append "start PID CHIP_PATH CHIP_INSTANCE" to FILE, then
 //                     "ready PID" before each READY=1 and "stop PID" on SIGTERM
@@ -48,7 +58,8 @@ extern char **environ;
 
 namespace {
 
-std::string g_record;  // record:FILE, for the SIGTERM handler
+std::string g_record;   // record:FILE, for the SIGTERM handler
+std::string g_exports;  // "CHIP_EXPORT_NAME=VALUE\n" lines for the next notify
 char g_stop_line[64];
 std::size_t g_stop_len = 0;
 
@@ -91,14 +102,15 @@ std::string env(const char *name) {
     return v ? v : "";
 }
 
-void notify_ready() {
-    if (!g_record.empty()) append_line(g_record, "ready " + std::to_string(::getpid()));
+void send_notify(const std::string &msg) {
     std::string path = env("NOTIFY_SOCKET");
     if (path.empty()) {
         std::fprintf(stderr, "chip_test_helper: no NOTIFY_SOCKET\n");
         std::exit(99);
     }
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int sndbuf = 1 << 20;
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.data(), std::min(path.size(), sizeof addr.sun_path - 1));
@@ -107,12 +119,17 @@ void notify_ready() {
         addr.sun_path[0] = '\0';
     else
         len += 1;
-    const char msg[] = "READY=1";
-    if (::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr *>(&addr), len) < 0) {
+    if (::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr *>(&addr), len) < 0) {
         std::perror("chip_test_helper: sendto NOTIFY_SOCKET");
         std::exit(98);
     }
     ::close(fd);
+}
+
+void notify_ready() {
+    if (!g_record.empty()) append_line(g_record, "ready " + std::to_string(::getpid()));
+    send_notify(g_exports + "READY=1");
+    g_exports.clear();
 }
 
 // request:SOCKET: one request (stdin) and its response line (stdout).
@@ -194,6 +211,39 @@ int main(int argc, char **argv) {
         } else if (name == "notify-after") {
             sleep_ms(std::atol(arg.c_str()));
             notify_ready();
+        } else if (name == "export") {
+            g_exports += "CHIP_EXPORT_" + arg + "\n";
+        } else if (name == "export-pid") {
+            g_exports += "CHIP_EXPORT_" + arg + "=" + std::to_string(::getpid()) + "\n";
+        } else if (name == "notify-big") {
+            std::string msg = "CHIP_EXPORT_BIG=1\nREADY=1\nX=";
+            msg.resize(static_cast<std::size_t>(std::atol(arg.c_str())), 'x');
+            send_notify(msg);
+        } else if (name == "notify-junk") {
+            std::string bytes;
+            unsigned x = 12345;
+            for (int i = 0; i < 8192; ++i) {
+                x = x * 1103515245u + 12345u;
+                bytes += static_cast<char>((x >> 16) & 0xff);
+            }
+            send_notify("");
+            static const char cut[] =
+                "CHIP_EXPORT_\xff\x00=1\nCHIP_EXPORT_A=\x00"
+                "b\nREADY=1\x00";
+            send_notify(std::string(cut, sizeof cut - 1));
+            send_notify("CHIP_EXPORT_");
+            send_notify("CHIP_EXPORT_Z");
+            for (std::size_t n = 1; n <= bytes.size(); n *= 2) send_notify(bytes.substr(0, n));
+        } else if (name == "notify-child") {
+            pid_t child = ::fork();
+            if (child == 0) {
+                ::setsid();  // out of the worker's group: its parent vouches for it
+                notify_ready();
+                // Alive while chipd checks where the datagram came from.
+                sleep_ms(3000);
+                ::_exit(0);
+            }
+            g_exports.clear();
         } else if (name == "print") {
             std::printf("out:%s\n", arg.c_str());
             std::fflush(stdout);
