@@ -1,5 +1,6 @@
 #include "daemon/requests.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <stdexcept>
@@ -47,6 +48,11 @@ json node_json(const core::Node &n, core::Time now) {
            {"uptime_s", live ? json(up.count() / 1000.0) : json(nullptr)},
            {"last_exit", exit_json(n.last_exit)}};
     if (n.dynamic) j["dynamic"] = true;
+    if (n.state == core::State::Backoff && n.deadline != core::Time{}) {
+        // Seconds until its restart, to the millisecond.
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(n.deadline - now);
+        j["retry_in_s"] = std::max<std::int64_t>(left.count(), 0) / 1000.0;
+    }
     return j;
 }
 
