@@ -49,7 +49,7 @@ struct WorkerSpec {
     Duration start_timeout = std::chrono::seconds(10);
     int stop_signal = 15;  // SIGTERM
     Duration stop_timeout = std::chrono::seconds(5);
-    std::optional<Backoff> backoff;  // its own; unset: its supervisor's default, if any
+    std::optional<Backoff> backoff;              // its own; unset: its supervisor's default, if any
     std::shared_ptr<const spec::Launch> launch;  // opaque here; null in the core's unit tests
 };
 
@@ -61,7 +61,7 @@ struct SupervisorSpec {
     Duration period = std::chrono::seconds(5);
     std::optional<Backoff> backoff;           // its own, as a child of its parent
     std::optional<Backoff> children_backoff;  // the default of its direct children
-    std::vector<ChildSpec> children;  // what a new node of it is built with
+    std::vector<ChildSpec> children;          // what a new node of it is built with
 };
 
 struct ChildSpec {

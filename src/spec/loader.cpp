@@ -50,9 +50,9 @@ const std::vector<std::string> &supervisor_keys() {
 }
 const std::vector<std::string> &worker_keys() {
     static const std::vector<std::string> keys{
-        "name",  "command",       "restart",     "instances",    "env",  "cwd",    "user",  "group",
-        "ready", "start_timeout", "stop_signal", "stop_timeout", "join", "stdout", "stderr",
-        "backoff"};
+        "name", "command", "restart", "instances",     "env",         "cwd",
+        "user", "group",   "ready",   "start_timeout", "stop_signal", "stop_timeout",
+        "join", "stdout",  "stderr",  "backoff"};
     return keys;
 }
 const std::vector<std::string> &supervisor_child_keys() {
@@ -639,8 +639,8 @@ std::optional<core::Backoff> Loader::backoff(const Json &v, const std::string &p
     const Json *initial = member(v, "initial");
     std::optional<core::Duration> first;
     if (!initial)
-        fail_with(at("initial"), "expected a number of seconds greater than 0 and at most 1000000000",
-                  kNothing);
+        fail_with(at("initial"),
+                  "expected a number of seconds greater than 0 and at most 1000000000", kNothing);
     else
         first = seconds(*initial, at("initial"), false);
     if (first) b.initial = *first;
@@ -651,8 +651,8 @@ std::optional<core::Backoff> Loader::backoff(const Json &v, const std::string &p
             b.max = *d;
         }
     } else if (first && *first > b.max) {
-        fail(at("initial"),
-             "expected a number of seconds of at most \"max\" (30 when not given)", *initial);
+        fail(at("initial"), "expected a number of seconds of at most \"max\" (30 when not given)",
+             *initial);
     }
     if (const Json *x = member(v, "factor")) {
         if (!x->is_number() || x->get<double>() < 1)

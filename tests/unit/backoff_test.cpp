@@ -239,8 +239,8 @@ TEST_CASE("backoff: a supervisor child that gave up waits its own backoff before
 }
 
 TEST_CASE("backoff: one_for_all stops the others at once and starts the group after the delay") {
-    World w(body(Strategy::OneForAll,
-                 {worker("a"), worker("b", backoff(2s, 30s, 2, 0)), worker("c")}));
+    World w(
+        body(Strategy::OneForAll, {worker("a"), worker("b", backoff(2s, 30s, 2, 0)), worker("c")}));
     w.crash("b");
     CHECK(w.fx.take() == Actions{"kill c TERM", "kill c CONT"});
     CHECK(w.state("b") == "backoff");
@@ -270,9 +270,8 @@ TEST_CASE("backoff: rest_for_one holds the start of the children after it too") 
 }
 
 TEST_CASE("backoff: with one_for_one a sibling's restart is not held up by a waiting child") {
-    World w(body(Strategy::OneForOne,
-                 {worker("a", backoff(10s, 30s, 2, 0)), worker("b", backoff(1s, 30s, 2, 0)),
-                  worker("c")}));
+    World w(body(Strategy::OneForOne, {worker("a", backoff(10s, 30s, 2, 0)),
+                                       worker("b", backoff(1s, 30s, 2, 0)), worker("c")}));
     w.crash("a");
     CHECK(w.state("a") == "backoff");
     // c has no backoff: at once.
