@@ -27,6 +27,19 @@ enum class Strategy { OneForOne, OneForAll, RestForOne };
 enum class RestartType { Permanent, Transient, Temporary };
 enum class ReadyMode { Started, Notify };
 
+// The delay before the restarts of a child that keeps failing: the k-th
+// consecutive restart waits min(max, initial * factor^(k-1)), scaled by a
+// random factor in [1 - jitter, 1 + jitter]. A child that stayed up reset_after
+// starts again at k = 1.
+struct Backoff {
+    Duration initial = std::chrono::seconds(1);
+    Duration max = std::chrono::seconds(30);
+    double factor = 2.0;
+    double jitter = 0.1;
+    Duration reset_after = std::chrono::seconds(10);
+    bool operator==(const Backoff &) const = default;
+};
+
 struct WorkerSpec {
     RestartType restart = RestartType::Permanent;
     // Set: a pool of N >= 0 workers NAME.0 ... NAME.N-1 (scaled at run time);
@@ -36,6 +49,7 @@ struct WorkerSpec {
     Duration start_timeout = std::chrono::seconds(10);
     int stop_signal = 15;  // SIGTERM
     Duration stop_timeout = std::chrono::seconds(5);
+    std::optional<Backoff> backoff;              // its own; unset: its supervisor's default, if any
     std::shared_ptr<const spec::Launch> launch;  // opaque here; null in the core's unit tests
 };
 
@@ -45,7 +59,9 @@ struct SupervisorSpec {
     Strategy strategy = Strategy::OneForOne;
     unsigned max_restarts = 3;
     Duration period = std::chrono::seconds(5);
-    std::vector<ChildSpec> children;  // what a new node of it is built with
+    std::optional<Backoff> backoff;           // its own, as a child of its parent
+    std::optional<Backoff> children_backoff;  // the default of its direct children
+    std::vector<ChildSpec> children;          // what a new node of it is built with
 };
 
 struct ChildSpec {

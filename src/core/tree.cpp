@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cmath>
 #include <map>
 
 namespace chip::core {
@@ -16,6 +17,15 @@ constexpr std::uint64_t kRankStep = std::uint64_t{1} << 20;
 
 bool is_up(State s) {
     return s == State::Starting || s == State::Running;
+}
+
+// The backoff that applies to N: its own, else its supervisor's default.
+const Backoff *backoff_of(const Node &n) {
+    const auto &own = n.is_supervisor ? n.sup->backoff : n.worker->backoff;
+    if (own) return &*own;
+    if (n.parent && n.parent->sup && n.parent->sup->children_backoff)
+        return &*n.parent->sup->children_backoff;
+    return nullptr;
 }
 
 std::string seconds_text(Duration d) {
@@ -40,6 +50,8 @@ const char *state_name(State s) {
             return "failed";
         case State::Stopped:
             return "stopped";
+        case State::Backoff:
+            return "backoff";
     }
     return "?";
 }
@@ -66,6 +78,8 @@ const char *event_name(Event::Kind k) {
             return "kill";
         case Event::Kind::Started:
             return "started";
+        case Event::Kind::Backoff:
+            return "backoff";
     }
     return "?";
 }
@@ -120,7 +134,7 @@ std::unique_ptr<Node> Tree::make_node(Node &parent, const ChildSpec &spec, unsig
 void Tree::reindex(Node &sup) {
     sup.stop_marks.clear();
     sup.start_marks.clear();
-    sup.n_starting = sup.n_stopping = sup.n_removing = 0;
+    sup.n_starting = sup.n_stopping = sup.n_removing = sup.n_backoff = 0;
     for (std::size_t i = 0; i < sup.children.size(); ++i) {
         Node &c = *sup.children[i];
         c.index = i;
@@ -129,6 +143,7 @@ void Tree::reindex(Node &sup) {
         sup.n_starting += c.state == State::Starting;
         sup.n_stopping += c.state == State::Stopping;
         sup.n_removing += c.removing;
+        sup.n_backoff += c.state == State::Backoff;
     }
 }
 
@@ -218,6 +233,13 @@ void Tree::on_time(Time now) {
         Node &w = *deadlines_.begin()->second;
         deadlines_.erase(deadlines_.begin());
         w.deadline = Time{};
+        if (w.state == State::Backoff) {
+            // Its wait is over: it takes its turn to start.
+            set_state(w, State::Exited);
+            set_want_start(w, true);
+            mark_dirty(*w.parent);
+            continue;
+        }
         if (!w.pid || w.killed) continue;
         if (w.state == State::Starting) {
             // start_timeout: the start failed; the failure is handled at its exit.
@@ -280,6 +302,8 @@ void Tree::advance(Node &sup, Time now) {
         // Then starts, lowest index first, each ready before the next.
         if (sup.n_starting > 0) return;
         if (!sup.start_marks.empty()) {
+            // A group restart waits for the backoff of the child that caused it.
+            if (sup.n_backoff > 0 && sup.sup->strategy != Strategy::OneForOne) return;
             Node &start = *sup.children[*sup.start_marks.begin()];
             set_want_start(start, false);
             if (!start.held) begin_start(start, now);
@@ -302,6 +326,8 @@ void Tree::set_state(Node &n, State s) {
         if (n.state == State::Stopping) --p.n_stopping;
         if (s == State::Starting) ++p.n_starting;
         if (s == State::Stopping) ++p.n_stopping;
+        if (n.state == State::Backoff) --p.n_backoff;
+        if (s == State::Backoff) ++p.n_backoff;
     }
     n.state = s;
 }
@@ -401,6 +427,7 @@ void Tree::begin_supervisor_stop(Node &sup, bool failing, Time now) {
     set_state(sup, State::Stopping);
     sup.fail_after_stop = failing;
     for (auto &c : sup.children) {
+        cancel_backoff(*c, State::Stopped);
         set_want_start(*c, false);
         set_want_stop(*c, is_up(c->state));
     }
@@ -470,11 +497,38 @@ void Tree::child_down(Node &sup, Node &child, bool abnormal, bool start_failure,
         return;
     }
     emit(Event::Kind::Restart, child, now, sup.intensity->count());
-    apply_strategy(sup, child);
+    apply_strategy(sup, child, backoff_delay(child, now), now);
 }
 
-void Tree::apply_strategy(Node &sup, Node &child) {
-    set_want_start(child, true);
+Duration Tree::backoff_delay(Node &child, Time now) {
+    const Backoff *b = backoff_of(child);
+    if (!b) return Duration::zero();
+    if (now - child.since >= b->reset_after) child.backoffs = 0;
+    ++child.backoffs;
+    // In nanoseconds as doubles: a large k overflows to infinity, capped by max.
+    double base = std::min(static_cast<double>(b->max.count()),
+                           static_cast<double>(b->initial.count()) *
+                               std::pow(b->factor, static_cast<double>(child.backoffs - 1)));
+    double scale = 1.0 + b->jitter * (2.0 * fx_.random() - 1.0);
+    return Duration(static_cast<Duration::rep>(std::llround(base * scale)));
+}
+
+void Tree::cancel_backoff(Node &child, State state) {
+    if (child.state != State::Backoff) return;
+    clear_deadline(child);
+    set_state(child, state);
+    if (child.parent) mark_dirty(*child.parent);
+}
+
+void Tree::apply_strategy(Node &sup, Node &child, Duration delay, Time now) {
+    if (delay > Duration::zero()) {
+        set_state(child, State::Backoff);
+        set_deadline(child, now + delay);
+        Event e{Event::Kind::Backoff, &child, 0, {}, 0, {}, delay};
+        fx_.log(e);
+    } else {
+        set_want_start(child, true);
+    }
     Strategy s = sup.sup->strategy;
     if (s == Strategy::OneForOne) return;
     for (auto &d : sup.children) {
@@ -560,6 +614,7 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
         switch (cmd) {
             case Command::Stop:
                 n->held = true;
+                cancel_backoff(*n, State::Stopped);
                 set_want_start(*n, false);
                 n->manual_start = false;
                 if (!n->parent) {
@@ -571,6 +626,7 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
                 break;
             case Command::Start:
                 n->held = false;
+                cancel_backoff(*n, State::Exited);
                 if (is_up(n->state) || n->state == State::Stopping) {
                     if (n->state == State::Stopping) {
                         n->manual_start = true;
@@ -589,6 +645,7 @@ Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now
                 break;
             case Command::Restart:
                 n->held = false;
+                cancel_backoff(*n, State::Exited);
                 n->manual_start = true;
                 set_want_start(*n, true);
                 if (is_up(n->state)) set_want_stop(*n, true);
@@ -635,7 +692,7 @@ bool Tree::pending_done(const Pending &p, Result<void> &out) const {
         bool fresh = p.op == Op::Start || p.op == Op::Scale || restarted;
         if (n->state == State::Running && fresh) continue;
         if (n->want_start || n->want_stop || n->state == State::Starting ||
-            n->state == State::Stopping)
+            n->state == State::Stopping || n->state == State::Backoff)
             return false;
         // Its supervisor went down for good meanwhile: nothing will start it.
         const Node *sup = n->parent;
@@ -719,6 +776,9 @@ Tree::Summary Tree::summary() const {
                 break;
             case State::Stopped:
                 ++s.stopped;
+                break;
+            case State::Backoff:
+                ++s.backoff;
                 break;
         }
     });
@@ -914,6 +974,7 @@ void Tree::begin_remove(Node &node) {
     ++node.parent->n_removing;
     node.held = true;
     node.manual_start = false;
+    cancel_backoff(node, State::Stopped);
     set_want_start(node, false);
     if (is_up(node.state)) set_want_stop(node, true);
 }
@@ -1015,6 +1076,7 @@ void Tree::snap(const Node &n, NodeSnapshot &o) {
     o.restarts = n.restarts;
     o.starts = n.starts;
     o.last_exit = n.last_exit;
+    o.backoffs = n.backoffs;
     o.want_stop = n.want_stop;
     o.want_start = n.want_start;
     o.held = n.held;
@@ -1060,6 +1122,7 @@ void Tree::restore(Node &n, const NodeSnapshot &s) {
     n.restarts = s.restarts;
     n.starts = s.starts;
     n.last_exit = s.last_exit;
+    n.backoffs = s.backoffs;
     n.want_stop = s.want_stop;
     n.want_start = s.want_start;
     n.held = s.held;

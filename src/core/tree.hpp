@@ -21,6 +21,7 @@
 //             being stopped in reverse order)
 //   exited    exited and not restarted (transient after a normal exit, temporary),
 //             or exited and waiting for its restart turn
+//   backoff   exited, and its restart waits for its backoff delay
 //   failed    its start failed, or (supervisor) it gave up
 //   stopped   stopped by chipd or the user, not running
 //
@@ -45,6 +46,17 @@
 //                 them (order)
 // Children that exited for good or that the user stopped are left alone; a
 // temporary sibling is stopped but not restarted (OTP).
+//
+// Backoff: a child with a backoff (its own, else its supervisor's default for
+// its children) waits before its restart, in state backoff with a deadline:
+// the k-th consecutive restart waits min(max, initial * factor^(k-1)) times a
+// random factor in [1 - jitter, 1 + jitter] (Effects::random); k starts again
+// at 1 for a child that stayed up reset_after. The restart is counted in the
+// intensity when it is decided, at the exit. With one_for_one only that child
+// waits; with one_for_all and rest_for_one the stops happen at once and no
+// child of that supervisor is started while one of them is in backoff. A user
+// start or restart of it starts it at once, a stop cancels the wait (stopped),
+// and so does a stop of its supervisor (shutdown).
 //
 // Start: during a supervisor's own start, a child that fails to start (spawn
 // error, exit before ready, start_timeout) fails the supervisor's start: it stops
@@ -85,7 +97,7 @@
 
 namespace chip::core {
 
-enum class State { Starting, Running, Stopping, Exited, Failed, Stopped };
+enum class State { Starting, Running, Stopping, Exited, Failed, Stopped, Backoff };
 const char *state_name(State s);
 
 // How a process ended, decoded from its wait status by the daemon.
@@ -128,6 +140,7 @@ struct Node {
     Time since{};   // when the current process (or start) began
     std::uint64_t restarts = 0;
     std::optional<ExitStatus> last_exit;
+    unsigned backoffs = 0;  // consecutive backoff restarts (k of the last delay)
 
     // Marks read by the parent's advance().
     bool want_stop = false;
@@ -144,13 +157,16 @@ struct Node {
     std::size_t n_starting = 0;         // children in State::Starting
     std::size_t n_stopping = 0;         // children in State::Stopping
     std::size_t n_removing = 0;         // children with `removing`
+    std::size_t n_backoff = 0;          // children in State::Backoff
     std::optional<Intensity> intensity;
     bool fail_after_stop = false;  // stopping because it gave up / its start failed
     bool failing_start = false;    // ... and it was during its own start
     bool queued = false;           // in the dirty queue
 
+    // Workers: start_timeout or stop_timeout; any node: the end of its backoff
+    // wait (State::Backoff). 0 when none.
+    Time deadline{};
     // Workers.
-    Time deadline{};         // start_timeout or stop_timeout; 0 when none
     bool timed_out = false;  // start_timeout passed; killed, exit pending
     bool killed = false;     // SIGKILL sent
 
@@ -176,6 +192,7 @@ struct NodeSnapshot {
     Time since{};
     std::uint64_t restarts = 0, starts = 0;
     std::optional<ExitStatus> last_exit;
+    unsigned backoffs = 0;
     bool want_stop = false, want_start = false, held = false, manual_start = false,
          removing = false, fail_after_stop = false, failing_start = false, timed_out = false,
          killed = false;
@@ -198,6 +215,7 @@ struct Event {
         Stopped,      // a node finished stopping
         Kill,         // stop_timeout passed (or hurry): SIGKILL
         Started,      // a supervisor finished starting its children
+        Backoff,      // a child's restart waits (delay)
     };
     Kind kind;
     const Node *node = nullptr;
@@ -205,6 +223,7 @@ struct Event {
     ExitStatus status{};
     std::size_t count = 0;
     std::string message;
+    Duration delay{};  // Backoff
 };
 const char *event_name(Event::Kind k);
 
@@ -221,6 +240,9 @@ public:
     virtual void log(const Event &e) = 0;
     // The root has stopped or failed: chipd exits with CODE.
     virtual void exit(int code) = 0;
+    // A number uniform in [0, 1), for the backoff's jitter; asked only when a
+    // restart has a backoff.
+    virtual double random() { return 0.5; }
     // NODE leaves the tree (removed, after it stopped); called for each node of
     // a removed subtree, deepest first, just before it is destroyed.
     virtual void removed(const Node &node) { (void)node; }
@@ -339,7 +361,8 @@ public:
     static void walk(Node &node, const std::function<void(Node &)> &fn);
     // Counts for a one-line summary.
     struct Summary {
-        std::size_t running = 0, starting = 0, stopping = 0, exited = 0, failed = 0, stopped = 0;
+        std::size_t running = 0, starting = 0, stopping = 0, exited = 0, failed = 0, stopped = 0,
+                    backoff = 0;
     };
     Summary summary() const;
 
@@ -380,7 +403,13 @@ private:
     void begin_supervisor_start(Node &sup, Time now);
     void begin_supervisor_stop(Node &sup, bool failing, Time now);
     void child_down(Node &sup, Node &child, bool abnormal, bool start_failure, Time now);
-    void apply_strategy(Node &sup, Node &child);
+    // Marks the restart of CHILD and, by SUP's strategy, of its siblings; with
+    // DELAY > 0 CHILD waits in State::Backoff until now + DELAY instead.
+    void apply_strategy(Node &sup, Node &child, Duration delay, Time now);
+    // The delay of CHILD's next restart at NOW (0 without a backoff).
+    Duration backoff_delay(Node &child, Time now);
+    // Ends CHILD's backoff wait: it becomes STATE.
+    void cancel_backoff(Node &child, State state);
     void supervisor_finished_stopping(Node &sup, Time now);
     // The only writers of Node::state, want_stop and want_start: they keep the
     // parent's marks and counters in step.

@@ -234,6 +234,10 @@ void Daemon::log(const core::Event &e) {
     systemd_->on_event(e, now());
 }
 
+double Daemon::random() {
+    return std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+}
+
 void Daemon::exit(int code) {
     exiting_ = true;
     exit_code_ = code;

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -59,6 +60,7 @@ public:
     void kill_group(pid_t pgid, int sig) override;
     void log(const core::Event &e) override;
     void exit(int code) override;
+    double random() override;
     void removed(const core::Node &node) override;
     void redefined(const core::Node &node,
                    const std::shared_ptr<const core::WorkerSpec> &old) override;
@@ -114,6 +116,8 @@ private:
     std::optional<core::Time> armed_;          // ... as armed
     std::unique_ptr<uv::Timer> waiter_timer_;  // the next timeout of a wait
     std::unique_ptr<uv::Check> check_;
+
+    std::mt19937_64 random_{std::random_device{}()};  // the backoff's jitter
 
     bool exiting_ = false;
     int exit_code_ = 0;

@@ -18,6 +18,7 @@ int priority_of(const core::Event &e) {
         case K::Kill:
             return 4;
         case K::Restart:
+        case K::Backoff:
             return 5;
         case K::Exit:
             return e.status.signaled || e.status.value != 0 ? 4 : 6;
@@ -69,6 +70,7 @@ std::string format_event(const core::Event &e, WallTime when, LogStyle style) {
                 j["code"] = e.status.value;
         }
         if (e.kind == K::Restart || e.kind == K::GiveUp) j["count"] = e.count;
+        if (e.kind == K::Backoff) j["delay_s"] = e.delay.count() / 1e9;
         if (!e.message.empty()) j["message"] = e.message;
         // Messages carry outside bytes (paths, commands): never a throw for
         // bad UTF-8, a replacement character instead.
@@ -85,6 +87,8 @@ std::string format_event(const core::Event &e, WallTime when, LogStyle style) {
         text += " (restart " + std::to_string(e.count) + " of at most " +
                 std::to_string(sup.max_restarts) + " within " + seconds_text(sup.period) + " s)";
     }
+    if (e.kind == K::Backoff)
+        text += " " + seconds_text(std::chrono::round<std::chrono::milliseconds>(e.delay)) + " s";
     if (!e.message.empty()) text += ": " + e.message;
     // The journal stamps lines itself.
     if (style.journal) return prefix + "chipd: " + text + "\n";

@@ -1,5 +1,6 @@
 #include "daemon/requests.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <stdexcept>
@@ -51,6 +52,11 @@ json node_json(const core::Node &n, core::Time now, RequestEffects &effects) {
         json e = json::object();
         for (const auto &[k, v] : *exports) e[k] = v;
         j["exports"] = std::move(e);
+    }
+    if (n.state == core::State::Backoff && n.deadline != core::Time{}) {
+        // Seconds until its restart, to the millisecond.
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(n.deadline - now);
+        j["retry_in_s"] = std::max<std::int64_t>(left.count(), 0) / 1000.0;
     }
     return j;
 }

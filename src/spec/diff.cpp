@@ -25,11 +25,12 @@ bool needs_restart(const core::WorkerSpec &a, const core::WorkerSpec &b) {
 bool needs_update(const core::WorkerSpec &a, const core::WorkerSpec &b) {
     return a.restart != b.restart || a.start_timeout != b.start_timeout ||
            a.stop_signal != b.stop_signal || a.stop_timeout != b.stop_timeout ||
-           a.launch->join != b.launch->join;
+           a.launch->join != b.launch->join || a.backoff != b.backoff;
 }
 
 bool same_policy(const core::SupervisorSpec &a, const core::SupervisorSpec &b) {
-    return a.strategy == b.strategy && a.max_restarts == b.max_restarts && a.period == b.period;
+    return a.strategy == b.strategy && a.max_restarts == b.max_restarts && a.period == b.period &&
+           a.backoff == b.backoff && a.children_backoff == b.children_backoff;
 }
 
 // A child of the running supervisor as the spec names it: a single worker, a

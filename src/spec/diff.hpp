@@ -5,8 +5,10 @@
 // A node's identity is its path and kind: a node whose path and kind are in
 // both the tree and the spec is the same node, compared field by field:
 //   command, env, cwd, user, group, ready, stdout, stderr      -> restart
-//   restart, start_timeout, stop_signal, stop_timeout, join    -> update
-//   a supervisor's strategy, max_restarts, period, child order -> update
+//   restart, start_timeout, stop_signal, stop_timeout, join,
+//   backoff                                                    -> update
+//   a supervisor's strategy, max_restarts, period, backoff
+//   (its own and its body's), child order                      -> update
 //   a pool's instances                                         -> add/remove of instances
 //   only in the spec -> add; only in the tree -> remove (nodes added at run time
 //   are kept); same path, other kind -> remove and add.

@@ -44,17 +44,23 @@ const std::vector<std::string> &registry_keys() {
     return keys;
 }
 const std::vector<std::string> &supervisor_keys() {
-    static const std::vector<std::string> keys{"strategy", "max_restarts", "period", "children"};
+    static const std::vector<std::string> keys{"strategy", "max_restarts", "period", "backoff",
+                                               "children"};
     return keys;
 }
 const std::vector<std::string> &worker_keys() {
     static const std::vector<std::string> keys{
-        "name",  "command",       "restart",     "instances",    "env",  "cwd",    "user",  "group",
-        "ready", "start_timeout", "stop_signal", "stop_timeout", "join", "stdout", "stderr"};
+        "name", "command", "restart", "instances",     "env",         "cwd",
+        "user", "group",   "ready",   "start_timeout", "stop_signal", "stop_timeout",
+        "join", "stdout",  "stderr",  "backoff"};
     return keys;
 }
 const std::vector<std::string> &supervisor_child_keys() {
-    static const std::vector<std::string> keys{"name", "supervisor"};
+    static const std::vector<std::string> keys{"name", "supervisor", "backoff"};
+    return keys;
+}
+const std::vector<std::string> &backoff_keys() {
+    static const std::vector<std::string> keys{"initial", "max", "factor", "jitter", "reset_after"};
     return keys;
 }
 const std::vector<std::string> &output_keys() {
@@ -257,6 +263,7 @@ private:
     void stop_signal(const Json &v, const std::string &pointer, core::WorkerSpec &w);
     void join(const Json &v, const std::string &pointer, Launch &l);
     void output(const Json &v, const std::string &pointer, OutputSpec &o);
+    std::optional<core::Backoff> backoff(const Json &v, const std::string &pointer);
 
     // P made absolute against the spec's folder, lexically normal, no trailing '/'.
     std::string absolute(const std::string &p) const {
@@ -486,6 +493,8 @@ void Loader::supervisor(const Json &v, const std::string &pointer, core::Supervi
             s.max_restarts = static_cast<unsigned>(*n);
     if (const Json *x = member(v, "period"))
         if (auto d = seconds(*x, child_pointer(pointer, "period"), false)) s.period = *d;
+    if (const Json *x = member(v, "backoff"))
+        s.children_backoff = backoff(*x, child_pointer(pointer, "backoff"));
     if (const Json *x = member(v, "children")) {
         std::string children_pointer = child_pointer(pointer, "children");
         if (!x->is_array()) {
@@ -559,6 +568,8 @@ void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c
         c.is_supervisor = cmd == nullptr;
         auto s = std::make_shared<core::SupervisorSpec>();
         supervisor(*sup, child_pointer(pointer, "supervisor"), *s, depth + 1);
+        if (const Json *x = member(v, "backoff"); x && !cmd)
+            s->backoff = backoff(*x, child_pointer(pointer, "backoff"));
         c.supervisor = std::move(s);
     }
 
@@ -608,6 +619,57 @@ void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec 
     if (const Json *x = member(v, "join")) join(*x, at("join"), l);
     if (const Json *x = member(v, "stdout")) output(*x, at("stdout"), l.out);
     if (const Json *x = member(v, "stderr")) output(*x, at("stderr"), l.err);
+    if (const Json *x = member(v, "backoff")) w.backoff = backoff(*x, at("backoff"));
+}
+
+// "backoff": {"initial", "max", "factor", "jitter", "reset_after"}, "initial"
+// required, the others with core::Backoff's defaults.
+std::optional<core::Backoff> Loader::backoff(const Json &v, const std::string &pointer) {
+    if (!v.is_object()) {
+        fail(pointer,
+             "expected an object {\"initial\": S, \"max\": S, \"factor\": F, \"jitter\": J, "
+             "\"reset_after\": S}",
+             v);
+        return std::nullopt;
+    }
+    auto at = [&](const char *key) { return child_pointer(pointer, key); };
+    std::size_t before = errors_.size();
+    check_keys(v, pointer, backoff_keys());
+    core::Backoff b;
+    const Json *initial = member(v, "initial");
+    std::optional<core::Duration> first;
+    if (!initial)
+        fail_with(at("initial"),
+                  "expected a number of seconds greater than 0 and at most 1000000000", kNothing);
+    else
+        first = seconds(*initial, at("initial"), false);
+    if (first) b.initial = *first;
+    if (const Json *x = member(v, "max")) {
+        if (auto d = seconds(*x, at("max"), false)) {
+            if (first && *d < *first)
+                fail(at("max"), "expected a number of seconds of at least \"initial\"", *x);
+            b.max = *d;
+        }
+    } else if (first && *first > b.max) {
+        fail(at("initial"), "expected a number of seconds of at most \"max\" (30 when not given)",
+             *initial);
+    }
+    if (const Json *x = member(v, "factor")) {
+        if (!x->is_number() || x->get<double>() < 1)
+            fail(at("factor"), "expected a number of at least 1", *x);
+        else
+            b.factor = x->get<double>();
+    }
+    if (const Json *x = member(v, "jitter")) {
+        if (!x->is_number() || x->get<double>() < 0 || x->get<double>() > 1)
+            fail(at("jitter"), "expected a number from 0 to 1", *x);
+        else
+            b.jitter = x->get<double>();
+    }
+    if (const Json *x = member(v, "reset_after"))
+        if (auto d = seconds(*x, at("reset_after"), false)) b.reset_after = *d;
+    if (errors_.size() != before) return std::nullopt;
+    return b;
 }
 
 void Loader::command(const Json &v, const std::string &pointer, Launch &l) {

@@ -59,6 +59,7 @@ const std::vector<std::string> &supervisor_keys();        // a supervisor body
 const std::vector<std::string> &worker_keys();            // a child with "command" (with "name")
 const std::vector<std::string> &supervisor_child_keys();  // a child with "supervisor" (with "name")
 const std::vector<std::string> &output_keys();            // "stdout"/"stderr" as an object
+const std::vector<std::string> &backoff_keys();           // "backoff"
 
 // Limits the loader enforces beyond the contract's lower bounds (also in the schema).
 inline constexpr unsigned kMaxInstances = 100000;

@@ -160,6 +160,20 @@ TEST_CASE("JSON lines: one object per event") {
     CHECK(nlohmann::json::parse(bad, nullptr, false).is_object());
 }
 
+TEST_CASE("backoff lines carry the delay in seconds, priority 5") {
+    Fixture f;
+    Event e = event(K::Backoff, f.w);
+    e.delay = 1234567890ns;
+    CHECK(format_event(e, kWhen, kText) == kStamp + " chipd: backoff sessions/w 1.235 s\n");
+    CHECK(format_event(e, kWhen, kJournal) == "<5>chipd: backoff sessions/w 1.235 s\n");
+    auto j = nlohmann::json::parse(format_event(e, kWhen, kJson));
+    CHECK(j["event"] == "backoff");
+    CHECK(j["path"] == "sessions/w");
+    CHECK(j["delay_s"].get<double>() == doctest::Approx(1.23456789));
+    CHECK(j["time"] == kStamp);
+    CHECK(format_event(e, kWhen, kJournalJson).rfind("<5>{", 0) == 0);
+}
+
 TEST_CASE("warnings") {
     CHECK(format_warning("SIGHUP ignored", kWhen, kText) ==
           kStamp + " chipd: warning: SIGHUP ignored\n");

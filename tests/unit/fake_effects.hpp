@@ -51,6 +51,8 @@ struct FakeEffects : Effects {
     std::vector<std::string> logs;  // "restart b 1", "start-failed b: No such file..."
     std::vector<std::pair<pid_t, int>> kills;
     std::vector<int> exits;
+    double random_value = 0.5;  // what random() returns: 0.5 is no jitter
+    std::size_t random_calls = 0;
 
     chip::Result<pid_t> spawn(const Node &w) override {
         auto f = failures.find(w.path);
@@ -74,12 +76,20 @@ struct FakeEffects : Effects {
         std::string line = std::string(chip::core::event_name(e.kind)) + " " + e.node->path;
         if (e.kind == Event::Kind::Restart || e.kind == Event::Kind::GiveUp)
             line += " " + std::to_string(e.count);
+        if (e.kind == Event::Kind::Backoff)
+            line += " " +
+                    std::to_string(std::chrono::round<std::chrono::milliseconds>(e.delay).count()) +
+                    "ms";
         if (!e.message.empty()) line += ": " + e.message;
         logs.push_back(line);
     }
     void exit(int code) override {
         exits.push_back(code);
         actions.push_back("exit " + std::to_string(code));
+    }
+    double random() override {
+        ++random_calls;
+        return random_value;
     }
     void removed(const Node &n) override { actions.push_back("removed " + n.path); }
 

@@ -290,6 +290,11 @@ TEST_CASE("valid specs pass the schema and the loader") {
         worker(
             R"("stdout": {"file": "/tmp/chip-schema-test.log", "max_bytes": 4096, "keep": 1000})"),
         R"({"root": {"children": [{"name": "s", "supervisor": {"children": [{"name": "w", "command": ["x"]}]}}]}})",
+        worker(R"("backoff": {"initial": 0.2})"),
+        worker(
+            R"("backoff": {"initial": 1, "max": 1, "factor": 1, "jitter": 0, "reset_after": 1e-3})"),
+        worker(R"("backoff": {"initial": 0.5, "max": 60, "factor": 3.5, "jitter": 1})"),
+        R"({"root": {"backoff": {"initial": 1}, "children": [{"name": "s", "backoff": {"initial": 2}, "supervisor": {}}]}})",
     };
     for (const auto &text : valid) {
         INFO(text);
@@ -357,6 +362,19 @@ TEST_CASE("invalid specs fail the schema and the loader alike") {
         R"({"root": {"children": [{"name": "w", "command": []}]}})",
         R"({"root": {"children": [{"name": "w", "command": [""]}]}})",
         R"({"root": {"children": [{"name": "w", "command": "prog"}]}})",
+        worker(R"("backoff": 1)"),
+        worker(R"("backoff": {})"),
+        worker(R"("backoff": {"max": 5})"),
+        worker(R"("backoff": {"initial": 0})"),
+        worker(R"("backoff": {"initial": "1"})"),
+        worker(R"("backoff": {"initial": 1, "max": 0})"),
+        worker(R"("backoff": {"initial": 1, "factor": 0.5})"),
+        worker(R"("backoff": {"initial": 1, "jitter": -0.1})"),
+        worker(R"("backoff": {"initial": 1, "jitter": 1.5})"),
+        worker(R"("backoff": {"initial": 1, "reset_after": 0})"),
+        worker(R"("backoff": {"initial": 1, "delay": 2})"),
+        R"({"root": {"backoff": {"initial": -1}}})",
+        R"({"root": {"children": [{"name": "s", "backoff": {"inital": 1}, "supervisor": {}}]}})",
     };
     for (const auto &text : invalid) {
         INFO(text);
@@ -373,9 +391,10 @@ TEST_CASE("the schema allows exactly the keys the loader accepts") {
     CHECK(property_names(defs.at("worker")) == sorted(spec::worker_keys()));
     CHECK(property_names(defs.at("supervisor_child")) == sorted(spec::supervisor_child_keys()));
     CHECK(property_names(output_object_schema()) == sorted(spec::output_keys()));
+    CHECK(property_names(defs.at("backoff")) == sorted(spec::backoff_keys()));
     for (const json *s :
          {&schema(), &defs.at("registry"), &defs.at("supervisor"), &defs.at("worker"),
-          &defs.at("supervisor_child"), &output_object_schema()})
+          &defs.at("supervisor_child"), &output_object_schema(), &defs.at("backoff")})
         CHECK(s->at("additionalProperties") == false);
 }
 
@@ -386,6 +405,8 @@ TEST_CASE("the schema's required keys are the loader's") {
     CHECK(defs.at("supervisor_child").at("required") == json{"name", "supervisor"});
     CHECK(defs.at("registry").at("required") == json{"name"});
     CHECK(output_object_schema().at("required") == json{"file"});
+    CHECK(defs.at("backoff").at("required") == json{"initial"});
+    CHECK_FALSE(loader_accepts(worker(R"("backoff": {"max": 1})")));
     CHECK_FALSE(loader_accepts(R"({"registries": []})"));
     CHECK_FALSE(loader_accepts(R"({"root": {"children": [{"name": "w"}]}})"));
     CHECK_FALSE(loader_accepts(R"({"registries": [{"max_groups": 1}], "root": {}})"));

@@ -128,7 +128,7 @@ Worker load_worker(const std::string &fields, const std::string &top = "") {
 const std::string kWorkerKeys =
     "name, command, restart, instances, env, cwd, user, group, ready, start_timeout, stop_signal, "
     "stop_timeout, "
-    "join, stdout, stderr";
+    "join, stdout, stderr, backoff";
 
 std::vector<std::string> example_specs() {
     std::vector<std::string> files;
@@ -391,7 +391,7 @@ TEST_CASE("an unknown key is an error with a did-you-mean when one key is close"
 TEST_CASE("an unknown key that differs only in case suggests the known one") {
     CHECK(one_error(R"({"root": {"STRATEGY": "one_for_one"}})") ==
           "t.json: /root/STRATEGY: unknown key; expected one of strategy, max_restarts, period, "
-          "children; "
+          "backoff, children; "
           "did you mean \"strategy\"?");
 }
 
@@ -416,7 +416,84 @@ TEST_CASE("worker fields on a supervisor child are refused as such") {
         one_error(
             R"({"root": {"children": [{"name": "s", "supervisor": {}, "restart": "temporary"}]}})") ==
         "t.json: /root/children/0/restart: a worker field, not allowed on a supervisor child; "
-        "expected one of name, supervisor");
+        "expected one of name, supervisor, backoff");
+}
+
+TEST_CASE("a backoff gets every default but initial") {
+    auto w = load_worker(R"("backoff": {"initial": 0.25})");
+    REQUIRE(w.backoff);
+    CHECK(w.backoff->initial == std::chrono::milliseconds(250));
+    CHECK(w.backoff->max == std::chrono::seconds(30));
+    CHECK(w.backoff->factor == 2.0);
+    CHECK(w.backoff->jitter == 0.1);
+    CHECK(w.backoff->reset_after == std::chrono::seconds(10));
+    CHECK_FALSE(load_worker("").backoff);
+}
+
+TEST_CASE("a backoff reads every field") {
+    auto w = load_worker(
+        R"("backoff": {"initial": 1, "max": 8, "factor": 1.5, "jitter": 0, "reset_after": 60})");
+    REQUIRE(w.backoff);
+    CHECK(*w.backoff == core::Backoff{std::chrono::seconds(1), std::chrono::seconds(8), 1.5, 0.0,
+                                      std::chrono::seconds(60)});
+}
+
+TEST_CASE("a supervisor child's backoff is its own; a body's is its children's default") {
+    auto spec = load(
+        R"({"root": {"backoff": {"initial": 1}, "children": [{"name": "s", "backoff": {"initial": 2},
+             "supervisor": {"backoff": {"initial": 3}}}]}})");
+    REQUIRE(spec.root->children_backoff);
+    CHECK(spec.root->children_backoff->initial == std::chrono::seconds(1));
+    CHECK_FALSE(spec.root->backoff);
+    const auto &s = *spec.root->children.at(0).supervisor;
+    REQUIRE(s.backoff);
+    CHECK(s.backoff->initial == std::chrono::seconds(2));
+    REQUIRE(s.children_backoff);
+    CHECK(s.children_backoff->initial == std::chrono::seconds(3));
+}
+
+TEST_CASE("every backoff field error is reported at its pointer") {
+    const std::string at = "t.json: /root/children/0/backoff";
+    CHECK(one_error(worker_spec(R"("backoff": 1)")) ==
+          at + ": expected an object {\"initial\": S, \"max\": S, \"factor\": F, \"jitter\": "
+               "J, \"reset_after\": S}; got 1");
+    CHECK(one_error(worker_spec(R"("backoff": {})")) ==
+          at + "/initial: expected a number of seconds greater than 0 and at most 1000000000; "
+               "got nothing");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": 0})")) ==
+          at + "/initial: expected a number of seconds greater than 0 and at most 1000000000; "
+               "got 0");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": "1"})")) ==
+          at + "/initial: expected a number of seconds greater than 0 and at most 1000000000; "
+               "got \"1\"");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": 60})")) ==
+          at + "/initial: expected a number of seconds of at most \"max\" (30 when not given); "
+               "got 60");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": 2, "max": 1})")) ==
+          at + "/max: expected a number of seconds of at least \"initial\"; got 1");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": 2, "max": -1})")) ==
+          at + "/max: expected a number of seconds greater than 0 and at most 1000000000; got -1");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": 1, "factor": 0.5})")) ==
+          at + "/factor: expected a number of at least 1; got 0.5");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": 1, "factor": "2"})")) ==
+          at + "/factor: expected a number of at least 1; got \"2\"");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": 1, "jitter": 1.5})")) ==
+          at + "/jitter: expected a number from 0 to 1; got 1.5");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": 1, "jitter": -0.5})")) ==
+          at + "/jitter: expected a number from 0 to 1; got -0.5");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": 1, "reset_after": 0})")) ==
+          at + "/reset_after: expected a number of seconds greater than 0 and at most "
+               "1000000000; got 0");
+    CHECK(one_error(worker_spec(R"("backoff": {"initial": 1, "factr": 2})")) ==
+          at + "/factr: unknown key; expected one of initial, max, factor, jitter, reset_after; "
+               "did you mean \"factor\"?");
+    CHECK(one_error(R"({"root": {"backoff": {"initial": 1, "jiter": 0}}})") ==
+          "t.json: /root/backoff/jiter: unknown key; expected one of initial, max, factor, "
+          "jitter, reset_after; did you mean \"jitter\"?");
+    CHECK(one_error(R"({"root": {"children": [{"name": "s", "supervisor": {},
+                                               "backoff": {"initial": -2}}]}})") ==
+          at + "/initial: expected a number of seconds greater than 0 and at most 1000000000; "
+               "got -2");
 }
 
 TEST_CASE("keys with / and ~ are escaped in pointers") {
