@@ -92,6 +92,10 @@ private:
     void begin_shutdown(const std::string &why);
     void warn(const std::string &msg);
     void write_log(const std::string &line);
+    // The event stream: whether anyone follows it, and LINE (a JSON object,
+    // with or without its newline) to those following NODE (null: all of it).
+    bool streaming() const;
+    void publish(const core::Node *node, std::string_view line);
 
     spec::Spec spec_;
     Options opts_;
