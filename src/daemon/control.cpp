@@ -152,6 +152,7 @@ void Control::push(std::uint64_t conn, std::string_view line) {
     if (c.out.size() > kMaxQueuedOutput) {
         // A subscriber that does not read is dropped, not waited for.
         c.out.clear();
+        warn_("event stream: a subscriber left 8 MiB unread: disconnected");
         drop(conn);
         return;
     }

@@ -72,7 +72,9 @@ void Daemon::setup() {
     }
     registries_->observe({[this] { return streaming(); },
                           [this](const Membership &m) {
-                              const core::Node *n = tree_->node_by_pid(m.pid);
+                              // A worker just spawned is not yet known by its pid.
+                              const core::Node *n = spawning_ ? spawning_
+                                                              : tree_->node_by_pid(m.pid);
                               publish(n, format_membership(m.joined, m.registry, m.group, m.pid,
                                                            n ? n->path : "", os::wall_now()));
                           }});
@@ -229,7 +231,11 @@ void Daemon::write_log(const std::string &line) {
 Result<pid_t> Daemon::spawn(const core::Node &node) {
     auto pid = launcher_->spawn(node, now());
     // Declared groups: joined the moment the worker exists.
-    if (pid) registries_->join_declared(*node.worker->launch, node.path, *pid);
+    if (pid) {
+        spawning_ = &node;
+        registries_->join_declared(*node.worker->launch, node.path, *pid);
+        spawning_ = nullptr;
+    }
     return pid;
 }
 

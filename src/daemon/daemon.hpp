@@ -118,6 +118,7 @@ private:
     std::unique_ptr<uv::Timer> waiter_timer_;  // the next timeout of a wait
     std::unique_ptr<uv::Check> check_;
 
+    const core::Node *spawning_ = nullptr;  // the worker whose declared groups are joined
     bool exiting_ = false;
     int exit_code_ = 0;
     int term_signals_ = 0;
