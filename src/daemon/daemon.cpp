@@ -73,8 +73,8 @@ void Daemon::setup() {
     registries_->observe({[this] { return streaming(); },
                           [this](const Membership &m) {
                               // A worker just spawned is not yet known by its pid.
-                              const core::Node *n = spawning_ ? spawning_
-                                                              : tree_->node_by_pid(m.pid);
+                              const core::Node *n =
+                                  spawning_ ? spawning_ : tree_->node_by_pid(m.pid);
                               publish(n, format_membership(m.joined, m.registry, m.group, m.pid,
                                                            n ? n->path : "", os::wall_now()));
                           }});
@@ -331,7 +331,8 @@ void Daemon::reload_begins(const spec::Spec &next, const std::vector<core::Chang
     systemd_->reloading(now());
     auto when = os::wall_now();
     write_log(format_reload(next.file, changes, when, style_));
-    if (streaming()) publish(nullptr, format_reload(next.file, changes, when, LogStyle{true, false}));
+    if (streaming())
+        publish(nullptr, format_reload(next.file, changes, when, LogStyle{true, false}));
     // Added registries exist before the workers that join them start.
     for (const auto &rs : spec::diff_registries(spec_.registries, next.registries).added)
         if (auto r = registries_->create_shared(rs, registry_shm_name(socket_path_, rs.name),

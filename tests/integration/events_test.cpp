@@ -57,12 +57,12 @@ long find(const Events &evs, const json &match, long from = 0) {
 json flood_spec(int groups) {
     std::vector<std::string> names;
     for (int i = 0; i < groups; ++i) names.push_back(std::string(60, 'g') + std::to_string(i));
-    return spec(json::array({worker(std::string(60, 'w'), helper("exit:1"),
-                                    {{"join", {{"r", names}}}}),
-                             worker("calm", helper("sleep"))}),
-                {{"max_restarts", 1000000}, {"period", 1}},
-                {{"registries", json::array({json{
-                                    {"name", "r"}, {"max_groups", 64}, {"max_members", 256}}})}});
+    return spec(
+        json::array({worker(std::string(60, 'w'), helper("exit:1"), {{"join", {{"r", names}}}}),
+                     worker("calm", helper("sleep"))}),
+        {{"max_restarts", 1000000}, {"period", 1}},
+        {{"registries",
+          json::array({json{{"name", "r"}, {"max_groups", 64}, {"max_members", 256}}})}});
 }
 
 // The time `chipctl status` takes.
@@ -89,8 +89,7 @@ bool drain_to_eof(int fd, Ms deadline = kDeadline) {
 
 }  // namespace
 
-TEST_CASE(
-    "the stream shows a crash in order: leave, exit, restart, start and the new pid's join") {
+TEST_CASE("the stream shows a crash in order: leave, exit, restart, start and the new pid's join") {
     Chipd d(spec(json::array({worker("w", helper("sleep"), {{"join", {{"r", {"a"}}}}})}), {},
                  {{"registries", {"r"}}}));
     d.start_ready();
@@ -232,7 +231,8 @@ TEST_CASE(
     CHECK(d.running());
 }
 
-TEST_CASE("100 subscribers of which 99 never read: the reader gets every event, status stays fast") {
+TEST_CASE(
+    "100 subscribers of which 99 never read: the reader gets every event, status stays fast") {
     Chipd d(flood_spec(8));
     d.start();
     REQUIRE(wait_until([&] { return file_exists(d.socket()); }));
