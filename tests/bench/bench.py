@@ -523,10 +523,10 @@ def events_session(ctx, subscribers, run_s, slots=24):
     d = tempfile.mkdtemp(prefix="chip-bench-events-", dir="/tmp")
     logpath = os.path.join(d, "workers.log")
     open(logpath, "w").close()
-    env = dict(os.environ, BENCH_LOG=logpath, BENCH_LIFE_MS="0", BENCH_STEP_MS="0")
+    env = dict(os.environ, BENCH_LOG=logpath, BENCH_LIFE_MS="50", BENCH_STEP_MS="0")
     env.pop("NOTIFY_SOCKET", None)
     spec = {"root": {"max_restarts": 1000000, "period": 1, "children": [
-        {"name": "w", "command": [ctx.worker], "instances": slots, "stdout": "null", "stderr": "null"}]}}
+        {"name": "w", "command": [ctx.worker], "instances": 0, "stdout": "null", "stderr": "null"}]}}
     path = os.path.join(d, "spec.json")
     with open(path, "w") as f:
         json.dump(spec, f)
@@ -554,6 +554,13 @@ def events_session(ctx, subscribers, run_s, slots=24):
                 raise OSError(f"events: {first!r}")
             s.setblocking(False)
             subs.append(s)
+        # The loop begins once everyone has subscribed: a crash loop this fast
+        # keeps chipd from answering requests promptly. The scale's answer is
+        # not waited for (it would come only once the workers are up).
+        scaler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        scaler.connect(sock)
+        scaler.sendall((json.dumps({"op": "scale", "path": "w", "count": slots}) + "\n").encode())
+        subs.append(scaler)
         lines = [0] * len(subs)
         stop = threading.Event()
 
@@ -590,8 +597,8 @@ def events_session(ctx, subscribers, run_s, slots=24):
             return res
         res["events_per_s"] = events / (t1 - t0)
         res["cpu_us_per_event"] = (c1 - c0) / 1e3 / events
-        if subs:
-            res["received_per_s"] = min(b - a for a, b in zip(got0, got1)) / (t1 - t0)
+        if subscribers:
+            res["received_per_s"] = min(b - a for a, b in zip(got0[:-1], got1[:-1])) / (t1 - t0)
     except (OSError, ValueError) as e:
         res["error"] = f"events, {subscribers} subscribers: {e}"
     finally:

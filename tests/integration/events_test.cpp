@@ -156,7 +156,9 @@ TEST_CASE(
     Chipd d(spec(json::array({worker("w", helper("sleep"))})));
     d.start_ready();
     std::string out = d.file("events.out");
-    Child ctl({chipctl_path(), "--socket", d.socket(), "events"}, ChildOptions{.out_file = out});
+    ChildOptions opts;
+    opts.out_file = out;
+    Child ctl({chipctl_path(), "--socket", d.socket(), "events"}, opts);
     // Subscribed once a restart shows up in its output.
     REQUIRE(wait_until([&] {
         REQUIRE(d.run_ctl({"restart", "w"}).exit_code == 0);
