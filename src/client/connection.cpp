@@ -51,6 +51,26 @@ Result<nlohmann::json> Connection::request(const nlohmann::json &req) {
     }
 }
 
+Result<std::optional<std::string>> Connection::read_line() {
+    if (!fd_) return make_error(ENOTCONN, "not connected");
+    for (;;) {
+        if (auto nl = buf_.find('\n'); nl != std::string::npos) {
+            std::string line = buf_.substr(0, nl);
+            buf_.erase(0, nl + 1);
+            return std::optional<std::string>(std::move(line));
+        }
+        char tmp[16384];
+        ssize_t n = os::read_some(fd_.get(), tmp, sizeof tmp);
+        if (n < 0) {
+            int e = static_cast<int>(-n);
+            return make_error(e, std::string("receive from chipd: ") + std::strerror(e));
+        }
+        // A partial last line (chipd ended mid-line) is dropped.
+        if (n == 0) return std::optional<std::string>();
+        buf_.append(tmp, static_cast<std::size_t>(n));
+    }
+}
+
 int errno_from_name(const std::string &name) {
     return chip::errno_from_name(name);
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "common/result.hpp"
@@ -28,6 +29,10 @@ public:
     // an Error (EPIPE, ECONNRESET, EPROTO for a malformed response); an
     // {"ok": false} response is returned as a value, for the caller to read.
     Result<nlohmann::json> request(const nlohmann::json &req);
+
+    // The next line chipd sends unasked (an event stream), without its
+    // newline; nullopt when chipd closed the connection after its last line.
+    Result<std::optional<std::string>> read_line();
 
     const std::string &path() const { return path_; }
     bool is_open() const { return static_cast<bool>(fd_); }

@@ -450,4 +450,35 @@ int cmd_remove(const Context &ctx, const std::string &path) {
     return changing(ctx, json{{"op", "remove"}, {"path", path}});
 }
 
+int cmd_events(const Context &ctx, const std::string &path) {
+    auto conn = client::Connection::open(ctx.socket);
+    if (!conn) {
+        complain(conn.error().message);
+        return kExitUnreachable;
+    }
+    auto response = conn->request(json{{"op", "events"}, {"path", path}});
+    if (!response) {
+        complain("lost chipd at " + ctx.socket + ": " + response.error().message);
+        return response.error().code == EPROTO ? kExitFailed : kExitUnreachable;
+    }
+    Reply reply{kExitOk, std::move(*response)};
+    if (!reply.ok()) return failed(reply);
+    for (;;) {
+        auto line = conn->read_line();
+        if (!line) {
+            complain("lost chipd at " + ctx.socket + ": " + line.error().message);
+            return kExitUnreachable;
+        }
+        // chipd closes the stream when it exits: the end.
+        if (!*line) return kExitOk;
+        if (ctx.json) {
+            std::cout << **line << '\n' << std::flush;
+            continue;
+        }
+        json event = json::parse(**line, nullptr, false);
+        if (event.is_discarded()) continue;
+        std::cout << format_event_line(event) << std::flush;
+    }
+}
+
 }  // namespace chip::ctl

@@ -50,5 +50,8 @@ int cmd_scale(const Context &ctx, const std::string &path, unsigned count);
 int cmd_add(const Context &ctx, const std::string &parent,
             const std::optional<std::string> &child_json, const std::optional<std::string> &file);
 int cmd_remove(const Context &ctx, const std::string &path);
+// The events of PATH's subtree from now on, one line each (ctx.json: chipd's
+// JSON objects), until chipd exits (0).
+int cmd_events(const Context &ctx, const std::string &path);
 
 }  // namespace chip::ctl

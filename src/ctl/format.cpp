@@ -130,4 +130,58 @@ std::string format_groups(std::vector<std::pair<std::string, std::uint32_t>> gro
     return out;
 }
 
+namespace {
+
+std::string str_field(const nlohmann::json &j, const char *key) {
+    auto it = j.find(key);
+    if (it == j.end()) return {};
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_number()) return it->dump();
+    return {};
+}
+
+}  // namespace
+
+std::string format_event_line(const nlohmann::json &event) {
+    if (!event.is_object()) return {};
+    std::string time = str_field(event, "time");
+    auto line = [&](const std::string &text) {
+        return (time.empty() ? "" : time + " ") + "chipd: " + text + "\n";
+    };
+    std::string kind = str_field(event, "event");
+    std::string pid = str_field(event, "pid");
+    std::string message = str_field(event, "message");
+    if (kind == "join" || kind == "leave") {
+        std::string text = kind + " " + str_field(event, "registry") + "/" +
+                           str_field(event, "group") + (pid.empty() ? "" : " pid " + pid);
+        if (auto path = str_field(event, "path"); !path.empty()) text += " (" + path + ")";
+        return line(text);
+    }
+    if (kind == "reload") {
+        auto changes = event.find("changes");
+        std::size_t n = changes != event.end() && changes->is_array() ? changes->size() : 0;
+        std::string out = line("reload " + str_field(event, "spec") + " (" + std::to_string(n) +
+                               (n == 1 ? " change)" : " changes)"));
+        for (std::size_t i = 0; i < n; ++i)
+            out += line("reload: " + str_field((*changes)[i], "change") + " " +
+                        str_field((*changes)[i], "path"));
+        return out;
+    }
+    if (kind == "reloaded") return line("reloaded");
+    if (kind == "reload-failed") return line("reload failed: " + message);
+    std::string text = kind + " " + str_field(event, "path");
+    if (!pid.empty()) text += " pid " + pid;
+    if (kind == "exit") {
+        if (auto sig = str_field(event, "signal"); !sig.empty())
+            text += " signal " + sig;
+        else if (auto code = str_field(event, "code"); !code.empty())
+            text += " status " + code;
+    }
+    if (kind == "restart")
+        if (auto count = str_field(event, "count"); !count.empty())
+            text += " (restart " + count + ")";
+    if (!message.empty()) text += ": " + message;
+    return line(text);
+}
+
 }  // namespace chip::ctl

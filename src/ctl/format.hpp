@@ -34,4 +34,12 @@ std::string format_status_table(const nlohmann::json &nodes);
 // One "GROUP  COUNT" line per group, sorted by name, counts aligned in a column.
 std::string format_groups(std::vector<std::pair<std::string, std::uint32_t>> groups);
 
+// An object of the event stream (README.md, "chipctl events") as the line
+// chipd's text log writes for it, ending in '\n': "TIME chipd: start PATH pid
+// N", "TIME chipd: exit PATH pid N status 1", "TIME chipd: join REG/GROUP pid
+// N", "TIME chipd: reload SPEC (2 changes)" and one "reload: CHANGE PATH" line
+// per change... A restart shows its count only: "(restart 3)" (the stream does
+// not carry the supervisor's limits). Missing fields are left out.
+std::string format_event_line(const nlohmann::json &event);
+
 }  // namespace chip::ctl

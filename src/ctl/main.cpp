@@ -159,6 +159,11 @@ int run(int argc, char **argv) {
     remove->add_option("PATH", path, "node path")->required();
     remove->callback([&] { action = [&](const Context &c) { return cmd_remove(c, path); }; });
 
+    auto *events = app.add_subcommand(
+        "events", "print the events of PATH's subtree (default: all) as they happen");
+    events->add_option("PATH", path, "node path or pool (default: /, the whole tree)");
+    events->callback([&] { action = [&](const Context &c) { return cmd_events(c, path); }; });
+
     auto *shutdown = app.add_subcommand("shutdown", "stop the whole tree in order; chipd exits 0");
     shutdown->callback([&] { action = [](const Context &c) { return cmd_shutdown(c); }; });
 

@@ -62,12 +62,19 @@ void Control::on_io(std::uint64_t id, int events) {
     }
     if (events & uv::Poll::Readable) {
         char buf[16384];
+        std::size_t ignored = 0;
         for (;;) {
             ssize_t n = os::read_some(c.fd.get(), buf, sizeof buf);
             if (n == -EAGAIN) break;
             if (n <= 0) {
                 drop(id);
                 return;
+            }
+            // After its last request, what a client sends is read and ignored.
+            if (c.last) {
+                ignored += static_cast<std::size_t>(n);
+                if (ignored > kMaxRequest) break;
+                continue;
             }
             c.in.append(buf, static_cast<std::size_t>(n));
             // Enough for a whole request or to tell an oversized one; the rest
@@ -100,6 +107,10 @@ void Control::process_lines(Conn &c) {
         if (!conns_.count(id)) return;
         // One request in flight: a deferred one holds the later ones back.
         if (reply.last || !reply.line) c.busy = true;
+        if (reply.last) {
+            c.last = true;
+            c.in.clear();
+        }
         if (reply.line) send(c, *reply.line);
         if (!conns_.count(id)) return;
     }
@@ -130,6 +141,51 @@ void Control::send(Conn &c, std::string_view line) {
 // it would wake the loop at once, turn after turn.
 void Control::watch(Conn &c) {
     c.poll->start(uv::Poll::Readable | (c.out.empty() ? 0 : uv::Poll::Writable));
+}
+
+void Control::push(std::uint64_t conn, std::string_view line) {
+    auto it = conns_.find(conn);
+    if (it == conns_.end() || it->second->closing) return;
+    Conn &c = *it->second;
+    c.out.append(line);
+    c.out += '\n';
+    if (c.out.size() > kMaxQueuedOutput) {
+        // A subscriber that does not read is dropped, not waited for.
+        c.out.clear();
+        warn_("event stream: a subscriber left 8 MiB unread: disconnected");
+        drop(conn);
+        return;
+    }
+    if (!c.pushed) {
+        c.pushed = true;
+        pushed_.push_back(conn);
+    }
+}
+
+void Control::flush() {
+    // One send per connection per turn, however many lines it was pushed.
+    auto ids = std::move(pushed_);
+    pushed_.clear();
+    for (std::uint64_t id : ids) {
+        auto it = conns_.find(id);
+        if (it == conns_.end()) continue;
+        Conn &c = *it->second;
+        c.pushed = false;
+        if (write_out(c)) watch(c);
+    }
+}
+
+bool Control::write_out(Conn &c) {
+    while (!c.out.empty()) {
+        ssize_t n = os::send_some(c.fd.get(), c.out.data(), c.out.size());
+        if (n == -EAGAIN) break;
+        if (n <= 0) {
+            drop(c.id);
+            return false;
+        }
+        c.out.erase(0, static_cast<std::size_t>(n));
+    }
+    return true;
 }
 
 void Control::respond(std::uint64_t conn, std::string_view line) {

@@ -6,6 +6,10 @@
 // one request per connection in flight: a request whose answer comes later
 // (deferred) holds back the later requests of its own connection only.
 //
+// A connection may also carry lines nobody asked for (an event stream,
+// README.md, "chipctl events"): push() queues them and flush() sends what is
+// queued at the end of a loop turn, with the same 8 MiB limit.
+//
 // It knows nothing of operations: each line goes to a RequestHandler with the
 // peer's credentials and the connection's id, and what comes back is sent.
 #pragma once
@@ -58,6 +62,11 @@ public:
     // Sends the answer to CONN's deferred request, then reads its later
     // requests. A connection closed meanwhile is ignored.
     void respond(std::uint64_t conn, std::string_view line);
+    // Queues LINE (without newline) on CONN, sent by the next flush(); a
+    // connection with more than 8 MiB unsent is dropped. Unknown CONN: ignored.
+    void push(std::uint64_t conn, std::string_view line);
+    // Sends what push() queued, as far as each socket takes it without waiting.
+    void flush();
     // The end of a loop turn: frees the connections closed during it.
     void after_turn();
     // Stops listening (chipd's exit); open connections stay until destruction.
@@ -73,12 +82,16 @@ private:
         std::string out;
         bool busy = false;     // a request is waiting for its answer
         bool closing = false;  // close once OUT is flushed; read nothing more
+        bool last = false;     // takes no more requests: what it sends is discarded
+        bool pushed = false;   // in pushed_
     };
 
     void on_accept();
     void on_io(std::uint64_t id, int events);
     void process_lines(Conn &c);
     void send(Conn &c, std::string_view line);
+    // Sends from OUT until the socket is full; false when C was dropped.
+    bool write_out(Conn &c);
     void watch(Conn &c);
     void drop(std::uint64_t id);
 
@@ -89,6 +102,7 @@ private:
     Warn warn_;
     std::map<std::uint64_t, std::unique_ptr<Conn>> conns_;
     std::vector<std::unique_ptr<Conn>> dropped_;
+    std::vector<std::uint64_t> pushed_;  // connections with pushed lines to send
     std::uint64_t next_id_ = 1;
 };
 

@@ -70,6 +70,14 @@ void Daemon::setup() {
                                             os::self_pid());
         if (!r) throw std::runtime_error(r.error().message);
     }
+    registries_->observe({[this] { return streaming(); },
+                          [this](const Membership &m) {
+                              // A worker just spawned is not yet known by its pid.
+                              const core::Node *n =
+                                  spawning_ ? spawning_ : tree_->node_by_pid(m.pid);
+                              publish(n, format_membership(m.joined, m.registry, m.group, m.pid,
+                                                           n ? n->path : "", os::wall_now()));
+                          }});
     launcher_ = std::make_unique<Launcher>(loop_, socket_path_, warn,
                                            [this](std::uint64_t id) { on_ready(id); });
     Systemd::Env env;
@@ -113,6 +121,7 @@ int Daemon::run() {
 }
 
 void Daemon::cleanup() {
+    control_->flush();
     systemd_->stopping();
     launcher_->finish();
     registries_->close();
@@ -133,6 +142,8 @@ void Daemon::after_events() {
     // is ready (README.md, "Supervision, as chipd does it"), so READY=1 means
     // the whole tree is up.
     systemd_->after_turn(tree_->root().state == core::State::Running, now());
+    // The turn's events to their subscribers, the last ones before an exit too.
+    control_->flush();
     if (exiting_) loop_.stop();
 }
 
@@ -220,7 +231,11 @@ void Daemon::write_log(const std::string &line) {
 Result<pid_t> Daemon::spawn(const core::Node &node) {
     auto pid = launcher_->spawn(node, now());
     // Declared groups: joined the moment the worker exists.
-    if (pid) registries_->join_declared(*node.worker->launch, node.path, *pid);
+    if (pid) {
+        spawning_ = &node;
+        registries_->join_declared(*node.worker->launch, node.path, *pid);
+        spawning_ = nullptr;
+    }
     return pid;
 }
 
@@ -229,13 +244,29 @@ void Daemon::kill_group(pid_t pgid, int sig) {
 }
 
 void Daemon::log(const core::Event &e) {
-    // Written to the log, and counted for systemd's STATUS=.
-    write_log(format_event(e, os::wall_now(), style_));
+    // Written to the log, streamed, and counted for systemd's STATUS=.
+    auto when = os::wall_now();
+    std::string line = format_event(e, when, style_);
+    write_log(line);
+    if (streaming()) {
+        // The log's own line when it is the stream's JSON, else JSON once for all.
+        bool same = style_.json && !style_.journal;
+        publish(e.node, same ? line : format_event(e, when, LogStyle{true, false}));
+    }
     systemd_->on_event(e, now());
 }
 
 double Daemon::random() {
     return std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+}
+
+bool Daemon::streaming() const {
+    return requests_ && !requests_->subscribers().empty();
+}
+
+void Daemon::publish(const core::Node *node, std::string_view line) {
+    if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    for (std::uint64_t conn : requests_->subscribers().of(node)) control_->push(conn, line);
 }
 
 void Daemon::exit(int code) {
@@ -302,7 +333,10 @@ std::vector<std::string> Daemon::refused(const spec::Spec &next) {
 
 void Daemon::reload_begins(const spec::Spec &next, const std::vector<core::Change> &changes) {
     systemd_->reloading(now());
-    write_log(format_reload(next.file, changes, os::wall_now(), style_));
+    auto when = os::wall_now();
+    write_log(format_reload(next.file, changes, when, style_));
+    if (streaming())
+        publish(nullptr, format_reload(next.file, changes, when, LogStyle{true, false}));
     // Added registries exist before the workers that join them start.
     for (const auto &rs : spec::diff_registries(spec_.registries, next.registries).added)
         if (auto r = registries_->create_shared(rs, registry_shm_name(socket_path_, rs.name),
@@ -315,7 +349,9 @@ void Daemon::reload_ends(const Result<void> &result, spec::Spec next) {
     // Dropped registries go once the nodes changed (their members are gone).
     for (const auto &name : spec::diff_registries(spec_.registries, next.registries).removed)
         registries_->remove(name);
-    write_log(format_reload_end(result, os::wall_now(), style_));
+    auto when = os::wall_now();
+    write_log(format_reload_end(result, when, style_));
+    if (streaming()) publish(nullptr, format_reload_end(result, when, LogStyle{true, false}));
     spec_ = std::move(next);
     systemd_->reloaded();
 }

@@ -95,6 +95,10 @@ private:
     void begin_shutdown(const std::string &why);
     void warn(const std::string &msg);
     void write_log(const std::string &line);
+    // The event stream: whether anyone follows it, and LINE (a JSON object,
+    // with or without its newline) to those following NODE (null: all of it).
+    bool streaming() const;
+    void publish(const core::Node *node, std::string_view line);
 
     spec::Spec spec_;
     Options opts_;
@@ -119,6 +123,7 @@ private:
 
     std::mt19937_64 random_{std::random_device{}()};  // the backoff's jitter
 
+    const core::Node *spawning_ = nullptr;  // the worker whose declared groups are joined
     bool exiting_ = false;
     int exit_code_ = 0;
     int term_signals_ = 0;

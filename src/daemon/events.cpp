@@ -145,4 +145,14 @@ std::string format_reload_end(const Result<void> &result, WallTime when, LogStyl
                      result ? 5 : 3, when, style);
 }
 
+std::string format_membership(bool joined, std::string_view registry, std::string_view group,
+                              long pid, std::string_view path, WallTime when) {
+    nlohmann::json j{{"event", joined ? "join" : "leave"},
+                     {"registry", registry},
+                     {"group", group},
+                     {"pid", pid}};
+    if (!path.empty()) j["path"] = path;
+    return json_line(std::move(j), 6, when, LogStyle{true, false});
+}
+
 }  // namespace chip::daemon

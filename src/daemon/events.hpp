@@ -46,6 +46,12 @@ std::string format_reload(std::string_view spec, const std::vector<core::Change>
 // The line of its end: "reloaded", or "reload failed: WHY" (priority 3).
 std::string format_reload_end(const Result<void> &result, WallTime when, LogStyle style);
 
+// The event stream's object of a registry change at WHEN (README.md, "chipctl
+// events"), one JSON line ending in '\n': {"event": "join" | "leave",
+// "registry", "group", "pid", "path" (when PATH is not empty), "time"}.
+std::string format_membership(bool joined, std::string_view registry, std::string_view group,
+                              long pid, std::string_view path, WallTime when);
+
 // A warning line at WHEN, ending in '\n': "... chipd: warning: MSG" (text in
 // both formats, priority 4 under the journal).
 std::string format_warning(std::string_view msg, WallTime when, LogStyle style);

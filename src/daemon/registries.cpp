@@ -46,6 +46,24 @@ Result<void> Registries::add(const spec::RegistrySpec &spec, std::span<std::byte
     return {};
 }
 
+int Registries::join_in(Registry &r, std::string_view group, pid_t pid) {
+    if (!observed()) return r.table.join(group, pid);
+    bool before = false;
+    for (pid_t p : r.table.members(group)) before = before || p == pid;
+    int rc = r.table.join(group, pid);
+    if (rc == 0 && !before) observer_.changed({true, r.spec.name, group, pid});
+    return rc;
+}
+
+int Registries::leave_in(Registry &r, std::string_view group, pid_t pid) {
+    if (!observed()) return r.table.leave(group, pid);
+    bool before = false;
+    for (pid_t p : r.table.members(group)) before = before || p == pid;
+    int rc = r.table.leave(group, pid);
+    if (rc == 0 && before) observer_.changed({false, r.spec.name, group, pid});
+    return rc;
+}
+
 Registry *Registries::find(std::string_view name) {
     for (auto &r : list_)
         if (r->spec.name == name) return r.get();
@@ -88,7 +106,7 @@ Result<void> Registries::join(Registry &r, std::string_view group, pid_t pid,
     // comes through SIGCHLD.
     if (!is_worker_(pid) && !procs_.watch(pid))
         return make_error(ESRCH, "pid " + std::to_string(pid) + " has exited");
-    if (int rc = r.table.join(group, pid); rc < 0)
+    if (int rc = join_in(r, group, pid); rc < 0)
         return make_error(-rc, rc == -ENOSPC ? "registry " + r.spec.name + " is full"
                                              : std::string(std::strerror(-rc)));
     return {};
@@ -97,7 +115,7 @@ Result<void> Registries::join(Registry &r, std::string_view group, pid_t pid,
 Result<void> Registries::leave(Registry &r, std::string_view group, pid_t pid,
                                const os::PeerCred &peer) {
     if (auto ok = check_allowed(peer, pid); !ok) return ok;
-    if (int rc = r.table.leave(group, pid); rc < 0) return make_error(-rc, std::strerror(-rc));
+    if (int rc = leave_in(r, group, pid); rc < 0) return make_error(-rc, std::strerror(-rc));
     return {};
 }
 
@@ -108,7 +126,7 @@ void Registries::join_declared(const spec::Launch &launch, const std::string &pa
         // One change for readers: the worker appears in all its groups at once.
         r->table.begin();
         for (const auto &g : groups) {
-            if (int rc = r->table.join(g, pid); rc < 0)
+            if (int rc = join_in(*r, g, pid); rc < 0)
                 warn_("cannot join " + path + " (pid " + std::to_string(pid) + ") to " + name +
                       "/" + g + ": " + std::strerror(-rc));
         }
@@ -128,10 +146,10 @@ void Registries::rejoin(const spec::Launch &old, const spec::Launch &next, const
         if (before == after) continue;
         r->table.begin();
         for (const auto &g : before)
-            if (std::find(after.begin(), after.end(), g) == after.end()) r->table.leave(g, pid);
+            if (std::find(after.begin(), after.end(), g) == after.end()) leave_in(*r, g, pid);
         for (const auto &g : after)
             if (std::find(before.begin(), before.end(), g) == before.end())
-                if (int rc = r->table.join(g, pid); rc < 0)
+                if (int rc = join_in(*r, g, pid); rc < 0)
                     warn_("cannot join " + path + " (pid " + std::to_string(pid) + ") to " +
                           r->spec.name + "/" + g + ": " + std::strerror(-rc));
         r->table.commit();
@@ -149,7 +167,14 @@ void Registries::remove(std::string_view name) {
 }
 
 void Registries::member_died(pid_t pid) {
-    for (auto &r : list_) r->table.remove_pid(pid);
+    bool observed = this->observed();
+    for (auto &r : list_) {
+        // Its groups are looked up only for someone who follows them.
+        std::vector<std::string> groups;
+        if (observed) groups = r->table.groups_of(pid);
+        r->table.remove_pid(pid);
+        for (const auto &g : groups) observer_.changed({false, r->spec.name, g, pid});
+    }
     procs_.unwatch(pid);
 }
 

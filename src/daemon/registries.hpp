@@ -57,11 +57,29 @@ struct Registry {
     registry::Table table;
 };
 
+// A membership change, for the event stream (README.md, "chipctl events").
+struct Membership {
+    bool joined;  // else left
+    std::string_view registry;
+    std::string_view group;
+    pid_t pid;
+};
+
 class Registries {
 public:
     using IsWorker = std::function<bool(pid_t)>;
     using Warn = std::function<void(const std::string &)>;
+    // WANTED says whether anyone follows changes (else CHANGED is not called
+    // and a death's groups are not even looked up).
+    struct Observer {
+        std::function<bool()> wanted;
+        std::function<void(const Membership &)> changed;
+    };
     Registries(Processes &procs, IsWorker is_worker, Warn warn);
+    // Every membership change from now on goes to OBSERVER: joins and leaves
+    // that change something (a join of a member, a leave of a non-member are
+    // not changes), declared ones, and one leave per group of a member that dies.
+    void observe(Observer observer) { observer_ = std::move(observer); }
     Registries(const Registries &) = delete;
     Registries &operator=(const Registries &) = delete;
 
@@ -104,6 +122,11 @@ public:
 
 private:
     Result<void> format(Registry &r, std::span<std::byte> region, pid_t writer);
+    bool observed() const { return observer_.wanted && observer_.wanted(); }
+    // Joins / leaves through R's table, telling the observer of a change.
+    int join_in(Registry &r, std::string_view group, pid_t pid);
+    int leave_in(Registry &r, std::string_view group, pid_t pid);
+    Observer observer_;
 
     Processes &procs_;
     IsWorker is_worker_;

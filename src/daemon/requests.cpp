@@ -124,7 +124,7 @@ const Requests::Op Requests::kOps[] = {
     {"logs", &Requests::logs},         {"registries", &Requests::registries},
     {"shutdown", &Requests::shutdown}, {"reload", &Requests::reload},
     {"scale", &Requests::scale},       {"add", &Requests::add},
-    {"remove", &Requests::remove},
+    {"remove", &Requests::remove},     {"events", &Requests::events},
 };
 
 Requests::Requests(core::Tree &tree, Registries &registries, RequestEffects &fx)
@@ -336,6 +336,30 @@ Requests::Reply Requests::remove(const Call &c) {
     auto ticket = tree_.remove(n, c.now);
     if (!ticket) return {error(ticket.error())};
     return deferred(c, *ticket, {{n.path, core::Change::Kind::Remove}});
+}
+
+// ---- the event stream ------------------------------------------------------------
+
+Requests::Reply Requests::events(const Call &c) {
+    std::string path = path_of(c.req);
+    Subscribers::Filter filter;
+    auto [parent, name] = split_path(path);
+    auto sup = tree_.resolve(parent);
+    bool named = false;  // a node of that name hides a pool of it
+    if (sup && sup->size() == 1)
+        for (const auto &child : sup->front()->children) named = named || child->name == name;
+    if (sup && sup->size() == 1 && !named && core::Tree::pool(*sup->front(), name) &&
+        path.find_first_not_of('/') != std::string::npos) {
+        filter.pool_parent = sup->front()->path;
+        filter.pool = name;
+    } else {
+        auto nodes = tree_.resolve(path);
+        if (!nodes) return {error(nodes.error())};
+        for (core::Node *n : *nodes) filter.paths.push_back(n->path);
+    }
+    subscribers_.add(c.conn, std::move(filter));
+    // The stream follows on this connection, which takes no more requests.
+    return {ok(), true};
 }
 
 Requests::Reply Requests::wait(const Call &c) {
@@ -554,6 +578,7 @@ void Requests::forget(std::uint64_t conn) {
     waiters_.remove_if([conn](const Waiter &w) { return w.conn == conn; });
     std::erase_if(tickets_, [conn](const auto &t) { return t.second.conn == conn; });
     if (reload_conn_ == conn) reload_conn_.reset();
+    subscribers_.remove(conn);
 }
 
 }  // namespace chip::daemon

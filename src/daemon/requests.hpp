@@ -23,6 +23,7 @@
 #include "core/reload.hpp"
 #include "core/tree.hpp"
 #include "daemon/registries.hpp"
+#include "daemon/subscribers.hpp"
 #include "spec/spec.hpp"
 #include "os/socket.hpp"
 
@@ -98,6 +99,8 @@ public:
     // error response when it cannot begin.
     std::optional<json> reload_self(core::Time now);
     bool reloading() const { return reload_ != nullptr; }
+    // The connections that asked for the event stream (op "events").
+    const Subscribers &subscribers() const { return subscribers_; }
 
     // The answer to a request line over 64 KiB.
     static json oversized();
@@ -143,6 +146,7 @@ private:
     Reply scale(const Call &c);
     Reply add(const Call &c);
     Reply remove(const Call &c);
+    Reply events(const Call &c);
 
     Reply command(const Call &c, core::Command cmd);
     // Begins a reload to the spec at PATH for connection CONN (none: SIGHUP).
@@ -169,6 +173,7 @@ private:
     std::unique_ptr<core::Reload> reload_;
     std::optional<std::uint64_t> reload_conn_;
     std::optional<spec::Spec> reload_spec_;
+    Subscribers subscribers_;
 };
 
 }  // namespace chip::daemon

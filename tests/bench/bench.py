@@ -19,10 +19,12 @@ import os
 import shutil
 import signal
 import socket
+import selectors
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 LINE = 38  # bytes per worker log line (tests/bench/worker.c)
@@ -512,6 +514,104 @@ def live_session(ctx, n):
     return res
 
 
+def events_session(ctx, subscribers, run_s, slots=24):
+    """A crash loop of SLOTS workers (each exits at once, restarted at once) for
+    RUN_S seconds with SUBSCRIBERS event-stream clients reading everything: the
+    events chipd made (3 per crash: start, exit, restart; counted from the
+    workers' start lines), chipd's CPU time per event, and the lines each
+    subscriber got."""
+    d = tempfile.mkdtemp(prefix="chip-bench-events-", dir="/tmp")
+    logpath = os.path.join(d, "workers.log")
+    open(logpath, "w").close()
+    env = dict(os.environ, BENCH_LOG=logpath, BENCH_LIFE_MS="50", BENCH_STEP_MS="0")
+    env.pop("NOTIFY_SOCKET", None)
+    spec = {"root": {"max_restarts": 1000000, "period": 1, "children": [
+        {"name": "w", "command": [ctx.worker], "instances": 0, "stdout": "null", "stderr": "null"}]}}
+    path = os.path.join(d, "spec.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    sock = os.path.join(d, "chipd.sock")
+    res = {}
+    proc = None
+    subs = []
+    try:
+        err = open(os.path.join(d, "chipd.log"), "w")
+        proc = subprocess.Popen([ctx.chipd, "--socket", sock, path], env=env, stdout=err, stderr=err)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _ in range(subscribers):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(sock)
+            s.sendall(b'{"op": "events"}\n')
+            first = b""
+            while not first.endswith(b"\n"):
+                chunk = s.recv(1)
+                if not chunk:
+                    raise OSError("chipd closed an event stream")
+                first += chunk
+            if json.loads(first).get("ok") is not True:
+                raise OSError(f"events: {first!r}")
+            s.setblocking(False)
+            subs.append(s)
+        # The loop begins once everyone has subscribed: a crash loop this fast
+        # keeps chipd from answering requests promptly. The scale's answer is
+        # not waited for (it would come only once the workers are up).
+        scaler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        scaler.connect(sock)
+        scaler.sendall((json.dumps({"op": "scale", "path": "w", "count": slots}) + "\n").encode())
+        subs.append(scaler)
+        lines = [0] * len(subs)
+        stop = threading.Event()
+
+        def read_all():
+            # One thread reads every subscriber, as fast as it can.
+            sel = selectors.DefaultSelector()
+            for i, s in enumerate(subs):
+                sel.register(s, selectors.EVENT_READ, i)
+            while not stop.is_set():
+                for key, _ in sel.select(0.1):
+                    try:
+                        chunk = key.fileobj.recv(1 << 20)
+                    except BlockingIOError:
+                        continue
+                    lines[key.data] += chunk.count(b"\n")
+
+        reader = threading.Thread(target=read_all, daemon=True)
+        reader.start()
+        time.sleep(0.5)  # the loop under way
+        size0, got0 = os.path.getsize(logpath), list(lines)
+        c0, t0 = cpu_ns(proc.pid), time.monotonic()
+        time.sleep(run_s)
+        c1, t1 = cpu_ns(proc.pid), time.monotonic()
+        size1, got1 = os.path.getsize(logpath), list(lines)
+        stop.set()
+        reader.join()
+        with open(logpath, "rb") as f:
+            f.seek(size0)
+            window = f.read(size1 - size0)
+        starts = sum(1 for l in window.split(b"\n") if l.startswith(b"s "))
+        events = 3 * starts
+        if not events:
+            res["error"] = f"events, {subscribers} subscribers: no crash seen"
+            return res
+        res["events_per_s"] = events / (t1 - t0)
+        res["cpu_us_per_event"] = (c1 - c0) / 1e3 / events
+        if subscribers:
+            res["received_per_s"] = min(b - a for a, b in zip(got0[:-1], got1[:-1])) / (t1 - t0)
+    except (OSError, ValueError) as e:
+        res["error"] = f"events, {subscribers} subscribers: {e}"
+    finally:
+        for s in subs:
+            s.close()
+        if proc is not None:
+            stop_chipd(proc, sock)
+        else:
+            kill_everything()
+        shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
 def bare_session(ctx, slots, life_ms, step_ms, run_s):
     d = tempfile.mkdtemp(prefix="chip-bench-bare-", dir="/tmp")
     logpath = os.path.join(d, "workers.log")
@@ -627,7 +727,7 @@ def main():
     ap.add_argument("--chipd", required=True)
     ap.add_argument("--out", help="write the Markdown report here")
     ap.add_argument("--tools", default="chip,supervisord,runit,s6,daemontools")
-    ap.add_argument("--skip", default="", help="comma list of: restart,start,big,registry,live")
+    ap.add_argument("--skip", default="", help="comma list of: restart,start,big,registry,live,events")
     args = ap.parse_args()
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -760,6 +860,16 @@ def main():
                     errors.append(res["error"])
                 else:
                     live.append(res)
+        events = {}
+        if "events" not in skip and any(t.name == "chip" for t in tools):
+            for r in range(reps):
+                for n in (0, 1, 10):
+                    log(f"bench: event stream, crash loop of {slots}, {n} subscribers, run {r + 1}/{reps}")
+                    res = events_session(ctx, n, 3 if quick else 5, slots)
+                    if "error" in res:
+                        errors.append(res["error"])
+                    else:
+                        events.setdefault(n, []).append(res)
     except KeyboardInterrupt:
         log("bench: interrupted; stopping everything")
         kill_everything()
@@ -838,6 +948,20 @@ def main():
                          "new spec differs in one worker's env. CPU is chipd's (from /proc/PID/schedstat) "
                          "from sending the request to its answer, which comes once the changed worker runs "
                          "again; it includes loading and checking the new spec and the diff of the whole tree.")
+
+    if events:
+        for n, runs in sorted(events.items()):
+            rep.add(f"crash loop, {n} event subscribers: events", "events/s",
+                    {"chip": [r["events_per_s"] for r in runs]})
+            rep.add(f"crash loop, {n} event subscribers: chipd CPU per event", "µs",
+                    {"chip": [r["cpu_us_per_event"] for r in runs]})
+            if n:
+                rep.add(f"crash loop, {n} event subscribers: lines each got", "lines/s",
+                        {"chip": [r["received_per_s"] for r in runs]})
+        rep.notes.append(f"Event stream: {slots} workers that exit at once, restarted at once, with 0, 1 "
+                         "and 10 `events` subscribers (Python sockets read by one thread). Events = 3 per "
+                         "crash (start, exit, restart), from the workers' start lines; CPU is chipd's "
+                         "(/proc/PID/schedstat) over the window, which includes its own log on stderr.")
 
     # ---- targets
     def med(d, k):

@@ -191,3 +191,39 @@ TEST_CASE("tail: lines spanning the 64 KiB read blocks") {
     TempFile one_long_line("a\n" + big + "\n");
     CHECK(one_long_line.from_last(1) == big + "\n");
 }
+
+TEST_CASE("event stream objects as chipd's text log lines") {
+    using chip::ctl::format_event_line;
+    const std::string t = "2024-05-01T12:00:00.123Z";
+    auto line = [&](json j) {
+        j["time"] = t;
+        return format_event_line(j);
+    };
+    CHECK(line({{"event", "start"}, {"path", "web"}, {"pid", 42}}) ==
+          t + " chipd: start web pid 42\n");
+    CHECK(line({{"event", "exit"}, {"path", "web"}, {"pid", 42}, {"code", 1}}) ==
+          t + " chipd: exit web pid 42 status 1\n");
+    CHECK(line({{"event", "exit"}, {"path", "a/b"}, {"pid", 7}, {"signal", "KILL"}}) ==
+          t + " chipd: exit a/b pid 7 signal KILL\n");
+    CHECK(line({{"event", "restart"}, {"path", "web"}, {"count", 3}}) ==
+          t + " chipd: restart web (restart 3)\n");
+    CHECK(line({{"event", "give-up"}, {"path", "/"}, {"count", 11}, {"message", "too many"}}) ==
+          t + " chipd: give-up /: too many\n");
+    CHECK(line({{"event", "stopped"}, {"path", "/"}}) == t + " chipd: stopped /\n");
+    CHECK(line({{"event", "stop"}, {"path", "/"}, {"message", "shutdown requested"}}) ==
+          t + " chipd: stop /: shutdown requested\n");
+    CHECK(line({{"event", "join"}, {"registry", "r"}, {"group", "g"}, {"pid", 5}, {"path", "w"}}) ==
+          t + " chipd: join r/g pid 5 (w)\n");
+    CHECK(line({{"event", "leave"}, {"registry", "r"}, {"group", "g"}, {"pid", 5}}) ==
+          t + " chipd: leave r/g pid 5\n");
+    CHECK(line({{"event", "reload"},
+                {"spec", "/etc/chip.json"},
+                {"changes", {{{"path", "a"}, {"change", "add"}}}}}) ==
+          t + " chipd: reload /etc/chip.json (1 change)\n" + t + " chipd: reload: add a\n");
+    CHECK(line({{"event", "reloaded"}}) == t + " chipd: reloaded\n");
+    CHECK(line({{"event", "reload-failed"}, {"message", "no"}}) ==
+          t + " chipd: reload failed: no\n");
+    // Junk is no throw.
+    CHECK(format_event_line(json(3)) == "");
+    CHECK_NOTHROW(format_event_line(json{{"event", 3}, {"pid", "x"}, {"changes", 2}}));
+}

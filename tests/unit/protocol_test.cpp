@@ -258,9 +258,9 @@ TEST_CASE("malformed requests, unknown ops and over-long lines") {
 TEST_CASE("every op of the protocol is dispatched") {
     World w;
     w.add_registry("r");
-    for (const char *op :
-         {"status", "start", "stop", "restart", "signal", "wait", "join", "leave", "members",
-          "groups", "logs", "registries", "reload", "scale", "add", "remove", "shutdown"}) {
+    for (const char *op : {"status", "start", "stop", "restart", "signal", "wait", "join", "leave",
+                           "members", "groups", "logs", "registries", "reload", "scale", "add",
+                           "remove", "shutdown", "events"}) {
         CAPTURE(op);
         auto r = w.ask({{"op", op}, {"path", "nope"}, {"group", "g"}});
         if (r.body) CHECK((*r.body)["errno"] != "EOPNOTSUPP");
@@ -721,4 +721,32 @@ TEST_CASE("add and remove: checked children, dynamic in status, pools and the ro
         w.settle() ==
         std::vector<std::string>{
             R"(1: {"changes":[{"change":"remove","path":"pool.1"},{"change":"remove","path":"pool.0"}],"ok":true})"});
+}
+
+TEST_CASE("events: a subscription to a path, a pool or everything; the connection's last request") {
+    World w;
+    using Conns = std::vector<std::uint64_t>;
+    auto all = w.ask({{"op", "events"}}, 1);
+    CHECK(all.body == kOk);
+    CHECK(all.last);
+    CHECK(w.answer({{"op", "events"}, {"path", "sup"}}, 2) == kOk);
+    CHECK(w.answer({{"op", "events"}, {"path", "pool"}}, 3) == kOk);
+    CHECK(w.requests.subscribers().size() == 3);
+    CHECK(w.requests.subscribers().of(&w.node("sup/b")) == Conns{1, 2});
+    CHECK(w.requests.subscribers().of(&w.node("sup")) == Conns{1, 2});
+    CHECK(w.requests.subscribers().of(&w.node("a")) == Conns{1});
+    CHECK(w.requests.subscribers().of(&w.node("pool.1")) == Conns{1, 3});
+    // Events of no node (reloads, registry changes of other processes): to "/" only.
+    CHECK(w.requests.subscribers().of(nullptr) == Conns{1});
+    // Instances a later scale adds are the pool's too.
+    CHECK_FALSE(w.ask({{"op", "scale"}, {"path", "pool"}, {"count", 3}}).body);
+    CHECK(w.requests.subscribers().of(&w.node("pool.2")) == Conns{1, 3});
+
+    CHECK(w.answer({{"op", "events"}, {"path", "nope"}}, 4) ==
+          error("unknown path \"nope\"", "ENOENT"));
+    CHECK(w.answer({{"op", "events"}, {"path", 7}}, 4)["errno"] == "EINVAL");
+    CHECK(w.requests.subscribers().size() == 3);
+    // A closed connection follows nothing.
+    w.requests.forget(2);
+    CHECK(w.requests.subscribers().of(&w.node("sup/b")) == Conns{1});
 }
