@@ -109,6 +109,11 @@ void Daemon::setup() {
     });
     waiter_timer_ = std::make_unique<uv::Timer>(loop_, [this] { after_events(); });
     check_ = std::make_unique<uv::Check>(loop_, [this] { after_events(); });
+    reap_timer_ = std::make_unique<uv::Timer>(loop_, [this] {
+        reaped_this_turn_ = false;
+        on_sigchld();
+        after_events();
+    });
 }
 
 int Daemon::run() {
@@ -132,6 +137,7 @@ void Daemon::cleanup() {
 // ---- the loop's turn ---------------------------------------------------------
 
 void Daemon::after_events() {
+    reaped_this_turn_ = false;
     // Handles closed from their own callbacks during the turn.
     launcher_->after_turn();
     procs_->after_turn();
@@ -169,13 +175,27 @@ void Daemon::arm_timers() {
 }
 
 void Daemon::on_sigchld() {
-    os::reap_children([&](pid_t pid, os::ChildExit how) {
-        registries_->member_died(pid);
-        // Its notify socket and its exports go with the process, before the
-        // core may spawn the replacement (which gets a new socket) in on_exit.
-        if (core::Node *n = tree_->node_by_pid(pid)) launcher_->exited(n->id);
-        tree_->on_exit(pid, core::ExitStatus{how.signaled, how.value}, now());
-    });
+    // One bounded batch per loop turn: workers that exit as soon as they are
+    // respawned would otherwise keep chipd reaping for ever (each spawn's
+    // SIGCHLD queues another signal callback in the same turn), and it would
+    // answer nothing. The rest is reaped in the next turn, after I/O.
+    if (reaped_this_turn_) {
+        reap_timer_->start(1);
+        return;
+    }
+    reaped_this_turn_ = true;
+    bool more = os::reap_children(
+        [&](pid_t pid, os::ChildExit how) {
+            registries_->member_died(pid);
+            // Its notify socket and its exports go with the process, before the
+            // core may spawn the replacement (which gets a new socket) in on_exit.
+            if (core::Node *n = tree_->node_by_pid(pid)) launcher_->exited(n->id);
+            tree_->on_exit(pid, core::ExitStatus{how.signaled, how.value}, now());
+        },
+        kReapBatch);
+    // 1 ms, not 0: libuv 1.44 runs a 0 ms timer started from a timer callback
+    // again in the same turn, before any I/O.
+    if (more) reap_timer_->start(1);
 }
 
 void Daemon::on_term_signal(int sig) {

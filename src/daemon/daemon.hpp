@@ -120,6 +120,9 @@ private:
     std::optional<core::Time> armed_;          // ... as armed
     std::unique_ptr<uv::Timer> waiter_timer_;  // the next timeout of a wait
     std::unique_ptr<uv::Check> check_;
+    std::unique_ptr<uv::Timer> reap_timer_;  // more exited children than one batch
+    static constexpr std::size_t kReapBatch = 256;
+    bool reaped_this_turn_ = false;
 
     std::mt19937_64 random_{std::random_device{}()};  // the backoff's jitter
 

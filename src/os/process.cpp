@@ -166,17 +166,19 @@ ChildExit decode_wait_status(int status) {
     return {false, WEXITSTATUS(status)};
 }
 
-void reap_children(const std::function<void(pid_t, ChildExit)> &fn) {
-    for (;;) {
+bool reap_children(const std::function<void(pid_t, ChildExit)> &fn, std::size_t max) {
+    for (std::size_t reaped = 0; reaped < max;) {
         int st = 0;
         pid_t pid = ::waitpid(-1, &st, WNOHANG);
         if (pid > 0) {
             fn(pid, decode_wait_status(st));
+            ++reaped;
             continue;
         }
         if (pid < 0 && errno == EINTR) continue;
-        return;  // 0: children left but none exited; ECHILD: none left
+        return false;  // 0: children left but none exited; ECHILD: none left
     }
+    return true;
 }
 
 void kill_group(pid_t pgid, int sig) {

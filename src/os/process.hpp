@@ -67,9 +67,11 @@ struct ChildExit {
 };
 ChildExit decode_wait_status(int status);
 
-// Reaps every exited child (waitpid(-1, WNOHANG) until nothing is left) and
-// calls FN(pid, how it ended) for each.
-void reap_children(const std::function<void(pid_t, ChildExit)> &fn);
+// Reaps exited children (waitpid(-1, WNOHANG)) and calls FN(pid, how it ended)
+// for each, until none is left or MAX were reaped. Returns true when it stopped
+// at MAX (more may be waiting): FN may spawn children that exit at once, so an
+// unbounded loop could never end.
+bool reap_children(const std::function<void(pid_t, ChildExit)> &fn, std::size_t max);
 
 // kill(-PGID, SIG); a group that no longer exists is not an error.
 void kill_group(pid_t pgid, int sig);

@@ -532,3 +532,21 @@ TEST_CASE(
     CHECK_FALSE(file_exists(rec));
     CHECK_FALSE(file_exists(d.socket()));
 }
+
+TEST_CASE("a crash loop of workers that exit at once never stops chipd from answering") {
+    // Each replacement exits before the reaping of the others is over: chipd
+    // reaps in bounded batches and serves requests and signals between them.
+    json children = json::array();
+    for (int i = 0; i < 24; ++i)
+        children.push_back(worker("w" + std::to_string(i), helper("exit:1"),
+                                  {{"stdout", "null"}, {"stderr", "null"}}));
+    Chipd d(spec(children, {{"max_restarts", 1000000}, {"period", 1}}));
+    d.start();
+    REQUIRE(wait_until([&] { return d.log_has({"restart w23"}); }));
+    for (int i = 0; i < 3; ++i) {
+        auto r = d.run_ctl({"status", "w0", "--json"});
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+    }
+    CHECK(d.stop() == 0);
+}
