@@ -446,6 +446,18 @@ def cpu_ns(pid):
         return int(f.read().split()[0])
 
 
+def start_chipd(ctx, d, spec_path, env, deadline_s):
+    """chipd on SPEC_PATH with its socket and log in D; returns (process,
+    socket path) once the socket exists (or DEADLINE_S passed)."""
+    sock = os.path.join(d, "chipd.sock")
+    err = open(os.path.join(d, "chipd.log"), "w")
+    proc = subprocess.Popen([ctx.chipd, "--socket", sock, spec_path], env=env, stdout=err, stderr=err)
+    deadline = time.monotonic() + deadline_s
+    while not os.path.exists(sock) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc, sock
+
+
 def live_session(ctx, n):
     """A reload of an N-worker spec in which one worker changed, and a pool
     scaled 0 -> 1,000 -> 0: chipd's CPU time and the wall time of each, and how
@@ -469,11 +481,7 @@ def live_session(ctx, n):
     res = {}
     proc = None
     try:
-        err = open(os.path.join(d, "chipd.log"), "w")
-        proc = subprocess.Popen([ctx.chipd, "--socket", sock, first], env=env, stdout=err, stderr=err)
-        deadline = time.monotonic() + 120
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        proc, sock = start_chipd(ctx, d, first, env, 120)
         if chipd_request(sock, {"op": "wait", "path": "/", "timeout": 120}).get("ok") is not True:
             res["error"] = "the tree did not start"
             return res
@@ -535,11 +543,7 @@ def events_session(ctx, subscribers, run_s, slots=24):
     proc = None
     subs = []
     try:
-        err = open(os.path.join(d, "chipd.log"), "w")
-        proc = subprocess.Popen([ctx.chipd, "--socket", sock, path], env=env, stdout=err, stderr=err)
-        deadline = time.monotonic() + 30
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        proc, sock = start_chipd(ctx, d, path, env, 30)
         for _ in range(subscribers):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(sock)

@@ -14,6 +14,7 @@
 
 #include "core/tree.hpp"
 #include "fake_effects.hpp"
+#include "string_lists.hpp"
 
 using namespace std::chrono_literals;
 using chip::core::Backoff;
@@ -31,17 +32,6 @@ using chip::core::WorkerSpec;
 using chip::test::Actions;
 using chip::test::FakeEffects;
 using Logs = std::vector<std::string>;
-
-namespace doctest {
-template <>
-struct StringMaker<std::vector<std::string>> {
-    static String convert(const std::vector<std::string> &v) {
-        std::string out = "{";
-        for (const auto &s : v) out += (out.size() > 1 ? ", \"" : "\"") + s + "\"";
-        return (out + "}").c_str();
-    }
-};
-}  // namespace doctest
 
 namespace {
 
