@@ -74,7 +74,8 @@ std::uint64_t fnv1a64(std::string_view s) {
 }  // namespace
 
 bool valid_child_name(std::string_view s) {
-    return valid_name(s, "_.-");
+    // "." and ".." would read as folders in paths and log file names.
+    return s != "." && s != ".." && valid_name(s, "_.-");
 }
 bool valid_group_name(std::string_view s) {
     return valid_name(s, "_.:-");

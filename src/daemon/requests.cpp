@@ -76,12 +76,22 @@ std::pair<std::string, std::string> split_path(std::string path) {
     return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
 }
 
-// "path": absent or null is the root. A wrong type throws: a bad request.
+// "path" of status and events: absent or null is the root. A wrong type
+// throws: a bad request.
 std::string path_of(const json &req) {
     auto it = req.find("path");
     if (it == req.end() || it->is_null()) return "/";
     if (!it->is_string()) throw std::invalid_argument("\"path\" must be a string");
     return it->get<std::string>();
+}
+
+// "path" of an op that acts on nodes: required, so that a misspelt key
+// ("Path") never means the whole tree.
+std::string required_path(const json &req) {
+    auto it = req.find("path");
+    if (it == req.end() || it->is_null())
+        throw std::invalid_argument("\"path\" is required (\"/\" for the whole tree)");
+    return path_of(req);
 }
 
 // "signal": a name ("TERM", "SIGTERM"), a number or a number as text. 0 (a
@@ -187,7 +197,7 @@ Requests::Reply Requests::restart(const Call &c) {
 }
 
 Requests::Reply Requests::command(const Call &c, core::Command cmd) {
-    auto ticket = tree_.command(cmd, path_of(c.req), c.now);
+    auto ticket = tree_.command(cmd, required_path(c.req), c.now);
     if (!ticket) return {error(ticket.error())};
     // The core names the command by its ticket; settle() answers it once the
     // core has finished it.
@@ -250,14 +260,14 @@ Requests::Reply Requests::begin_reload(std::optional<std::uint64_t> conn, const 
 }
 
 Requests::Reply Requests::scale(const Call &c) {
-    auto [parent, name] = split_path(path_of(c.req));
+    auto [parent, name] = split_path(required_path(c.req));
     auto count = c.req.find("count");
     if (count == c.req.end() || !count->is_number_integer() || count->get<long long>() < 0 ||
         count->get<long long>() > 100000)
         return {error(EINVAL, "\"count\" must be an integer from 0 to 100000")};
     auto sup = tree_.resolve(parent);
     if (!sup || sup->size() != 1 || !core::Tree::pool(*sup->front(), name))
-        return {error(EINVAL, path_of(c.req) + " is not a pool")};
+        return {error(EINVAL, required_path(c.req) + " is not a pool")};
     core::Node &s = *sup->front();
     auto before = core::Tree::instances(s, name);
     unsigned want = static_cast<unsigned>(count->get<long long>());
@@ -273,10 +283,10 @@ Requests::Reply Requests::scale(const Call &c) {
 }
 
 Requests::Reply Requests::add(const Call &c) {
-    auto sup = tree_.resolve(path_of(c.req));
+    auto sup = tree_.resolve(required_path(c.req));
     if (!sup) return {error(sup.error())};
     if (sup->size() != 1 || !sup->front()->is_supervisor)
-        return {error(EINVAL, path_of(c.req) + " is not a supervisor")};
+        return {error(EINVAL, required_path(c.req) + " is not a supervisor")};
     auto child = c.req.find("child");
     if (child == c.req.end() || !(child->is_object() || child->is_string()))
         return {error(EINVAL, "expected \"child\": a spec child (an object)")};
@@ -311,7 +321,7 @@ Requests::Reply Requests::add(const Call &c) {
 }
 
 Requests::Reply Requests::remove(const Call &c) {
-    std::string path = path_of(c.req);
+    std::string path = required_path(c.req);
     auto [parent, name] = split_path(path);
     auto sup = tree_.resolve(parent);
     bool pool = sup && sup->size() == 1 && core::Tree::pool(*sup->front(), name) &&
@@ -363,7 +373,7 @@ Requests::Reply Requests::events(const Call &c) {
 }
 
 Requests::Reply Requests::wait(const Call &c) {
-    auto nodes = tree_.resolve(path_of(c.req));
+    auto nodes = tree_.resolve(required_path(c.req));
     if (!nodes) return {error(nodes.error())};
     Waiter w{c.conn, {}, {}, std::nullopt};
     for (core::Node *n : *nodes) {
@@ -402,6 +412,8 @@ Requests::Reply Requests::signal(const Call &c) {
     auto sig = signal_of(c.req);
     if (!sig) return {error(EINVAL, "expected \"signal\": a signal name or number")};
     json pids = json::array();
+    if (c.req.contains("group") && c.req.contains("path"))
+        return {error(EINVAL, "give \"path\" or \"group\", not both")};
     if (c.req.contains("group")) {
         auto group = group_of(c.req);
         if (!group) return {error(EINVAL, "invalid group name")};
@@ -413,7 +425,7 @@ Requests::Reply Requests::signal(const Call &c) {
             if (fx_.kill(p, *sig) == 0) pids.push_back(p);
         return {json{{"ok", true}, {"pids", pids}}};
     }
-    std::string path = path_of(c.req);
+    std::string path = required_path(c.req);
     auto nodes = tree_.resolve(path);
     if (!nodes) return {error(nodes.error())};
     for (core::Node *n : *nodes)
@@ -426,7 +438,7 @@ Requests::Reply Requests::signal(const Call &c) {
 }
 
 Requests::Reply Requests::logs(const Call &c) {
-    std::string path = path_of(c.req);
+    std::string path = required_path(c.req);
     auto nodes = tree_.resolve(path);
     if (!nodes) return {error(nodes.error())};
     if (nodes->size() != 1 || (*nodes)[0]->is_supervisor)

@@ -13,6 +13,10 @@ TEST_CASE("a child name is 1 to 64 characters") {
     CHECK(valid_child_name(std::string(64, 'x')));
     CHECK_FALSE(valid_child_name(std::string(65, 'x')));
     CHECK_FALSE(valid_child_name(""));
+    CHECK_FALSE(valid_child_name("."));  // would read as folders in paths
+    CHECK_FALSE(valid_child_name(".."));
+    CHECK(valid_child_name("..."));
+    CHECK(valid_child_name(".hidden"));
 }
 
 TEST_CASE("a child name allows letters, digits, '_', '.' and '-' only") {

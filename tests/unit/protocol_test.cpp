@@ -423,9 +423,10 @@ TEST_CASE("signal: the running workers of a path") {
               parse(R"({"ok": true, "pids": [104]})"));
         CHECK(w.rfx.kills == std::vector<std::pair<pid_t, int>>{{104, SIGHUP}});
     }
-    // The whole tree by default.
-    CHECK(w.answer({{"op", "signal"}, {"signal", 10}})["pids"] ==
+    // The whole tree when asked for, never by default.
+    CHECK(w.answer({{"op", "signal"}, {"signal", 10}, {"path", "/"}})["pids"] ==
           parse("[100, 101, 102, 103, 104]"));
+    CHECK(w.answer({{"op", "signal"}, {"signal", 10}})["errno"] == "EINVAL");
     const json bad = error("expected \"signal\": a signal name or number", "EINVAL");
     for (json s : {json(0), json(65), json(-9), json("BOGUS"), json(nullptr), json(9.5)}) {
         CAPTURE(s);
@@ -564,7 +565,7 @@ TEST_CASE("logs: the files of a single worker") {
           error("pool is not a single worker", "EINVAL"));
     CHECK(w.answer({{"op", "logs"}, {"path", "sup"}}) ==
           error("sup is not a single worker", "EINVAL"));
-    CHECK(w.answer({{"op", "logs"}}) == error("/ is not a single worker", "EINVAL"));
+    CHECK(w.answer({{"op", "logs"}, {"path", "/"}}) == error("/ is not a single worker", "EINVAL"));
     CHECK(w.answer({{"op", "logs"}, {"path", "x"}}) == error("unknown path \"x\"", "ENOENT"));
 }
 
@@ -749,4 +750,20 @@ TEST_CASE("events: a subscription to a path, a pool or everything; the connectio
     // A closed connection follows nothing.
     w.requests.forget(2);
     CHECK(w.requests.subscribers().of(&w.node("sup/b")) == Conns{1});
+}
+
+TEST_CASE("ops that act on nodes need a path; signal takes a path or a group, not both") {
+    World w;
+    w.add_registry("r");
+    for (const char *op : {"start", "stop", "restart", "wait", "logs", "scale", "add", "remove"}) {
+        CAPTURE(op);
+        // A misspelt key must never mean the whole tree.
+        auto r = w.answer({{"op", op}, {"Path", "/"}, {"count", 1}});
+        CHECK(r == error("bad request: \"path\" is required (\"/\" for the whole tree)", "EINVAL"));
+    }
+    CHECK(w.answer({{"op", "signal"}, {"signal", "TERM"}})["errno"] == "EINVAL");
+    CHECK(w.answer({{"op", "signal"}, {"signal", "TERM"}, {"path", "a"}, {"group", "g"}}) ==
+          error("give \"path\" or \"group\", not both", "EINVAL"));
+    CHECK(w.answer({{"op", "status"}})["ok"] == true);      // status alone defaults to the root
+    CHECK(w.tree.node_by_pid(w.node("a").pid) != nullptr);  // nothing was stopped
 }

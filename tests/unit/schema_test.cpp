@@ -322,6 +322,8 @@ TEST_CASE("invalid specs fail the schema and the loader alike") {
         R"({"root": {"children": [{"name": "x", "command": ["x"], "supervisor": {}}]}})",
         R"({"root": {"children": [{"command": ["x"]}]}})",
         R"({"root": {"children": [{"name": "a b", "command": ["x"]}]}})",
+        R"({"root": {"children": [{"name": ".", "command": ["x"]}]}})",
+        R"({"root": {"children": [{"name": "..", "supervisor": {}}]}})",
         R"({"root": {"children": [{"name": "s", "supervisor": {}, "restart": "permanent"}]}})",
         R"({"registries": "r", "root": {}})",
         R"({"registries": ["a b"], "root": {}})",
