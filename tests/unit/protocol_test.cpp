@@ -767,3 +767,15 @@ TEST_CASE("ops that act on nodes need a path; signal takes a path or a group, no
     CHECK(w.answer({{"op", "status"}})["ok"] == true);      // status alone defaults to the root
     CHECK(w.tree.node_by_pid(w.node("a").pid) != nullptr);  // nothing was stopped
 }
+
+TEST_CASE("wait: a timeout too large for the clock waits without a deadline, not fails") {
+    World w;
+    for (double huge : {1.85e10, 1e300}) {
+        CAPTURE(huge);
+        CHECK_FALSE(w.ask({{"op", "wait"}, {"path", "n"}, {"timeout", huge}}).body);
+        CHECK_FALSE(w.requests.next_deadline().has_value());
+        CHECK(w.settle().empty());
+        w.requests.forget(1);
+    }
+    CHECK(w.answer({{"op", "wait"}, {"path", "n"}, {"timeout", -1}})["errno"] == "EINVAL");
+}
