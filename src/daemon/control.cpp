@@ -66,7 +66,15 @@ void Control::on_io(std::uint64_t id, int events) {
         for (;;) {
             ssize_t n = os::read_some(c.fd.get(), buf, sizeof buf);
             if (n == -EAGAIN) break;
-            if (n <= 0) {
+            if (n == 0) {
+                // End of its requests, not of the connection: a client that
+                // sends and then shuts its writing side (`nc -N`, many HTTP-style
+                // clients) gets its answers before chipd closes. One that is
+                // gone entirely is dropped at the first answer it cannot take.
+                c.eof = true;
+                break;
+            }
+            if (n < 0) {
                 drop(id);
                 return;
             }
@@ -97,7 +105,14 @@ void Control::process_lines(Conn &c) {
             send(c, handler_.on_oversized());
             return;
         }
-        if (nl == std::string::npos) return;
+        if (nl == std::string::npos) {
+            if (c.eof && !c.busy) {
+                // Every complete line is answered: nothing more will come.
+                c.closing = true;
+                if (c.out.empty()) drop(id);
+            }
+            return;
+        }
         std::string line = c.in.substr(0, nl);
         c.in.erase(0, nl + 1);
         // A blank line (spaces, tabs, a CR) is no request and gets no answer.
@@ -140,7 +155,12 @@ void Control::send(Conn &c, std::string_view line) {
 // Writable only while something waits to be sent: a poll that always asks for
 // it would wake the loop at once, turn after turn.
 void Control::watch(Conn &c) {
-    c.poll->start(uv::Poll::Readable | (c.out.empty() ? 0 : uv::Poll::Writable));
+    // After EOF the socket stays readable (it reads 0): not asked for again.
+    int events = (c.eof ? 0 : uv::Poll::Readable) | (c.out.empty() ? 0 : uv::Poll::Writable);
+    if (events)
+        c.poll->start(events);
+    else
+        c.poll->stop();
 }
 
 void Control::push(std::uint64_t conn, std::string_view line) {

@@ -84,6 +84,7 @@ private:
         bool closing = false;  // close once OUT is flushed; read nothing more
         bool last = false;     // takes no more requests: what it sends is discarded
         bool pushed = false;   // in pushed_
+        bool eof = false;      // the client shut its writing side: answered, then closed
     };
 
     void on_accept();

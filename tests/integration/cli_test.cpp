@@ -305,3 +305,36 @@ TEST_CASE(
     CHECK(d.run_ctl({"status"}).exit_code == 0);
     CHECK(d.stop() == 0);
 }
+
+TEST_CASE(
+    "protocol: a client that shuts its writing side after its requests gets every answer, then "
+    "EOF") {
+    Chipd d(spec(json::array({worker("a", helper("sleep"))})));
+    d.start_ready();
+    Client c(d.socket());
+    c.send_raw(
+        "{\"op\": \"status\", \"path\": \"a\"}\n{\"op\": \"wait\", \"path\": \"/\"}\n\n"
+        "{\"op\": \"frobnicate\"}\n");
+    REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);
+    std::vector<json> answers;
+    for (int i = 0; i < 3; ++i) {
+        auto line = c.read_line();
+        REQUIRE(line.has_value());
+        answers.push_back(json::parse(*line));
+    }
+    CHECK(answers[0]["ok"] == true);
+    CHECK(answers[0]["nodes"][0]["path"] == "a");
+    CHECK(answers[1] == json{{"ok", true}});
+    CHECK(answers[2]["errno"] == "EOPNOTSUPP");
+    CHECK(c.wait_closed());
+    CHECK(d.running());
+
+    // `echo '{"op":"shutdown"}' | nc -UN SOCKET` is carried out.
+    Client s(d.socket());
+    s.send_raw("{\"op\": \"shutdown\"}\n");
+    REQUIRE(::shutdown(s.fd(), SHUT_WR) == 0);
+    auto ok = s.read_line();
+    REQUIRE(ok.has_value());
+    CHECK(json::parse(*ok)["ok"] == true);
+    CHECK(d.wait_exit() == 0);
+}
