@@ -15,6 +15,7 @@
 
 #include "chip/chip.h"
 #include "chip/chip.hpp"
+#include "datagram.hpp"
 #include "harness.hpp"
 
 using namespace chip::test;
@@ -40,20 +41,7 @@ std::string env_of(Chipd &d, const std::string &path, const std::string &name) {
 
 // Sends MSG to the datagram socket at PATH ('@' abstract) from this process.
 bool send_to(const std::string &path, const std::string &msg) {
-    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.data(), std::min(path.size(), sizeof addr.sun_path - 1));
-    socklen_t len = sizeof(sa_family_t) + static_cast<socklen_t>(path.size());
-    if (path[0] == '@')
-        addr.sun_path[0] = '\0';
-    else
-        len += 1;
-    bool ok = ::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr *>(&addr), len) ==
-              static_cast<ssize_t>(msg.size());
-    ::close(fd);
-    return ok;
+    return send_datagram(path, msg) == 0;
 }
 
 }  // namespace

@@ -54,6 +54,8 @@
 #include <string>
 #include <vector>
 
+#include "datagram.hpp"
+
 extern char **environ;
 
 namespace {
@@ -108,22 +110,10 @@ void send_notify(const std::string &msg) {
         std::fprintf(stderr, "chip_test_helper: no NOTIFY_SOCKET\n");
         std::exit(99);
     }
-    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    int sndbuf = 1 << 20;
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.data(), std::min(path.size(), sizeof addr.sun_path - 1));
-    socklen_t len = sizeof(sa_family_t) + static_cast<socklen_t>(path.size());
-    if (path[0] == '@')
-        addr.sun_path[0] = '\0';
-    else
-        len += 1;
-    if (::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr *>(&addr), len) < 0) {
-        std::perror("chip_test_helper: sendto NOTIFY_SOCKET");
+    if (int rc = chip::test::send_datagram(path, msg, 1 << 20); rc < 0) {
+        std::fprintf(stderr, "chip_test_helper: sendto NOTIFY_SOCKET: %s\n", std::strerror(-rc));
         std::exit(98);
     }
-    ::close(fd);
 }
 
 void notify_ready() {
