@@ -199,18 +199,24 @@ void Daemon::on_sigchld() {
 }
 
 void Daemon::on_term_signal(int sig) {
-    ++term_signals_;
-    if (term_signals_ == 1 && !tree_->shutting_down()) {
-        begin_shutdown("SIG" + signal_name(sig) + " received: shutting down");
-        return;
+    std::string name = "SIG" + signal_name(sig);
+    switch (term_signals_.on_signal(now(), tree_->shutting_down())) {
+        case TermSignals::Action::Begin:
+            begin_shutdown(name + " received: shutting down");
+            return;
+        case TermSignals::Action::Ignore:
+            warn(name + " again within 1 s of the first: the same request, ignored");
+            return;
+        case TermSignals::Action::Hurry:
+            log(core::Event{core::Event::Kind::Kill,
+                            &tree_->root(),
+                            0,
+                            {},
+                            0,
+                            name + " again: killing what is left"});
+            tree_->hurry(now());
+            return;
     }
-    log(core::Event{core::Event::Kind::Kill,
-                    &tree_->root(),
-                    0,
-                    {},
-                    0,
-                    "SIG" + signal_name(sig) + " again: killing what is left"});
-    tree_->hurry(now());
 }
 
 void Daemon::on_hangup() {

@@ -34,6 +34,7 @@
 #include "daemon/registries.hpp"
 #include "daemon/requests.hpp"
 #include "daemon/systemd.hpp"
+#include "daemon/term_signals.hpp"
 #include "spec/spec.hpp"
 #include "uv/uv.hpp"
 
@@ -129,7 +130,7 @@ private:
     const core::Node *spawning_ = nullptr;  // the worker whose declared groups are joined
     bool exiting_ = false;
     int exit_code_ = 0;
-    int term_signals_ = 0;
+    TermSignals term_signals_;
 };
 
 }  // namespace chip::daemon
