@@ -55,8 +55,15 @@ struct WorkerSpec {
 
 struct ChildSpec;
 
+// What a supervisor does when it exceeds its intensity (or its start fails).
+enum class OnGiveUp {
+    Escalate,    // it fails to its parent, a failing permanent child (OTP)
+    StayFailed,  // it stays failed; its parent goes on as if a temporary child exited
+};
+
 struct SupervisorSpec {
     Strategy strategy = Strategy::OneForOne;
+    OnGiveUp on_give_up = OnGiveUp::Escalate;
     unsigned max_restarts = 3;
     Duration period = std::chrono::seconds(5);
     std::optional<Backoff> backoff;           // its own, as a child of its parent

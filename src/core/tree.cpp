@@ -7,6 +7,8 @@
 #include <cmath>
 #include <map>
 
+#include "common/names.hpp"
+
 namespace chip::core {
 
 namespace {
@@ -26,6 +28,17 @@ const Backoff *backoff_of(const Node &n) {
     if (n.parent && n.parent->sup && n.parent->sup->children_backoff)
         return &*n.parent->sup->children_backoff;
     return nullptr;
+}
+
+// "exit status 1", "signal KILL".
+std::string exit_text(const std::optional<ExitStatus> &e) {
+    if (!e) return "no exit";
+    return e->signaled ? "signal " + signal_name(e->value)
+                       : "exit status " + std::to_string(e->value);
+}
+
+bool stays_failed(const Node &n) {
+    return n.is_supervisor && n.sup->on_give_up == OnGiveUp::StayFailed;
 }
 
 std::string seconds_text(Duration d) {
@@ -80,6 +93,8 @@ const char *event_name(Event::Kind k) {
             return "started";
         case Event::Kind::Backoff:
             return "backoff";
+        case Event::Kind::Failed:
+            return "failed";
     }
     return "?";
 }
@@ -163,7 +178,9 @@ void Tree::shutdown(Time now) {
         begin_supervisor_stop(r, false, now);
     } else if (r.state != State::Stopping) {
         exited_ = true;
-        fx_.exit(r.state == State::Failed ? 1 : 0);
+        // A root that stays failed was kept running on purpose: its shutdown
+        // is a clean one.
+        fx_.exit(r.state == State::Failed && !stays_failed(r) ? 1 : 0);
         return;
     }
     drain(now);
@@ -202,10 +219,10 @@ void Tree::on_exit(pid_t pid, ExitStatus status, Time now) {
             break;
         case State::Starting:
             set_state(w, State::Failed);
-            emit(Event::Kind::StartFailed, w, now, 0,
-                 w.timed_out
-                     ? "did not become ready within " + seconds_text(w.worker->start_timeout)
-                     : "exited before it was ready");
+            w.reason = w.timed_out
+                           ? "did not become ready within " + seconds_text(w.worker->start_timeout)
+                           : "exited before it was ready (" + exit_text(status) + ")";
+            emit(Event::Kind::StartFailed, w, now, 0, w.reason);
             child_down(sup, w, true, true, now);
             break;
         case State::Running:
@@ -253,6 +270,11 @@ void Tree::on_time(Time now) {
         w.killed = true;
     }
     drain(now);
+}
+
+bool Tree::settled() const {
+    return root_->state == State::Running ||
+           (root_->state == State::Failed && stays_failed(*root_));
 }
 
 std::optional<Time> Tree::next_deadline() const {
@@ -358,12 +380,14 @@ void Tree::begin_start(Node &child, Time now) {
         return;
     }
     if (++child.starts > 1) ++child.restarts;
+    child.reason.clear();
     child.timed_out = false;
     child.killed = false;
     child.since = now;
     auto pid = fx_.spawn(child);
     if (!pid) {
         set_state(child, State::Failed);
+        child.reason = pid.error().message;
         emit(Event::Kind::StartFailed, child, now, 0, pid.error().message);
         child_down(*child.parent, child, true, true, now);
         return;
@@ -409,6 +433,7 @@ void Tree::begin_supervisor_start(Node &sup, Time now) {
     if (++sup.starts > 1) ++sup.restarts;
     set_state(sup, State::Starting);
     sup.since = now;
+    sup.reason.clear();
     sup.fail_after_stop = false;
     sup.failing_start = false;
     sup.intensity->reset();
@@ -441,6 +466,15 @@ void Tree::supervisor_finished_stopping(Node &sup, Time now) {
     sup.failing_start = false;
     set_state(sup, failed ? State::Failed : State::Stopped);
     if (!failed) emit(Event::Kind::Stopped, sup, now);
+    if (failed && stays_failed(sup) && !shutting_down_) {
+        // It stays failed: nothing escalates. Its parent carries on as after a
+        // temporary child's exit (during its own start too: the next child
+        // starts); on the root, chipd keeps running.
+        emit(Event::Kind::Failed, sup, now, 0, "stays failed: " + sup.reason);
+        sup.manual_start = false;
+        if (sup.parent) mark_dirty(*sup.parent);
+        return;
+    }
     if (!sup.parent) {
         if (failed || shutting_down_) {
             exited_ = true;
@@ -475,6 +509,8 @@ void Tree::child_down(Node &sup, Node &child, bool abnormal, bool start_failure,
     if (start_failure && sup.state == State::Starting) {
         set_state(child, State::Failed);
         sup.failing_start = true;
+        sup.reason = "child " + child.name + " failed to start" +
+                     (child.reason.empty() ? "" : ": " + child.reason);
         emit(Event::Kind::StartFailed, sup, now, 0, "child " + child.name + " failed to start");
         begin_supervisor_stop(sup, true, now);
         return;
@@ -490,9 +526,11 @@ void Tree::child_down(Node &sup, Node &child, bool abnormal, bool start_failure,
     }
     if (!restart) return;
     if (!sup.intensity->record(now)) {
-        emit(Event::Kind::GiveUp, sup, now, sup.sup->max_restarts,
-             "more than " + std::to_string(sup.sup->max_restarts) + " restarts within " +
-                 seconds_text(sup.sup->period));
+        std::string why = "more than " + std::to_string(sup.sup->max_restarts) +
+                          " restarts within " + seconds_text(sup.sup->period);
+        sup.reason = why + "; the last: " + child.name + " (" +
+                     (child.reason.empty() ? exit_text(child.last_exit) : child.reason) + ")";
+        emit(Event::Kind::GiveUp, sup, now, sup.sup->max_restarts, why);
         begin_supervisor_stop(sup, true, now);
         return;
     }
@@ -1077,6 +1115,7 @@ void Tree::snap(const Node &n, NodeSnapshot &o) {
     o.starts = n.starts;
     o.last_exit = n.last_exit;
     o.backoffs = n.backoffs;
+    o.reason = n.reason;
     o.want_stop = n.want_stop;
     o.want_start = n.want_start;
     o.held = n.held;
@@ -1123,6 +1162,7 @@ void Tree::restore(Node &n, const NodeSnapshot &s) {
     n.starts = s.starts;
     n.last_exit = s.last_exit;
     n.backoffs = s.backoffs;
+    n.reason = s.reason;
     n.want_stop = s.want_stop;
     n.want_start = s.want_start;
     n.held = s.held;

@@ -39,7 +39,11 @@
 // that exceeds max_restarts within period makes the supervisor give up: it stops
 // every child (reverse order), becomes failed, and is a failing child of its
 // parent (supervisors are permanent children). The root failing exits chipd
-// with status 1. A restart applies the strategy:
+// with status 1. A supervisor with on_give_up stay_failed stays failed instead,
+// with its reason: its parent goes on as if a temporary child had exited (no
+// restart, no escalation, during its parent's start too), and on the root
+// chipd keeps running with the tree failed; a user start tries it again. A restart applies the
+// strategy:
 //   one_for_one   the child alone
 //   one_for_all   stop every other started child (reverse), then start all (order)
 //   rest_for_one  stop the started children after it (reverse), then start it and
@@ -141,6 +145,7 @@ struct Node {
     std::uint64_t restarts = 0;
     std::optional<ExitStatus> last_exit;
     unsigned backoffs = 0;  // consecutive backoff restarts (k of the last delay)
+    std::string reason;     // why it is failed (state failed), else empty
 
     // Marks read by the parent's advance().
     bool want_stop = false;
@@ -193,6 +198,7 @@ struct NodeSnapshot {
     std::uint64_t restarts = 0, starts = 0;
     std::optional<ExitStatus> last_exit;
     unsigned backoffs = 0;
+    std::string reason;
     bool want_stop = false, want_start = false, held = false, manual_start = false,
          removing = false, fail_after_stop = false, failing_start = false, timed_out = false,
          killed = false;
@@ -216,6 +222,7 @@ struct Event {
         Kill,         // stop_timeout passed (or hurry): SIGKILL
         Started,      // a supervisor finished starting its children
         Backoff,      // a child's restart waits (delay)
+        Failed,       // a supervisor with on_give_up stay_failed stays failed (reason)
     };
     Kind kind;
     const Node *node = nullptr;
@@ -238,7 +245,8 @@ public:
     // Sends SIG to the process group PGID.
     virtual void kill_group(pid_t pgid, int sig) = 0;
     virtual void log(const Event &e) = 0;
-    // The root has stopped or failed: chipd exits with CODE.
+    // The root has stopped or failed (and does not stay failed): chipd exits
+    // with CODE.
     virtual void exit(int code) = 0;
     // A number uniform in [0, 1), for the backoff's jitter; asked only when a
     // restart has a backoff.
@@ -283,6 +291,9 @@ public:
     // stopped from now on, without waiting for stop_timeout.
     void hurry(Time now);
     bool shutting_down() const { return shutting_down_; }
+    // True once the whole tree is up, or the root gave up and stays failed:
+    // nothing more is coming of the initial start.
+    bool settled() const;
 
     // A process was reaped. Pids that are not workers' are ignored (orphans).
     void on_exit(pid_t pid, ExitStatus status, Time now);

@@ -85,9 +85,12 @@ std::string format_status_table(const json &nodes) {
     for (const auto &node : list)
         if (node.is_object()) base = std::min(base, path_depth(field_string(node, "path")));
 
+    std::string reasons;  // why failed nodes are failed, under the table
     for (const auto &node : list) {
         if (!node.is_object()) continue;
         std::string path = field_string(node, "path");
+        if (auto r = node.find("reason"); r != node.end() && r->is_string())
+            reasons += path + ": failed: " + r->get<std::string>() + "\n";
         std::size_t depth = path_depth(path);
         std::string shown =
             depth == base ? path
@@ -113,7 +116,7 @@ std::string format_status_table(const json &nodes) {
         out += line;
         out += '\n';
     }
-    return out;
+    return out + reasons;
 }
 
 std::string format_groups(std::vector<std::pair<std::string, std::uint32_t>> groups) {

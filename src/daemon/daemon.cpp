@@ -147,7 +147,7 @@ void Daemon::after_events() {
     // The root is running only once every child of the tree has started and
     // is ready (README.md, "Supervision, as chipd does it"), so READY=1 means
     // the whole tree is up.
-    systemd_->after_turn(tree_->root().state == core::State::Running, now());
+    systemd_->after_turn(tree_->settled(), now());
     // The turn's events to their subscribers, the last ones before an exit too.
     control_->flush();
     if (exiting_) loop_.stop();

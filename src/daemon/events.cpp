@@ -14,6 +14,7 @@ int priority_of(const core::Event &e) {
     switch (e.kind) {
         case K::StartFailed:
         case K::GiveUp:
+        case K::Failed:
             return 3;
         case K::Kill:
             return 4;

@@ -48,6 +48,7 @@ json node_json(const core::Node &n, core::Time now, RequestEffects &effects) {
            {"uptime_s", live ? json(up.count() / 1000.0) : json(nullptr)},
            {"last_exit", exit_json(n.last_exit)}};
     if (n.dynamic) j["dynamic"] = true;
+    if (n.state == core::State::Failed && !n.reason.empty()) j["reason"] = n.reason;
     if (const auto *exports = n.worker ? effects.exports_of(n.id) : nullptr) {
         json e = json::object();
         for (const auto &[k, v] : *exports) e[k] = v;

@@ -29,8 +29,9 @@ bool needs_update(const core::WorkerSpec &a, const core::WorkerSpec &b) {
 }
 
 bool same_policy(const core::SupervisorSpec &a, const core::SupervisorSpec &b) {
-    return a.strategy == b.strategy && a.max_restarts == b.max_restarts && a.period == b.period &&
-           a.backoff == b.backoff && a.children_backoff == b.children_backoff;
+    return a.strategy == b.strategy && a.on_give_up == b.on_give_up &&
+           a.max_restarts == b.max_restarts && a.period == b.period && a.backoff == b.backoff &&
+           a.children_backoff == b.children_backoff;
 }
 
 // A child of the running supervisor as the spec names it: a single worker, a

@@ -44,8 +44,8 @@ const std::vector<std::string> &registry_keys() {
     return keys;
 }
 const std::vector<std::string> &supervisor_keys() {
-    static const std::vector<std::string> keys{"strategy", "max_restarts", "period", "backoff",
-                                               "children"};
+    static const std::vector<std::string> keys{"strategy", "max_restarts", "period",
+                                               "backoff",  "on_give_up",   "children"};
     return keys;
 }
 const std::vector<std::string> &worker_keys() {
@@ -487,6 +487,13 @@ void Loader::supervisor(const Json &v, const std::string &pointer, core::Supervi
                                        {"one_for_all", Strategy::OneForAll},
                                        {"rest_for_one", Strategy::RestForOne}}))
             s.strategy = *e;
+    }
+    if (const Json *x = member(v, "on_give_up")) {
+        using core::OnGiveUp;
+        if (auto e = one_of<OnGiveUp>(
+                *x, child_pointer(pointer, "on_give_up"),
+                {{"escalate", OnGiveUp::Escalate}, {"stay_failed", OnGiveUp::StayFailed}}))
+            s.on_give_up = *e;
     }
     if (const Json *x = member(v, "max_restarts"))
         if (auto n = integer(*x, child_pointer(pointer, "max_restarts"), 0, kMaxRestartsLimit))

@@ -391,7 +391,7 @@ TEST_CASE("an unknown key is an error with a did-you-mean when one key is close"
 TEST_CASE("an unknown key that differs only in case suggests the known one") {
     CHECK(one_error(R"({"root": {"STRATEGY": "one_for_one"}})") ==
           "t.json: /root/STRATEGY: unknown key; expected one of strategy, max_restarts, period, "
-          "backoff, children; "
+          "backoff, on_give_up, children; "
           "did you mean \"strategy\"?");
 }
 

@@ -1766,3 +1766,98 @@ TEST_CASE("add: many inserts at the same place keep their order (ranks spread ou
     REQUIRE(w.tree->scale(w.tree->root(), "p", 1, w.now).ok());
     CHECK(child_names(w.tree->root())[0] == "p.0");
 }
+
+// ---- on_give_up: stay_failed ---------------------------------------------------
+
+namespace {
+SupervisorSpec stay_failed(SupervisorSpec s) {
+    s.on_give_up = chip::core::OnGiveUp::StayFailed;
+    return s;
+}
+}  // namespace
+
+TEST_CASE("stay_failed: a supervisor that gives up stays failed; its parent and siblings go on") {
+    World w(
+        sup_spec(Strategy::OneForAll, 3, 5s,
+                 {W("a"), sup("flaky", stay_failed(sup_spec(Strategy::OneForOne, 1, 5s, {W("x")}))),
+                  W("c")}));
+    w.start();
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn flaky/x", "spawn c"}));
+    w.exit_worker("flaky/x", 1);
+    CHECK(w.fx.take() == Actions{"spawn flaky/x"});
+    w.exit_worker("flaky/x", 2);  // the second restart within 5 s: flaky gives up
+    CHECK(w.fx.take().empty());   // nothing to stop (x is down), nothing restarted
+    CHECK(w.state("flaky") == "failed");
+    CHECK(w.node("flaky").reason == "more than 1 restarts within 5 s; the last: x (exit status 2)");
+    CHECK(w.fx.take_logs().back() ==
+          "failed flaky: stays failed: more than 1 restarts within 5 s; the last: x (exit "
+          "status 2)");
+    // one_for_all did not apply: a and c keep their processes, the root is up.
+    CHECK(w.state("/") == "running");
+    CHECK(w.state("a") == "running");
+    CHECK(w.node("/").intensity->count() == 0);
+    CHECK(w.fx.exits.empty());
+    // A crash of a sibling applies one_for_all, and leaves flaky alone.
+    w.exit_worker("a", 1);
+    CHECK(w.fx.take() == (Actions{"kill c TERM", "kill c CONT"}));
+    w.stop_completes("c");
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn c"}));
+    CHECK(w.state("flaky") == "failed");
+    // A user start tries it again, with a fresh intensity.
+    auto t = w.command(Command::Start, "flaky");
+    CHECK(w.fx.take() == Actions{"spawn flaky/x"});
+    CHECK(w.state("flaky") == "running");
+    CHECK(w.node("flaky").reason.empty());
+    auto done = w.finished(t);
+    REQUIRE(done);
+    CHECK(done->ok());
+}
+
+TEST_CASE("stay_failed: a failure during the parent's start leaves it failed and the rest start") {
+    World w(sup_spec(
+        Strategy::OneForOne, 3, 5s,
+        {sup("flaky", stay_failed(sup_spec(Strategy::OneForOne, {W("x"), W("y")}))), W("b")}));
+    w.fx.failures["flaky/y"] = Error{ENOENT, "no such program"};
+    w.start();
+    CHECK(w.fx.take() == (Actions{"spawn flaky/x", "spawn-failed flaky/y", "kill flaky/x TERM",
+                                  "kill flaky/x CONT"}));
+    w.stop_completes("flaky/x");
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    CHECK(w.state("flaky") == "failed");
+    CHECK(w.node("flaky").reason == "child y failed to start: no such program");
+    CHECK(w.state("/") == "running");
+    CHECK(w.tree->settled());
+    CHECK(w.fx.exits.empty());
+}
+
+TEST_CASE("stay_failed on the root: chipd keeps running with the tree failed; shutdown exits 0") {
+    World w(stay_failed(sup_spec(Strategy::OneForOne, 0, 5s, {W("a")})));
+    w.start();
+    CHECK(w.fx.take() == Actions{"spawn a"});
+    w.exit_worker("a", 1);
+    CHECK(w.state("/") == "failed");
+    CHECK(w.fx.exits.empty());
+    CHECK(w.tree->settled());
+    CHECK(w.node("/").reason == "more than 0 restarts within 5 s; the last: a (exit status 1)");
+    // Started again by the user.
+    w.command(Command::Start, "/");
+    CHECK(w.fx.take() == Actions{"spawn a"});
+    CHECK(w.state("/") == "running");
+    w.exit_worker("a", 1);
+    CHECK(w.state("/") == "failed");
+    w.tree->shutdown(w.now);
+    CHECK(w.fx.exits == std::vector<int>{0});
+}
+
+TEST_CASE("escalate (the default): the same give-up fails the parent's start and exits 1") {
+    World w(sup_spec(Strategy::OneForOne, 3, 5s,
+                     {sup("flaky", sup_spec(Strategy::OneForOne, {W("x"), W("y")})), W("b")}));
+    w.fx.failures["flaky/y"] = Error{ENOENT, "no such program"};
+    w.start();
+    w.fx.take();
+    w.stop_completes("flaky/x");
+    CHECK(w.fx.take() == Actions{"exit 1"});  // b is never started
+    CHECK(w.state("/") == "failed");
+    CHECK(w.fx.exits == std::vector<int>{1});
+    CHECK_FALSE(w.tree->settled());
+}
