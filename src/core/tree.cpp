@@ -8,6 +8,7 @@
 #include <map>
 
 #include "common/names.hpp"
+#include "common/suggest.hpp"
 
 namespace chip::core {
 
@@ -620,8 +621,37 @@ Result<std::vector<Node *>> Tree::resolve(std::string_view path) {
             continue;
         }
         if (last && pool(*cur, seg)) return instances(*cur, seg);
-        return make_error(ENOENT, "unknown path \"" + std::string(path) + "\"");
+        std::string msg = "unknown path \"" + std::string(path) + "\"";
+        if (auto guess = suggest_path(path)) msg += "; did you mean \"" + *guess + "\"?";
+        return make_error(ENOENT, msg);
     }
+}
+
+std::optional<std::string> Tree::suggest_path(std::string_view path) const {
+    // Every path a command may name: nodes and pools, in start order.
+    std::vector<std::string> paths;
+    std::vector<std::string> names;  // the last name of each
+    walk(*root_, [&](Node &n) {
+        if (n.parent) {
+            paths.push_back(n.path);
+            names.push_back(n.name);
+        }
+        for (const auto &p : n.pools) {
+            paths.push_back(n.parent ? n.path + "/" + p.name : p.name);
+            names.push_back(p.name);
+        }
+    });
+    // The name given without its supervisors ("nginx" for "web/nginx"), or a
+    // near miss of a whole path, or of a name.
+    std::string_view last = path.substr(path.rfind('/') + 1);
+    for (std::size_t i = 0; i < names.size(); ++i)
+        if (names[i] == last && paths[i] != path) return paths[i];
+    if (auto guess = closest(path, paths)) return guess;
+    auto name = closest(last, names);
+    if (!name) return std::nullopt;
+    for (std::size_t i = 0; i < names.size(); ++i)
+        if (names[i] == *name) return paths[i];
+    return std::nullopt;
 }
 
 Result<std::uint64_t> Tree::command(Command cmd, std::string_view path, Time now) {

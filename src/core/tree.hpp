@@ -305,6 +305,7 @@ public:
     std::optional<Time> next_deadline() const;
 
     // Nodes named by PATH: "/" the root, "a/b", or an instance group's base name.
+    // ENOENT for an unknown path, with "did you mean" the closest one.
     Result<std::vector<Node *>> resolve(std::string_view path);
 
     // A user command on the nodes of PATH. Returns a ticket; the outcome appears
@@ -390,6 +391,8 @@ private:
     };
     friend struct Snapshot;
 
+    // The path an unknown PATH most likely meant, if one is close.
+    std::optional<std::string> suggest_path(std::string_view path) const;
     std::unique_ptr<Node> make_node(Node &parent, const ChildSpec &spec, unsigned instance,
                                     bool instanced, std::uint64_t id);
     // A rank for a new child at POSITION among SUP's children (ranks spread out

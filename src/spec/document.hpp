@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/suggest.hpp"
+
 namespace chip::spec {
 
 using Json = nlohmann::ordered_json;
@@ -43,11 +45,8 @@ std::string pointer_token(std::string_view key);
 std::string child_pointer(const std::string &pointer, std::string_view key);
 std::string child_pointer(const std::string &pointer, std::size_t index);
 
-// Levenshtein distance, or CAP + 1 when it exceeds CAP (cheap for long strings).
-std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t cap);
-
-// The known key UNKNOWN was most likely meant to be: a case-insensitive match,
-// else the closest within edit distance 2; nullopt when none is close.
-std::optional<std::string> closest(std::string_view unknown, const std::vector<std::string> &known);
+// "Did you mean" for keys (common/suggest.hpp).
+using chip::closest;
+using chip::edit_distance;
 
 }  // namespace chip::spec

@@ -87,6 +87,10 @@ TEST_CASE(
     auto bad = d.run_ctl({"status", "nope"});
     CHECK(bad.exit_code == 1);
     CHECK(bad.err.find("nope") != std::string::npos);
+    // A name without its supervisor: "did you mean" its path.
+    auto near = d.run_ctl({"signal", "HUP", "i"});
+    CHECK(near.exit_code == 1);
+    CHECK(near.err.find("unknown path \"i\"; did you mean \"g/i\"?") != std::string::npos);
     CHECK(d.stop() == 0);
 }
 

@@ -12,8 +12,8 @@ namespace {
 
 // A worker that fails (exit 1) until FLAG exists, then runs.
 json flaky_until(const std::string &flag) {
-    return json::array({"/bin/sh", "-c",
-                        "test -e '" + flag + "' || exit 1; exec '" + helper_path() + "' sleep"});
+    return json::array(
+        {"/bin/sh", "-c", "test -e '" + flag + "' || exit 1; exec '" + helper_path() + "' sleep"});
 }
 
 // The idiom: the flaky service wrapped in a one-child supervisor that stays
@@ -25,12 +25,12 @@ json wrapped(const std::string &name, const json &command) {
 
 }  // namespace
 
-TEST_CASE("stay_failed: a failing service stays failed with its reason; the rest and chipd go on; "
-          "start tries it again") {
+TEST_CASE(
+    "stay_failed: a failing service stays failed with its reason; the rest and chipd go on; "
+    "start tries it again") {
     TempDir scratch;
     std::string flag = scratch.file("flag");
-    Chipd d(spec(json::array({worker("db", helper("sleep")),
-                              wrapped("cache", flaky_until(flag)),
+    Chipd d(spec(json::array({worker("db", helper("sleep")), wrapped("cache", flaky_until(flag)),
                               worker("web", helper("sleep"))})));
     d.start();
     REQUIRE(d.wait_state("cache", "failed"));
@@ -40,8 +40,7 @@ TEST_CASE("stay_failed: a failing service stays failed with its reason; the rest
     CHECK(d.running());
     json cache = d.node("cache");
     INFO(cache.dump());
-    CHECK(cache["reason"] ==
-          "more than 2 restarts within 3600 s; the last: svc (exit status 1)");
+    CHECK(cache["reason"] == "more than 2 restarts within 3600 s; the last: svc (exit status 1)");
     CHECK(d.log_has({"failed cache", "stays failed"}));
     auto table = d.run_ctl({"status"});
     CHECK(table.out.find("cache: failed: more than 2 restarts") != std::string::npos);
@@ -55,8 +54,9 @@ TEST_CASE("stay_failed: a failing service stays failed with its reason; the rest
     CHECK(d.stop() == 0);
 }
 
-TEST_CASE("stay_failed: a service that cannot start at all leaves its wrapper failed and lets "
-          "the rest start") {
+TEST_CASE(
+    "stay_failed: a service that cannot start at all leaves its wrapper failed and lets "
+    "the rest start") {
     Chipd d(spec(json::array({wrapped("broken", json::array({"/nonexistent/program"})),
                               worker("web", helper("notify"), {{"ready", "notify"}})})));
     d.start_ready();
@@ -69,8 +69,9 @@ TEST_CASE("stay_failed: a service that cannot start at all leaves its wrapper fa
     CHECK(d.stop() == 0);
 }
 
-TEST_CASE("stay_failed on the root: chipd keeps running and answering with the tree failed; "
-          "shutdown exits 0") {
+TEST_CASE(
+    "stay_failed on the root: chipd keeps running and answering with the tree failed; "
+    "shutdown exits 0") {
     Chipd d(spec(json::array({worker("svc", helper("exit:1"))}),
                  {{"on_give_up", "stay_failed"}, {"max_restarts", 1}, {"period", 3600}}));
     d.start();
@@ -84,11 +85,10 @@ TEST_CASE("stay_failed on the root: chipd keeps running and answering with the t
 }
 
 TEST_CASE("escalate (the default): the failing service ends the tree and chipd exits 1") {
-    Chipd d(spec(json::array(
-        {worker("db", helper("sleep")),
-         supervisor("cache", json::array({worker("svc", helper("exit:1"))}),
-                    {{"max_restarts", 2}, {"period", 3600}}),
-         worker("web", helper("sleep"))})));
+    Chipd d(spec(json::array({worker("db", helper("sleep")),
+                              supervisor("cache", json::array({worker("svc", helper("exit:1"))}),
+                                         {{"max_restarts", 2}, {"period", 3600}}),
+                              worker("web", helper("sleep"))})));
     d.start();
     CHECK(d.wait_exit() == 1);
 }

@@ -1861,3 +1861,25 @@ TEST_CASE("escalate (the default): the same give-up fails the parent's start and
     CHECK(w.fx.exits == std::vector<int>{1});
     CHECK_FALSE(w.tree->settled());
 }
+
+TEST_CASE("an unknown path gets \"did you mean\" the closest path") {
+    World w(sup_spec(
+        Strategy::OneForOne,
+        {W("db"), sup("web", sup_spec(Strategy::OneForOne, {W("nginx"), W("api").instances(2)}))}));
+    w.start();
+    auto message = [&](const std::string &path) {
+        auto r = w.tree->resolve(path);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == ENOENT);
+        return r.error().message;
+    };
+    // The name without its supervisors.
+    CHECK(message("nginx") == "unknown path \"nginx\"; did you mean \"web/nginx\"?");
+    CHECK(message("api") == "unknown path \"api\"; did you mean \"web/api\"?");
+    // A near miss of a whole path, or of a name.
+    CHECK(message("web/ngnix") == "unknown path \"web/ngnix\"; did you mean \"web/nginx\"?");
+    CHECK(message("dc") == "unknown path \"dc\"; did you mean \"db\"?");
+    CHECK(message("web/api.7") == "unknown path \"web/api.7\"; did you mean \"web/api.0\"?");
+    // Nothing close.
+    CHECK(message("postgres") == "unknown path \"postgres\"");
+}
