@@ -355,17 +355,36 @@ int cmd_logs(const Context &ctx, const std::string &path, std::size_t lines, boo
     Reply reply = call(ctx, json{{"op", "logs"}, {"path", path}});
     if (reply.exit != kExitOk) return reply.exit;
     if (!reply.ok()) return failed(reply);
+    // Each worker's file: its stdout's, else its stderr's.
     std::string file;
-    for (const char *key : {"stdout", "stderr"}) {
-        auto it = reply.body.find(key);
-        if (it != reply.body.end() && it->is_string()) {
-            file = it->get<std::string>();
-            break;
+    std::string elsewhere;  // where the output of workers without a file goes
+    const json none = json::array();
+    auto workers = reply.body.value("workers", none);
+    for (const auto &w : workers) {
+        if (!w.is_object()) continue;
+        std::string mine;
+        for (const char *key : {"stdout", "stderr"})
+            if (auto it = w.find(key); mine.empty() && it != w.end() && it->is_string())
+                mine = it->get<std::string>();
+        if (!mine.empty()) {
+            if (file.empty()) file = mine;
+            continue;
         }
+        auto where = [&](const char *stream) {
+            std::string to = w.value(std::string(stream) + "_to", "");
+            return to == "inherit" ? std::string("chipd's own ") + stream
+                   : to == "null"  ? std::string("nowhere (discarded)")
+                                   : to;
+        };
+        elsewhere += w.value("path", path) + ": no log file; its stdout goes to " +
+                     where("stdout") + ", its stderr to " + where("stderr") + "\n";
     }
     if (file.empty()) {
-        complain(path + " has no log file (its output is not captured to a file)");
-        return kExitFailed;
+        // Not an error: the output is where the spec sends it.
+        std::cout << elsewhere
+                  << "(chipd's own output: its terminal, or under systemd `journalctl -u "
+                     "chipd`)\n";
+        return kExitOk;
     }
     std::cout.flush();
     auto done = follow_file ? follow(file, lines, STDOUT_FILENO, kFollowPoll)

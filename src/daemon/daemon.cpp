@@ -57,6 +57,23 @@ void Daemon::setup() {
     socket_path_ = socket.lexically_normal().string();
     style_.journal = std::getenv("JOURNAL_STREAM") != nullptr;
     style_.json = opts_.json_log;
+    if (!opts_.log_file.empty()) {
+        spec::OutputSpec o;
+        o.mode = spec::OutputSpec::Mode::File;
+        std::filesystem::path file(opts_.log_file);
+        if (file.is_relative()) file = std::filesystem::path(os::current_dir()) / file;
+        o.file = file.lexically_normal().string();
+        o.max_bytes = opts_.log_max_bytes;
+        o.keep = opts_.log_keep;
+        // Its own troubles go to stderr only, never back into itself; one
+        // while it is being opened means it cannot be: chipd does not start.
+        auto warn_stderr = [this](const std::string &m) {
+            if (!log_file_) throw std::runtime_error("--log-file: " + m);
+            std::string line = format_warning("--log-file: " + m, os::wall_now(), style_);
+            (void)os::write_all(2, line.data(), line.size());
+        };
+        log_file_ = std::make_unique<FileSink>(o, warn_stderr, now());
+    }
     auto listen_fd = os::listen_unix(socket_path_, 0660);
     if (!listen_fd) throw std::runtime_error(listen_fd.error().message);
 
@@ -80,6 +97,7 @@ void Daemon::setup() {
                           }});
     launcher_ = std::make_unique<Launcher>(loop_, socket_path_, warn,
                                            [this](std::uint64_t id) { on_ready(id); });
+    if (style_.json) launcher_->inherit_as_json();
     Systemd::Env env;
     for (auto [name, value] : {std::pair{"NOTIFY_SOCKET", &env.notify_socket},
                                {"WATCHDOG_USEC", &env.watchdog_usec},
@@ -243,13 +261,18 @@ void Daemon::on_ready(std::uint64_t id) {
 }
 
 void Daemon::warn(const std::string &msg) {
-    write_log(format_warning(msg, os::wall_now(), style_));
+    auto when = os::wall_now();
+    write_log([&](LogStyle style) { return format_warning(msg, when, style); });
 }
 
-void Daemon::write_log(const std::string &line) {
+void Daemon::write_log(const std::function<std::string(LogStyle)> &format) {
+    std::string line = format(style_);
     // Blocking, like inherited worker output: chipd's stderr is a terminal,
     // the journal or a container runtime, which all read promptly.
     (void)os::write_all(2, line.data(), line.size());
+    if (!log_file_) return;
+    if (style_.journal) line = format(LogStyle{style_.json, false});
+    log_file_->write_lines({}, line.data(), line.size(), now());
 }
 
 // ---- core::Effects -----------------------------------------------------------
@@ -272,13 +295,8 @@ void Daemon::kill_group(pid_t pgid, int sig) {
 void Daemon::log(const core::Event &e) {
     // Written to the log, streamed, and counted for systemd's STATUS=.
     auto when = os::wall_now();
-    std::string line = format_event(e, when, style_);
-    write_log(line);
-    if (streaming()) {
-        // The log's own line when it is the stream's JSON, else JSON once for all.
-        bool same = style_.json && !style_.journal;
-        publish(e.node, same ? line : format_event(e, when, LogStyle{true, false}));
-    }
+    write_log([&](LogStyle style) { return format_event(e, when, style); });
+    if (streaming()) publish(e.node, format_event(e, when, LogStyle{true, false}));
     systemd_->on_event(e, now());
 }
 
@@ -360,7 +378,7 @@ std::vector<std::string> Daemon::refused(const spec::Spec &next) {
 void Daemon::reload_begins(const spec::Spec &next, const std::vector<core::Change> &changes) {
     systemd_->reloading(now());
     auto when = os::wall_now();
-    write_log(format_reload(next.file, changes, when, style_));
+    write_log([&](LogStyle style) { return format_reload(next.file, changes, when, style); });
     if (streaming())
         publish(nullptr, format_reload(next.file, changes, when, LogStyle{true, false}));
     // Added registries exist before the workers that join them start.
@@ -376,7 +394,7 @@ void Daemon::reload_ends(const Result<void> &result, spec::Spec next) {
     for (const auto &name : spec::diff_registries(spec_.registries, next.registries).removed)
         registries_->remove(name);
     auto when = os::wall_now();
-    write_log(format_reload_end(result, when, style_));
+    write_log([&](LogStyle style) { return format_reload_end(result, when, style); });
     if (streaming()) publish(nullptr, format_reload_end(result, when, LogStyle{true, false}));
     spec_ = std::move(next);
     systemd_->reloaded();

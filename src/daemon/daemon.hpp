@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -31,6 +32,7 @@
 #include "daemon/control.hpp"
 #include "daemon/events.hpp"
 #include "daemon/launcher.hpp"
+#include "daemon/output.hpp"
 #include "daemon/registries.hpp"
 #include "daemon/requests.hpp"
 #include "daemon/systemd.hpp"
@@ -43,6 +45,10 @@ namespace chip::daemon {
 struct Options {
     std::string socket;     // --socket, or empty
     bool json_log = false;  // --log-format json
+    // --log-file: chipd's own log lines also go to this rotated file.
+    std::string log_file;
+    std::uint64_t log_max_bytes = 10u << 20;
+    unsigned log_keep = 5;
 };
 
 class Daemon final : public core::Effects, private RequestHandler, private RequestEffects {
@@ -95,7 +101,9 @@ private:
     void on_ready(std::uint64_t id);
     void begin_shutdown(const std::string &why);
     void warn(const std::string &msg);
-    void write_log(const std::string &line);
+    // Writes the line FORMAT makes in chipd's log style to stderr, and to the
+    // --log-file (never with journal priorities: a file keeps timestamps).
+    void write_log(const std::function<std::string(LogStyle)> &format);
     // The event stream: whether anyone follows it, and LINE (a JSON object,
     // with or without its newline) to those following NODE (null: all of it).
     bool streaming() const;
@@ -112,6 +120,7 @@ private:
     std::unique_ptr<Registries> registries_;
     std::unique_ptr<Launcher> launcher_;
     std::unique_ptr<Systemd> systemd_;
+    std::unique_ptr<FileSink> log_file_;  // --log-file
     std::unique_ptr<core::Tree> tree_;
     std::unique_ptr<Requests> requests_;
     std::unique_ptr<Control> control_;

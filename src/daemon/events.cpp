@@ -96,11 +96,6 @@ std::string format_event(const core::Event &e, WallTime when, LogStyle style) {
     return timestamp(when) + " chipd: " + text + "\n";
 }
 
-std::string format_warning(std::string_view msg, WallTime when, LogStyle style) {
-    std::string body = "chipd: warning: " + std::string(msg) + "\n";
-    return style.journal ? "<4>" + body : timestamp(when) + " " + body;
-}
-
 namespace {
 
 // A line of text in both formats' manner: "TIME chipd: TEXT" or "<N>chipd: TEXT".
@@ -117,6 +112,12 @@ std::string json_line(nlohmann::json j, int priority, WallTime when, LogStyle st
 }
 
 }  // namespace
+
+std::string format_warning(std::string_view msg, WallTime when, LogStyle style) {
+    if (style.json) return json_line({{"event", "warning"}, {"message", msg}}, 4, when, style);
+    std::string body = "chipd: warning: " + std::string(msg) + "\n";
+    return style.journal ? "<4>" + body : timestamp(when) + " " + body;
+}
 
 std::string format_reload(std::string_view spec, const std::vector<core::Change> &changes,
                           WallTime when, LogStyle style) {

@@ -52,8 +52,8 @@ std::string format_reload_end(const Result<void> &result, WallTime when, LogStyl
 std::string format_membership(bool joined, std::string_view registry, std::string_view group,
                               long pid, std::string_view path, WallTime when);
 
-// A warning line at WHEN, ending in '\n': "... chipd: warning: MSG" (text in
-// both formats, priority 4 under the journal).
+// A warning line at WHEN, ending in '\n': "... chipd: warning: MSG", or
+// {"event": "warning", "message": MSG} (priority 4 under the journal).
 std::string format_warning(std::string_view msg, WallTime when, LogStyle style);
 
 }  // namespace chip::daemon

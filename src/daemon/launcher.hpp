@@ -75,6 +75,12 @@ public:
     void after_turn();
     // chipd's exit: what is left in the pipes is written, notify sockets removed.
     void finish();
+    // Inherited output as JSON objects (--log-format json), for workers
+    // spawned from now on.
+    void inherit_as_json() {
+        inherit_out_ = std::make_shared<InheritSink>(1, true, "stdout");
+        inherit_err_ = std::make_shared<InheritSink>(2, true, "stderr");
+    }
 
 private:
     // What a definition needs at every spawn.

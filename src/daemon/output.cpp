@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "os/clock.hpp"
 #include "os/socket.hpp"
@@ -15,9 +16,19 @@ void InheritSink::write_lines(const std::string &prefix, const char *data, std::
     while (data < end) {
         const char *nl = static_cast<const char *>(std::memchr(data, '\n', end - data));
         const char *stop = nl ? nl + 1 : end;
-        buf_.append(prefix);
-        buf_.append(": ");
-        buf_.append(data, stop);
+        if (json_) {
+            nlohmann::json j{{"event", "output"},
+                             {"path", prefix},
+                             {"stream", stream_},
+                             {"line", std::string(data, nl ? nl : end)}};
+            // Output is bytes: invalid UTF-8 becomes U+FFFD, never a throw.
+            buf_.append(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            buf_.push_back('\n');
+        } else {
+            buf_.append(prefix);
+            buf_.append(": ");
+            buf_.append(data, stop);
+        }
         data = stop;
     }
     // Blocking write: chipd's own stdout/stderr are the user's terminal, the

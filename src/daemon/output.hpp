@@ -39,15 +39,20 @@ public:
                              Time now) = 0;
 };
 
-// chipd's stdout or stderr: each line as "PREFIX: line".
+// chipd's stdout or stderr: each line as "PREFIX: line", or with JSON set
+// (--log-format json) as {"event": "output", "path": PREFIX, "stream": STREAM,
+// "line": LINE}.
 class InheritSink : public Sink {
 public:
-    explicit InheritSink(int fd) : fd_(fd) {}
+    explicit InheritSink(int fd, bool json = false, std::string stream = {})
+        : fd_(fd), json_(json), stream_(std::move(stream)) {}
     void write_lines(const std::string &prefix, const char *data, std::size_t len,
                      Time now) override;
 
 private:
     int fd_;
+    bool json_;
+    std::string stream_;
     std::string buf_;
 };
 

@@ -442,16 +442,32 @@ Requests::Reply Requests::logs(const Call &c) {
     std::string path = required_path(c.req);
     auto nodes = tree_.resolve(path);
     if (!nodes) return {error(nodes.error())};
-    if (nodes->size() != 1 || (*nodes)[0]->is_supervisor)
-        return {error(EINVAL, path + " is not a single worker")};
-    // Files only: inherited or discarded output has nothing to read back.
-    const auto &launch = (*nodes)[0]->worker->launch;
-    auto file = [&](const spec::OutputSpec *o) {
-        return o && o->mode == spec::OutputSpec::Mode::File ? json(o->file) : json(nullptr);
+    if (nodes->size() == 1 && (*nodes)[0]->is_supervisor)
+        return {error(EINVAL, path + " is a supervisor: name a worker or a pool")};
+    // Per worker (a pool's instances in order): each stream's file, or where
+    // it goes when it is not a file.
+    using Mode = spec::OutputSpec::Mode;
+    auto file = [](const spec::OutputSpec &o) {
+        return o.mode == Mode::File ? json(o.file) : json(nullptr);
     };
-    return {json{{"ok", true},
-                 {"stdout", file(launch ? &launch->out : nullptr)},
-                 {"stderr", file(launch ? &launch->err : nullptr)}}};
+    auto to = [](const spec::OutputSpec &o) {
+        return o.mode == Mode::File ? "file" : o.mode == Mode::Inherit ? "inherit" : "null";
+    };
+    json workers = json::array();
+    for (const core::Node *n : *nodes) {
+        const spec::Launch &l = *n->worker->launch;
+        workers.push_back({{"path", n->path},
+                           {"stdout", file(l.out)},
+                           {"stderr", file(l.err)},
+                           {"stdout_to", to(l.out)},
+                           {"stderr_to", to(l.err)}});
+    }
+    // An empty pool has nothing to show.
+    if (workers.empty()) return {error(ESRCH, "no worker at " + path + " (an empty pool)")};
+    json reply{{"ok", true}, {"workers", workers}};
+    reply["stdout"] = workers[0]["stdout"];
+    reply["stderr"] = workers[0]["stderr"];
+    return {std::move(reply)};
 }
 
 Requests::Reply Requests::shutdown(const Call &) {

@@ -178,6 +178,8 @@ TEST_CASE("warnings") {
     CHECK(format_warning("SIGHUP ignored", kWhen, kText) ==
           kStamp + " chipd: warning: SIGHUP ignored\n");
     CHECK(format_warning("SIGHUP ignored", kWhen, kJson) ==
-          kStamp + " chipd: warning: SIGHUP ignored\n");
+          R"({"event":"warning","message":"SIGHUP ignored","time":")" + kStamp + "\"}\n");
+    // Any bytes: invalid UTF-8 is replaced, never thrown on.
+    CHECK(format_warning("a\xff", kWhen, kJson).find("\"a\xef\xbf\xbd\"") != std::string::npos);
     CHECK(format_warning("x", kWhen, kJournal) == "<4>chipd: warning: x\n");
 }

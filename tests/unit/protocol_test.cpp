@@ -554,18 +554,25 @@ TEST_CASE("which registry a request means") {
         {"name": "s", "shm": null, "max_groups": 2, "max_members": 3}]})"));
 }
 
-TEST_CASE("logs: the files of a single worker") {
+TEST_CASE("logs: each worker's files, or where its output goes; a pool's instances in order") {
     World w;
     w.ready("n");
-    CHECK(w.answer({{"op", "logs"}, {"path", "a"}}) ==
-          parse(R"({"ok": true, "stdout": "/logs/a.log", "stderr": null})"));
-    CHECK(w.answer({{"op", "logs"}, {"path", "pool.1"}}) ==
-          parse(R"({"ok": true, "stdout": null, "stderr": null})"));
-    CHECK(w.answer({{"op", "logs"}, {"path", "pool"}}) ==
-          error("pool is not a single worker", "EINVAL"));
+    CHECK(w.answer({{"op", "logs"}, {"path", "a"}}) == parse(R"({"ok": true,
+        "stdout": "/logs/a.log", "stderr": null,
+        "workers": [{"path": "a", "stdout": "/logs/a.log", "stderr": null,
+                     "stdout_to": "file", "stderr_to": "inherit"}]})"));
+    CHECK(w.answer({{"op", "logs"}, {"path", "pool.1"}}) == parse(R"({"ok": true,
+        "stdout": null, "stderr": null,
+        "workers": [{"path": "pool.1", "stdout": null, "stderr": null,
+                     "stdout_to": "inherit", "stderr_to": "inherit"}]})"));
+    json pool = w.answer({{"op", "logs"}, {"path", "pool"}});
+    REQUIRE(pool["workers"].size() == 2);
+    CHECK(pool["workers"][0]["path"] == "pool.0");
+    CHECK(pool["workers"][1]["path"] == "pool.1");
     CHECK(w.answer({{"op", "logs"}, {"path", "sup"}}) ==
-          error("sup is not a single worker", "EINVAL"));
-    CHECK(w.answer({{"op", "logs"}, {"path", "/"}}) == error("/ is not a single worker", "EINVAL"));
+          error("sup is a supervisor: name a worker or a pool", "EINVAL"));
+    CHECK(w.answer({{"op", "logs"}, {"path", "/"}}) ==
+          error("/ is a supervisor: name a worker or a pool", "EINVAL"));
     CHECK(w.answer({{"op", "logs"}, {"path", "x"}}) == error("unknown path \"x\"", "ENOENT"));
 }
 
