@@ -22,7 +22,9 @@ int main(int argc, char **argv) {
                    "for root, /tmp/chip-$UID/chipd.sock)");
     app.add_option("--log-format", log_format, "event log format on stderr")
         ->check(CLI::IsMember({"text", "json"}));
-    app.add_flag("--check", check, "validate the spec and exit (0 valid, 2 invalid)");
+    app.add_flag("--check", check,
+                 "validate the spec, and what would fail at start (programs, cwds), and exit "
+                 "(0 valid, 2 invalid)");
     app.set_version_flag("--version", std::string("chipd ") + CHIP_VERSION);
     try {
         app.parse(argc, argv);
@@ -35,7 +37,11 @@ int main(int argc, char **argv) {
 
     chip::spec::Spec spec;
     try {
-        spec = chip::spec::load_file(spec_path);
+        // Programs and folders may change before a worker starts: chipd meets
+        // them as start failures, --check reports them now.
+        spec =
+            chip::spec::load_file(spec_path, chip::spec::system_host(),
+                                  check ? chip::spec::Checks::Machine : chip::spec::Checks::Spec);
     } catch (const chip::spec::SpecError &e) {
         for (const auto &line : e.errors()) std::fprintf(stderr, "%s\n", line.c_str());
         return 2;
