@@ -49,7 +49,8 @@ struct WorkerSpec {
     Duration start_timeout = std::chrono::seconds(10);
     int stop_signal = 15;  // SIGTERM
     Duration stop_timeout = std::chrono::seconds(5);
-    std::optional<Backoff> backoff;              // its own; unset: its supervisor's default, if any
+    std::optional<Backoff> backoff;  // its own; unset: its supervisor's default, if any
+    bool start = true;               // false: a new node of it is held stopped until a user start
     std::shared_ptr<const spec::Launch> launch;  // opaque here; null in the core's unit tests
 };
 
@@ -67,6 +68,7 @@ struct SupervisorSpec {
     unsigned max_restarts = 3;
     Duration period = std::chrono::seconds(5);
     std::optional<Backoff> backoff;           // its own, as a child of its parent
+    bool start = true;                        // as a child: false holds a new node stopped
     std::optional<Backoff> children_backoff;  // the default of its direct children
     std::vector<ChildSpec> children;          // what a new node of it is built with
 };

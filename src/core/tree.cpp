@@ -144,6 +144,8 @@ std::unique_ptr<Node> Tree::make_node(Node &parent, const ChildSpec &spec, unsig
     } else {
         n->worker = spec.worker;
     }
+    // "start": false: stopped as if by the user, until a user start.
+    n->held = !(spec.is_supervisor ? spec.supervisor->start : spec.worker->start);
     return n;
 }
 
@@ -893,11 +895,13 @@ Result<Tree::Added> Tree::add(Node &sup, std::size_t position, const ChildSpec &
     }
     reindex(sup);
     bool start = is_up(sup.state) && !shutting_down_;
-    std::uint64_t ticket = track(Op::Scale, start ? added : std::vector<Node *>{});
-    if (start) {
-        for (Node *n : added) set_want_start(*n, true);
-        mark_dirty(sup);
-    }
+    // Held ones ("start": false) stay stopped: the ticket does not wait for them.
+    std::vector<Node *> starting;
+    for (Node *n : added)
+        if (start && !n->held) starting.push_back(n);
+    std::uint64_t ticket = track(Op::Scale, starting);
+    for (Node *n : starting) set_want_start(*n, true);
+    if (!starting.empty()) mark_dirty(sup);
     drain(now);
     return Added{added, ticket};
 }
@@ -958,6 +962,10 @@ Result<std::uint64_t> Tree::scale(Node &sup, const std::string &name, unsigned c
                     return make_error(EEXIST,
                                       "a child named " + n + " already exists under " + sup.path);
         }
+        // A pool with "start": false grows held while none of its instances
+        // was started by the user.
+        bool held = !p->def->start && std::all_of(current.begin(), current.end(),
+                                                  [](const Node *n) { return n->held; });
         // After the pool's last instance, or where the pool stands among its siblings.
         std::size_t position = 0;
         while (position < sup.children.size() && sup.children[position]->rank <= p->rank)
@@ -967,7 +975,8 @@ Result<std::uint64_t> Tree::scale(Node &sup, const std::string &name, unsigned c
             auto n = make_node(sup, spec, i, true, next_id_++);
             n->rank = p->rank;
             n->dynamic = p->dynamic;
-            added.push_back(n.get());
+            n->held = held;
+            if (!held) added.push_back(n.get());
             sup.children.insert(sup.children.begin() + static_cast<std::ptrdiff_t>(position++),
                                 std::move(n));
         }

@@ -71,6 +71,10 @@
 // is a stop then a start of that node alone: no strategy, not counted. A failed
 // start of a node started by the user leaves it failed (no retry) and fails the
 // command. shutdown stops the root; hurry sends SIGKILL to everything stopping.
+// A node whose definition says start = false is made held, as if the user had
+// stopped it before it ever started (the tree's start, add, scale); a new
+// instance of such a pool is held while every instance is. Redefining a node
+// never changes whether it is held.
 //
 // A tree that changes while it runs: every node has an id that is never reused;
 // marks and counters are kept per position and rebuilt when a child is inserted
@@ -320,11 +324,11 @@ public:
 
     // ---- changing the tree while it runs ----
     // Adds SPEC as children of SUP at POSITION among them (a pool gives one node
-    // per instance, and none for 0), started in order if SUP is up, else left
-    // stopped; DYNAMIC marks them as not from a spec. EEXIST for a name in use
-    // among SUP's children and pools, EINVAL when SUP is not a supervisor,
-    // ECANCELED during shutdown (for remove too). The ticket finishes once they are up (ok) or
-    // failed to start for good (EIO); at once when SUP is not up.
+    // per instance, and none for 0), started in order if SUP is up (unless held
+    // by start = false), else left stopped; DYNAMIC marks them as not from a spec. EEXIST for a
+    // name in use among SUP's children and pools, EINVAL when SUP is not a supervisor, ECANCELED
+    // during shutdown (for remove too). The ticket finishes once they are up (ok) or failed to
+    // start for good (EIO); at once when SUP is not up.
     struct Added {
         std::vector<Node *> nodes;
         std::uint64_t ticket;

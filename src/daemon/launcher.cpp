@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <tuple>
 
 #include "common/names.hpp"
@@ -36,6 +37,35 @@ bool has_name(const char *kv, const std::string &name) {
 }
 
 }  // namespace
+
+void worker_environment(const std::vector<const char *> &base, const spec::Launch &launch,
+                        std::vector<std::string> &owned, std::vector<const char *> &env) {
+    static const char *const kLogin[] = {"HOME", "USER", "LOGNAME", "SHELL"};
+    auto spec_sets = [&](std::string_view name) {
+        for (const auto &[k, v] : launch.env)
+            if (k == name) return true;
+        return false;
+    };
+    owned.clear();
+    env.clear();
+    bool as_user = launch.uid.has_value();
+    if (as_user && launch.login) {
+        const spec::Login &l = *launch.login;
+        const std::string *values[] = {&l.home, &l.name, &l.name, &l.shell};
+        for (std::size_t i = 0; i < 4; ++i)
+            if (!spec_sets(kLogin[i])) owned.push_back(std::string(kLogin[i]) + "=" + *values[i]);
+    }
+    for (const auto &[k, v] : launch.env) owned.push_back(k + "=" + v);
+    for (const char *kv : base) {
+        const char *eq = std::strchr(kv, '=');
+        std::string_view name(kv, eq ? static_cast<std::size_t>(eq - kv) : std::strlen(kv));
+        bool replaced = spec_sets(name);
+        // chipd's own login variables are not the worker's user's.
+        for (const char *l : kLogin) replaced = replaced || (as_user && name == l);
+        if (!replaced) env.push_back(kv);
+    }
+    for (const auto &kv : owned) env.push_back(kv.c_str());
+}
 
 std::string spawn_failure(const os::SpawnResult &r, const spec::Launch &launch) {
     std::string what;
@@ -120,17 +150,7 @@ Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &la
     for (auto &s : c.candidates) c.candidate_ptrs.push_back(s.c_str());
     for (const auto &a : w.command) c.argv.push_back(const_cast<char *>(a.c_str()));
     c.argv.push_back(nullptr);
-    // chipd's variables minus those the spec sets, then the spec's in its order.
-    for (const auto &[k, v] : w.env) c.env_owned.push_back(k + "=" + v);
-    for (const char *kv : base_env_) {
-        const char *eq = std::strchr(kv, '=');
-        std::size_t klen = eq ? static_cast<std::size_t>(eq - kv) : std::strlen(kv);
-        bool overridden = false;
-        for (const auto &[k, v] : w.env)
-            if (k.size() == klen && std::strncmp(kv, k.c_str(), klen) == 0) overridden = true;
-        if (!overridden) c.env.push_back(kv);
-    }
-    for (const auto &kv : c.env_owned) c.env.push_back(kv.c_str());
+    worker_environment(base_env_, w, c.env_owned, c.env);
     // A user brings its supplementary groups; a group alone drops chipd's.
     if (w.uid || w.gid) {
         gid_t gid = w.gid.value_or(os::real_gid());

@@ -41,6 +41,16 @@ namespace chip::daemon {
 // Permission denied".
 std::string spawn_failure(const os::SpawnResult &r, const spec::Launch &launch);
 
+// The environment a worker of LAUNCH starts with, before chipd's per-node
+// variables: BASE (chipd's own, its private variables already left out) minus
+// the names set here; for a worker with a user, that user's HOME, USER,
+// LOGNAME and SHELL from its passwd entry (as su and systemd set them; a user
+// without an entry gets none of the four); then the spec's env, in its order,
+// which wins over both. OWNED receives the "NAME=VALUE" strings made here, ENV
+// pointers into BASE and OWNED (OWNED must not change while ENV is used).
+void worker_environment(const std::vector<const char *> &base, const spec::Launch &launch,
+                        std::vector<std::string> &owned, std::vector<const char *> &env);
+
 class Launcher {
 public:
     using Warn = std::function<void(const std::string &)>;

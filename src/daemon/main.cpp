@@ -49,7 +49,9 @@ int main(int argc, char **argv) {
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
     app.add_option("--log-keep", log_keep, "rotated --log-file copies kept (default 5)")
         ->check(CLI::Range(1u, 1000u));
-    app.add_flag("--check", check, "validate the spec and exit (0 valid, 2 invalid)");
+    app.add_flag("--check", check,
+                 "validate the spec, and what would fail at start (programs, cwds), and exit "
+                 "(0 valid, 2 invalid)");
     app.set_version_flag("--version", std::string("chipd ") + CHIP_VERSION);
     try {
         app.parse(argc, argv);
@@ -62,7 +64,11 @@ int main(int argc, char **argv) {
 
     chip::spec::Spec spec;
     try {
-        spec = chip::spec::load_file(spec_path);
+        // Programs and folders may change before a worker starts: chipd meets
+        // them as start failures, --check reports them now.
+        spec =
+            chip::spec::load_file(spec_path, chip::spec::system_host(),
+                                  check ? chip::spec::Checks::Machine : chip::spec::Checks::Spec);
     } catch (const chip::spec::SpecError &e) {
         for (const auto &line : e.errors()) say(log_format == "json" && !check, "spec-error", line);
         return 2;

@@ -25,24 +25,37 @@ bool lookup_entry(Entry &entry, Lookup lookup) {
     }
 }
 
-}  // namespace
-
-std::optional<std::pair<uid_t, gid_t>> user_by_name(const std::string &name) {
-    passwd pw{};
-    if (!lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) {
-            return ::getpwnam_r(name.c_str(), e, b, n, r);
-        }))
-        return std::nullopt;
-    return std::pair{pw.pw_uid, pw.pw_gid};
+// PW's fields copied out of the lookup's buffer.
+UserEntry entry_of(const passwd &pw) {
+    return UserEntry{pw.pw_uid, pw.pw_gid, pw.pw_name ? pw.pw_name : "", pw.pw_dir ? pw.pw_dir : "",
+                     pw.pw_shell ? pw.pw_shell : ""};
 }
 
-std::optional<gid_t> user_by_id(uid_t uid) {
+}  // namespace
+
+std::optional<UserEntry> user_by_name(const std::string &name) {
     passwd pw{};
+    std::optional<UserEntry> out;
+    // The entry points into the lookup's buffer: copied out inside the lambda.
     if (!lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) {
-            return ::getpwuid_r(uid, e, b, n, r);
+            int rc = ::getpwnam_r(name.c_str(), e, b, n, r);
+            if (rc == 0 && *r) out = entry_of(*e);
+            return rc;
         }))
         return std::nullopt;
-    return pw.pw_gid;
+    return out;
+}
+
+std::optional<UserEntry> user_by_id(uid_t uid) {
+    passwd pw{};
+    std::optional<UserEntry> out;
+    if (!lookup_entry(pw, [&](passwd *e, char *b, std::size_t n, passwd **r) {
+            int rc = ::getpwuid_r(uid, e, b, n, r);
+            if (rc == 0 && *r) out = entry_of(*e);
+            return rc;
+        }))
+        return std::nullopt;
+    return out;
 }
 
 std::optional<gid_t> group_by_name(const std::string &name) {

@@ -6,14 +6,22 @@
 
 #include <optional>
 #include <string>
-#include <utility>
 
 namespace chip::os {
 
-// The uid and primary gid of the passwd entry named NAME.
-std::optional<std::pair<uid_t, gid_t>> user_by_name(const std::string &name);
-// The primary gid of the passwd entry of UID.
-std::optional<gid_t> user_by_id(uid_t uid);
+// A passwd entry: what a login as that user gets.
+struct UserEntry {
+    uid_t uid = 0;
+    gid_t gid = 0;      // the primary group
+    std::string name;   // the login name
+    std::string home;   // pw_dir
+    std::string shell;  // pw_shell
+};
+
+// The passwd entry named NAME.
+std::optional<UserEntry> user_by_name(const std::string &name);
+// The passwd entry of UID.
+std::optional<UserEntry> user_by_id(uid_t uid);
 // The gid of the group entry named NAME.
 std::optional<gid_t> group_by_name(const std::string &name);
 

@@ -1,5 +1,6 @@
 #include "os/file.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,6 +64,42 @@ bool is_folder(const std::string &path) {
 
 bool is_writable_folder(const std::string &path) {
     return is_folder(path) && ::access(path.c_str(), W_OK | X_OK) == 0;
+}
+
+Result<std::vector<std::string>> files_in_folder(const std::string &path) {
+    UniqueFd dir_fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd) return make_error(errno, "");
+    DIR *dir = ::fdopendir(dir_fd.get());
+    if (!dir) return make_error(errno, "");
+    dir_fd.release();  // closedir closes it
+    std::vector<std::string> names;
+    int error = 0;
+    for (;;) {
+        errno = 0;
+        dirent *e = ::readdir(dir);
+        if (!e) {
+            error = errno;
+            break;
+        }
+        std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        // Only regular files: a FIFO would block the reader, a folder is no spec.
+        struct stat st {};
+        if (::fstatat(::dirfd(dir), name.c_str(), &st, 0) == 0 && S_ISREG(st.st_mode))
+            names.push_back(std::move(name));
+    }
+    ::closedir(dir);
+    if (error) return make_error(error, "");
+    return names;
+}
+
+Result<void> executable_file(const std::string &path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return make_error(errno, "");
+    if (S_ISDIR(st.st_mode)) return make_error(EISDIR, "");
+    if (!S_ISREG(st.st_mode)) return make_error(EACCES, "");
+    if (::access(path.c_str(), X_OK) != 0) return make_error(errno, "");
+    return {};
 }
 
 // Plain read(2) rather than iostreams: errno survives, so the caller can say why.

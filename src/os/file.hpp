@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 #include "os/fd.hpp"
@@ -35,6 +36,13 @@ ssize_t read_at(int fd, char *buf, std::size_t cap, off_t offset);
 bool is_folder(const std::string &path);
 // True when PATH is a folder this process may create files in.
 bool is_writable_folder(const std::string &path);
+// The names of the regular files (symlinks followed) in the folder PATH, in
+// no particular order. The error's code is the errno (ENOENT: no such folder).
+Result<std::vector<std::string>> files_in_folder(const std::string &path);
+// Whether this process may execute PATH: a regular file (symlinks followed)
+// with execute permission for it. The error's code says why not (ENOENT,
+// EACCES, EISDIR for a folder, ...); its message is empty.
+Result<void> executable_file(const std::string &path);
 // The whole file at PATH; EISDIR for a folder, EFBIG past LIMIT bytes. The
 // error's code is the errno; its message is empty (the caller names the file).
 Result<std::string> read_small_file(const std::string &path, std::size_t limit);

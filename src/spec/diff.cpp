@@ -25,13 +25,13 @@ bool needs_restart(const core::WorkerSpec &a, const core::WorkerSpec &b) {
 bool needs_update(const core::WorkerSpec &a, const core::WorkerSpec &b) {
     return a.restart != b.restart || a.start_timeout != b.start_timeout ||
            a.stop_signal != b.stop_signal || a.stop_timeout != b.stop_timeout ||
-           a.launch->join != b.launch->join || a.backoff != b.backoff;
+           a.launch->join != b.launch->join || a.backoff != b.backoff || a.start != b.start;
 }
 
 bool same_policy(const core::SupervisorSpec &a, const core::SupervisorSpec &b) {
     return a.strategy == b.strategy && a.on_give_up == b.on_give_up &&
            a.max_restarts == b.max_restarts && a.period == b.period && a.backoff == b.backoff &&
-           a.children_backoff == b.children_backoff;
+           a.children_backoff == b.children_backoff && a.start == b.start;
 }
 
 // A child of the running supervisor as the spec names it: a single worker, a
@@ -276,8 +276,8 @@ private:
 
 bool same_start(const Launch &a, const Launch &b) {
     return a.command == b.command && a.env == b.env && a.cwd == b.cwd && a.user == b.user &&
-           a.group == b.group && a.uid == b.uid && a.gid == b.gid && same_output(a.out, b.out) &&
-           same_output(a.err, b.err);
+           a.group == b.group && a.uid == b.uid && a.gid == b.gid && a.login == b.login &&
+           same_output(a.out, b.out) && same_output(a.err, b.err);
 }
 
 core::Plan diff(const core::Node &root, const core::SupervisorSpec &next) {

@@ -4,11 +4,14 @@
 //
 // A node's identity is its path and kind: a node whose path and kind are in
 // both the tree and the spec is the same node, compared field by field:
-//   command, env, cwd, user, group, ready, stdout, stderr      -> restart
+//   command, env, cwd, user (and its passwd entry), group,
+//   ready, stdout, stderr                                      -> restart
 //   restart, start_timeout, stop_signal, stop_timeout, join,
-//   backoff                                                    -> update
+//   backoff, start                                             -> update
 //   a supervisor's strategy, max_restarts, period, backoff
-//   (its own and its body's), child order                      -> update
+//   (its own and its body's), start, child order               -> update
+//   (`start` says how a new node begins: a change of it leaves a node
+//   running or stopped as it is)
 //   a pool's instances                                         -> add/remove of instances
 //   only in the spec -> add; only in the tree -> remove (nodes added at run time
 //   are kept); same path, other kind -> remove and add.

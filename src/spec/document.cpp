@@ -229,13 +229,15 @@ void describe_into(const Json &v, std::string &out, std::size_t budget) {
 
 }  // namespace
 
-// strict (the default): text after the document is an error too.
+// strict: text after the document is an error too.
 Document parse_document(std::string_view text, const std::string &file) {
     Document doc;
     Builder builder(doc.root, file, doc.errors);
     bool ok = false;
     try {
-        ok = Json::sax_parse(text.begin(), text.end(), &builder);
+        // Comments (// and /* */) are skipped like white space.
+        ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json, true,
+                             true);
     } catch (const std::exception &) {
         // Not expected (our SAX handler returns false instead), but stay total.
         ok = false;

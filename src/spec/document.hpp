@@ -1,7 +1,8 @@
 // JSON text -> a JSON document, for the spec loader, plus the small helpers its
 // error messages need (a value shown briefly, a pointer token, "did you mean").
 //
-// Parsing keeps key order (ordered_json: env and join keep spec order), reports
+// Parsing keeps key order (ordered_json: env and join keep spec order), skips
+// comments (// to the end of the line, /* ... */), reports
 // syntax errors at a 1-based line and column, and reports duplicate keys at
 // their JSON Pointer. It does not know what a spec is: that is loader.cpp.
 #pragma once

@@ -1,5 +1,7 @@
 #include "spec/host.hpp"
 
+#include <cstdlib>
+
 #include "os/accounts.hpp"
 #include "os/file.hpp"
 
@@ -7,12 +9,19 @@ namespace chip::spec {
 
 namespace {
 
+std::optional<User> user_of(const std::optional<os::UserEntry> &e) {
+    if (!e) return std::nullopt;
+    return User{e->uid, e->gid, e->name, e->home, e->shell};
+}
+
 class SystemHost final : public Host {
 public:
-    std::optional<std::pair<uid_t, gid_t>> user_by_name(const std::string &name) const override {
-        return os::user_by_name(name);
+    std::optional<User> user_by_name(const std::string &name) const override {
+        return user_of(os::user_by_name(name));
     }
-    std::optional<gid_t> user_by_id(uid_t uid) const override { return os::user_by_id(uid); }
+    std::optional<User> user_by_id(uid_t uid) const override {
+        return user_of(os::user_by_id(uid));
+    }
     std::optional<gid_t> group_by_name(const std::string &name) const override {
         return os::group_by_name(name);
     }
@@ -22,6 +31,17 @@ public:
     }
     Result<std::string> read_file(const std::string &path, std::size_t limit) const override {
         return os::read_small_file(path, limit);
+    }
+    Result<std::vector<std::string>> files_in_folder(const std::string &path) const override {
+        return os::files_in_folder(path);
+    }
+    Result<void> executable(const std::string &path) const override {
+        return os::executable_file(path);
+    }
+    // The launcher's fallback when chipd has no PATH (launcher.cpp).
+    std::string search_path() const override {
+        const char *p = std::getenv("PATH");
+        return p && *p ? p : "/usr/local/bin:/usr/bin:/bin";
     }
     std::string current_dir() const override { return os::current_dir(); }
 };

@@ -1,5 +1,6 @@
-// What the spec loader asks of the machine: user and group accounts, folders
-// and the spec file itself. The loader reaches them only through this, so its
+// What the spec loader asks of the machine: user and group accounts, folders,
+// the spec file and the files it includes, and (for `chipd --check`) whether
+// programs can be executed. The loader reaches them only through this, so its
 // tests run the same on any machine with a Host of their own.
 #pragma once
 
@@ -8,19 +9,28 @@
 #include <cstddef>
 #include <optional>
 #include <string>
-#include <utility>
+#include <vector>
 
 #include "common/result.hpp"
 
 namespace chip::spec {
 
+// A passwd entry, as much of it as a worker's environment needs.
+struct User {
+    uid_t uid = 0;
+    gid_t gid = 0;      // the primary group
+    std::string name;   // the login name: USER, LOGNAME
+    std::string home;   // HOME
+    std::string shell;  // SHELL
+};
+
 class Host {
 public:
     virtual ~Host() = default;
-    // The uid and primary gid of the user named NAME.
-    virtual std::optional<std::pair<uid_t, gid_t>> user_by_name(const std::string &name) const = 0;
-    // The primary gid of the user with UID.
-    virtual std::optional<gid_t> user_by_id(uid_t uid) const = 0;
+    // The user named NAME.
+    virtual std::optional<User> user_by_name(const std::string &name) const = 0;
+    // The user with UID.
+    virtual std::optional<User> user_by_id(uid_t uid) const = 0;
     // The gid of the group named NAME.
     virtual std::optional<gid_t> group_by_name(const std::string &name) const = 0;
     // True when PATH is a folder.
@@ -30,6 +40,15 @@ public:
     // The file at PATH, at most LIMIT bytes; the error's code is an errno value
     // (EISDIR for a folder, EFBIG past LIMIT).
     virtual Result<std::string> read_file(const std::string &path, std::size_t limit) const = 0;
+    // The names of the regular files in the folder PATH, in any order; the
+    // error's code is an errno value (ENOENT: no such folder).
+    virtual Result<std::vector<std::string>> files_in_folder(const std::string &path) const = 0;
+    // Whether chipd may execute PATH (a regular file with execute permission);
+    // the error's code says why not.
+    virtual Result<void> executable(const std::string &path) const = 0;
+    // chipd's PATH, where a command without '/' is looked up when the spec's
+    // env sets none.
+    virtual std::string search_path() const = 0;
     // The working directory, against which a relative spec folder is taken.
     virtual std::string current_dir() const = 0;
 };

@@ -4,6 +4,7 @@
 // one run shows the user everything that is wrong.
 #include "spec/loader.hpp"
 
+#include <fnmatch.h>
 #include <sys/un.h>
 
 #include <algorithm>
@@ -52,15 +53,19 @@ const std::vector<std::string> &worker_keys() {
     static const std::vector<std::string> keys{
         "name", "command", "restart", "instances",     "env",         "cwd",
         "user", "group",   "ready",   "start_timeout", "stop_signal", "stop_timeout",
-        "join", "stdout",  "stderr",  "backoff"};
+        "join", "stdout",  "stderr",  "backoff",       "start"};
     return keys;
 }
 const std::vector<std::string> &supervisor_child_keys() {
-    static const std::vector<std::string> keys{"name", "supervisor", "backoff"};
+    static const std::vector<std::string> keys{"name", "supervisor", "backoff", "start"};
     return keys;
 }
 const std::vector<std::string> &backoff_keys() {
     static const std::vector<std::string> keys{"initial", "max", "factor", "jitter", "reset_after"};
+    return keys;
+}
+const std::vector<std::string> &include_keys() {
+    static const std::vector<std::string> keys{"include"};
     return keys;
 }
 const std::vector<std::string> &output_keys() {
@@ -120,13 +125,13 @@ std::optional<unsigned long> numeric_id(const std::string &s) {
 
 struct Account {
     uid_t uid;
-    std::optional<gid_t> gid;  // the primary group; unknown for a bare numeric id
+    std::optional<User> entry;  // its passwd entry; none for a bare numeric id
 };
 
 // NAME as a user: by name first (like chown(1), a user may be named "1000"),
-// then as a numeric id, with its primary group when the id has an entry.
+// then as a numeric id, with its passwd entry when the id has one.
 std::optional<Account> find_user(const Host &host, const std::string &name) {
-    if (auto u = host.user_by_name(name)) return Account{u->first, u->second};
+    if (auto u = host.user_by_name(name)) return Account{u->uid, u};
     auto id = numeric_id(name);
     if (!id) return std::nullopt;
     uid_t uid = static_cast<uid_t>(*id);
@@ -146,20 +151,26 @@ std::optional<gid_t> find_group(const Host &host, const std::string &name) {
 class Siblings {
 public:
     struct Clash {
-        std::string pointer;  // of the earlier sibling
+        std::string pointer;  // of the earlier sibling ("POINTER in FILE" when in another file)
         std::string before;   // in the message, between our name and the pointer
         std::string after;    // after the pointer
     };
 
-    std::optional<Clash> clash(const std::string &name, std::optional<unsigned> pool) const {
+    // NAME (a pool of POOL instances, when set) against the siblings added so
+    // far; FILE is the file NAME is written in.
+    std::optional<Clash> clash(const std::string &name, std::optional<unsigned> pool,
+                               const std::string &file) const {
+        auto where = [&](const Entry &e) {
+            return show_pointer(e.pointer) + (e.file == file ? "" : " in " + e.file);
+        };
         if (auto it = names_.find(name); it != names_.end())
-            return Clash{it->second.pointer, "", ""};
+            return Clash{where(it->second), "", ""};
         // NAME.k against an earlier NAME with more than k instances.
         if (auto dot = name.rfind('.'); dot != std::string::npos) {
             auto index = canonical_index(std::string_view(name).substr(dot + 1));
             auto it = names_.find(name.substr(0, dot));
             if (index && it != names_.end() && it->second.pool && *index < *it->second.pool)
-                return Clash{it->second.pointer, "",
+                return Clash{where(it->second), "",
                              " (\"" + it->first + "\" with " + std::to_string(*it->second.pool) +
                                  " instances)"};
         }
@@ -170,7 +181,7 @@ public:
                  it != names_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
                 auto index = canonical_index(std::string_view(it->first).substr(prefix.size()));
                 if (index && *index < *pool)
-                    return Clash{it->second.pointer,
+                    return Clash{where(it->second),
                                  ", whose " + std::to_string(*pool) + " instances include \"" +
                                      it->first + "\"",
                                  ""};
@@ -179,15 +190,18 @@ public:
         return std::nullopt;
     }
 
-    void add(const std::string &name, std::optional<unsigned> pool, const std::string &pointer) {
-        names_.emplace(name, Entry{pointer, pool});
+    void add(const std::string &name, std::optional<unsigned> pool, const std::string &pointer,
+             const std::string &file) {
+        names_.emplace(name, Entry{pointer, file, pool});
     }
 
 private:
     struct Entry {
         std::string pointer;
+        std::string file;
         std::optional<unsigned> pool;  // its instance count, for a pool
     };
+    static std::string show_pointer(const std::string &p) { return p.empty() ? "/" : p; }
     std::map<std::string, Entry> names_;
 };
 
@@ -196,8 +210,18 @@ private:
 // of the contract and reports at the pointer it is given.
 class Loader {
 public:
-    Loader(std::string file, std::string dir, std::vector<std::string> errors, const Host &host)
-        : file_(std::move(file)), dir_(std::move(dir)), errors_(std::move(errors)), host_(host) {}
+    // FILE names the text in errors, DIR (absolute) is its folder. PATH is the
+    // file itself when the text is one (empty otherwise), so that an include
+    // that leads back to it is a cycle.
+    Loader(std::string file, std::string dir, std::string path, std::vector<std::string> errors,
+           const Host &host, Checks checks)
+        : file_(std::move(file)),
+          dir_(std::move(dir)),
+          errors_(std::move(errors)),
+          host_(host),
+          checks_(checks) {
+        if (!path.empty()) reading_.push_back(std::move(path));
+    }
 
     // The spec of DOC; meaningful only if errors() is empty afterwards.
     Spec load(const Json &doc);
@@ -206,7 +230,12 @@ public:
         declared_ = std::move(registries);
         core::ChildSpec c;
         Siblings siblings;
-        child(doc, "", c, 0, siblings);
+        if (doc.is_object() && member(doc, "include"))
+            fail_with("",
+                      "expected a child (an include splices children into a \"children\" array)",
+                      "an include");
+        else
+            child(doc, "", c, 0, siblings);
         return c;
     }
     std::vector<std::string> &errors() { return errors_; }
@@ -254,10 +283,25 @@ private:
     // leaves the defaults of core/spec.hpp where the spec says nothing.
     void registries(const Json &v, const std::string &pointer, std::vector<RegistrySpec> &out);
     void supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s, int depth);
+    // The items of a "children" array (or of an included file's), children
+    // and include entries, appended to OUT.
+    void children(const Json &list, const std::string &pointer, std::vector<core::ChildSpec> &out,
+                  int depth, Siblings &siblings);
+    // One item of such an array.
+    void entry(const Json &v, const std::string &pointer, std::vector<core::ChildSpec> &out,
+               int depth, Siblings &siblings);
+    // {"include": GLOB}: the children of every file it matches, in name order.
+    void include(const Json &v, const std::string &pointer, std::vector<core::ChildSpec> &out,
+                 int depth, Siblings &siblings);
+    // The files GLOB (at POINTER) names, (absolute path, name in errors) each.
+    std::vector<std::pair<std::string, std::string>> expand(const std::string &glob,
+                                                            const std::string &pointer);
     void child(const Json &v, const std::string &pointer, core::ChildSpec &c, int depth,
                Siblings &siblings);
     void worker(const Json &v, const std::string &pointer, core::WorkerSpec &w, Launch &l);
     void command(const Json &v, const std::string &pointer, Launch &l);
+    // Checks::Machine: command[0] (at POINTER) names a program chipd can execute.
+    void check_program(const Launch &l, const std::string &pointer);
     void env(const Json &v, const std::string &pointer, Launch &l);
     void account(const Json &obj, const std::string &pointer, Launch &l);
     void stop_signal(const Json &v, const std::string &pointer, core::WorkerSpec &w);
@@ -273,11 +317,14 @@ private:
         return s;
     }
 
-    std::string file_;  // as given, the prefix of every error
+    std::string file_;  // as given, the prefix of every error (the file being read)
     std::string dir_;   // absolute, for relative paths
     std::vector<std::string> errors_;
     std::vector<std::string> declared_;  // registry names, for "join"
     const Host &host_;
+    Checks checks_;
+    std::vector<std::string> reading_;  // absolute paths of the files being read, outermost first
+    std::size_t included_ = 0;          // files included so far
 };
 
 void Loader::check_keys(const Json &obj, const std::string &pointer,
@@ -508,16 +555,121 @@ void Loader::supervisor(const Json &v, const std::string &pointer, core::Supervi
             fail(children_pointer, "expected an array of children", *x);
             return;
         }
-        // Invalid children are kept too: the spec is refused anyway, and the
-        // indexes stay aligned with the pointers in the messages.
         Siblings siblings;
         s.children.reserve(x->size());
-        for (std::size_t i = 0; i < x->size(); ++i) {
-            core::ChildSpec c;
-            child((*x)[i], child_pointer(children_pointer, i), c, depth, siblings);
-            s.children.push_back(std::move(c));
-        }
+        children(*x, children_pointer, s.children, depth, siblings);
     }
+}
+
+// Invalid children are kept too (the spec is refused anyway): messages carry
+// their pointers, so nothing needs the vector to line up with the array.
+void Loader::children(const Json &list, const std::string &pointer,
+                      std::vector<core::ChildSpec> &out, int depth, Siblings &siblings) {
+    for (std::size_t i = 0; i < list.size(); ++i)
+        entry(list[i], child_pointer(pointer, i), out, depth, siblings);
+}
+
+void Loader::entry(const Json &v, const std::string &pointer, std::vector<core::ChildSpec> &out,
+                   int depth, Siblings &siblings) {
+    if (v.is_object() && member(v, "include")) {
+        include(v, pointer, out, depth, siblings);
+        return;
+    }
+    core::ChildSpec c;
+    child(v, pointer, c, depth, siblings);
+    out.push_back(std::move(c));
+}
+
+// Each file is read like the spec itself: its errors name it and use its
+// pointers, and its relative paths are taken from its own folder. An included
+// file may include others; one that leads back to a file being read is refused.
+void Loader::include(const Json &v, const std::string &pointer, std::vector<core::ChildSpec> &out,
+                     int depth, Siblings &siblings) {
+    check_keys(v, pointer, include_keys());
+    std::string p = child_pointer(pointer, "include");
+    const Json &glob = v.at("include");
+    const std::string *pattern =
+        text(glob, p, "expected a file name or a glob, relative to this file's folder");
+    if (!pattern) return;
+    for (const auto &[path, label] : expand(*pattern, p)) {
+        if (std::find(reading_.begin(), reading_.end(), path) != reading_.end()) {
+            fail_with(p, "expected no include cycle",
+                      describe(glob) + ", which leads back to " + label);
+            continue;
+        }
+        if (reading_.size() > kMaxIncludeDepth || ++included_ > kMaxIncludedFiles) {
+            fail_with(p,
+                      "expected includes at most " + std::to_string(kMaxIncludeDepth) +
+                          " deep and " + std::to_string(kMaxIncludedFiles) + " files in all",
+                      label + ", one more");
+            return;
+        }
+        auto text = host_.read_file(path, kMaxFileSize);
+        if (!text) {
+            fail_with(
+                p, "expected files chipd can read",
+                label + ": " +
+                    (text.error().code == EFBIG ? std::string("larger than 16 MiB")
+                                                : std::string(std::strerror(text.error().code))));
+            continue;
+        }
+        Document doc = parse_document(*text, label);
+        errors_.insert(errors_.end(), doc.errors.begin(), doc.errors.end());
+        if (doc.syntax_error) continue;
+        // The included file is the one being read until its children are in.
+        std::string outer_file = std::exchange(file_, label);
+        std::string outer_dir = std::exchange(dir_, fs::path(path).parent_path().string());
+        reading_.push_back(path);
+        if (doc.root.is_array())
+            children(doc.root, "", out, depth, siblings);
+        else if (doc.root.is_object())
+            entry(doc.root, "", out, depth, siblings);
+        else
+            fail("", "expected a child (an object) or an array of children", doc.root);
+        reading_.pop_back();
+        file_ = std::move(outer_file);
+        dir_ = std::move(outer_dir);
+    }
+}
+
+// Wildcards (*, ?, [...], as in the shell) may be used in the file name, not
+// in its folder. A glob without any names one file, which must exist; a glob
+// with them may match nothing (no children), and never matches names that
+// start with '.'. Matches are taken in byte order of their names.
+std::vector<std::pair<std::string, std::string>> Loader::expand(const std::string &glob,
+                                                                const std::string &pointer) {
+    auto wild = [](const std::string &s) { return s.find_first_of("*?[") != std::string::npos; };
+    fs::path written(glob);
+    // The name errors show: the glob as written, from the folder of the file's
+    // name (the label), so a relative spec name gives relative names.
+    fs::path shown = written.is_absolute() ? written : (fs::path(file_).parent_path() / written);
+    shown = shown.lexically_normal();
+    std::string path = absolute(glob);
+    if (glob.back() == '/' || written.filename() == "." || written.filename() == "..") {
+        fail_with(pointer, "expected a file name or a glob of file names", describe(Json(glob)));
+        return {};
+    }
+    if (wild(written.parent_path().string())) {
+        fail_with(pointer, "expected wildcards only in the file name, not in its folder",
+                  describe(Json(glob)));
+        return {};
+    }
+    std::string name = fs::path(path).filename().string();
+    if (!wild(name)) return {{path, shown.string()}};
+    std::string folder = fs::path(path).parent_path().string();
+    auto names = host_.files_in_folder(folder);
+    if (!names) {
+        if (names.error().code == ENOENT) return {};
+        fail_with(pointer, "expected a folder chipd can read",
+                  describe(Json(glob)) + " (" + std::strerror(names.error().code) + ")");
+        return {};
+    }
+    std::sort(names->begin(), names->end());
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const auto &n : *names)
+        if (::fnmatch(name.c_str(), n.c_str(), FNM_PERIOD) == 0)
+            files.emplace_back((fs::path(folder) / n).string(), (shown.parent_path() / n).string());
+    return files;
 }
 
 // A child: "name" and exactly one of "command" (a worker) or "supervisor".
@@ -563,10 +715,19 @@ void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c
 
     // With both, check both: every error is worth showing.
     std::optional<unsigned> instances;
+    // "start": false holds a new node stopped (a worker, a pool, a supervisor).
+    bool start = true;
+    if (const Json *x = member(v, "start")) {
+        if (x->is_boolean())
+            start = x->get<bool>();
+        else
+            fail(child_pointer(pointer, "start"), "expected true or false", *x);
+    }
     if (cmd) {
         auto w = std::make_shared<core::WorkerSpec>();
         auto l = std::make_shared<Launch>();
         worker(v, pointer, *w, *l);
+        w->start = start;
         w->launch = std::move(l);
         instances = w->instances;
         c.worker = std::move(w);
@@ -577,17 +738,18 @@ void Loader::child(const Json &v, const std::string &pointer, core::ChildSpec &c
         supervisor(*sup, child_pointer(pointer, "supervisor"), *s, depth + 1);
         if (const Json *x = member(v, "backoff"); x && !cmd)
             s->backoff = backoff(*x, child_pointer(pointer, "backoff"));
+        s->start = start;
         c.supervisor = std::move(s);
     }
 
     if (named) {
         if (c.is_supervisor) instances.reset();
-        if (auto clash = siblings.clash(c.name, instances)) {
+        if (auto clash = siblings.clash(c.name, instances, file_)) {
             fail_with(name_pointer, "expected a name unique among its siblings",
                       describe(*name) + clash->before + ", already used by " + clash->pointer +
                           clash->after);
         } else {
-            siblings.add(c.name, instances, pointer);
+            siblings.add(c.name, instances, pointer, file_);
         }
     }
 }
@@ -609,8 +771,15 @@ void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec 
             w.instances = static_cast<unsigned>(*n);
     if (const Json *x = member(v, "env")) env(*x, at("env"), l);
     l.cwd = dir_;
-    if (const Json *x = member(v, "cwd"))
-        if (auto p = path(*x, at("cwd"), "expected a non-empty path")) l.cwd = *p;
+    if (const Json *x = member(v, "cwd")) {
+        if (auto p = path(*x, at("cwd"), "expected a non-empty path")) {
+            l.cwd = *p;
+            if (checks_ == Checks::Machine && !host_.is_folder(l.cwd))
+                fail(at("cwd"), "expected an existing folder", *x);
+        }
+    }
+    if (checks_ == Checks::Machine && !l.command.empty())
+        check_program(l, child_pointer(at("command"), std::size_t{0}));
     account(v, pointer, l);
     if (const Json *x = member(v, "ready")) {
         using core::ReadyMode;
@@ -686,17 +855,59 @@ void Loader::command(const Json &v, const std::string &pointer, Launch &l) {
     }
     std::vector<std::string> argv;
     bool ok = true;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        const std::string *arg =
-            text(v[i], child_pointer(pointer, i), "expected a non-empty string");
-        ok = ok && arg;
-        if (arg) argv.push_back(*arg);
+    // The program must be named; an argument may be empty ("--save", "").
+    if (const std::string *prog = text(v[0], child_pointer(pointer, std::size_t{0}),
+                                       "expected a non-empty string (the program)"))
+        argv.push_back(*prog);
+    else
+        ok = false;
+    for (std::size_t i = 1; i < v.size(); ++i) {
+        const Json &arg = v[i];
+        if (!arg.is_string() ||
+            arg.get_ref<const std::string &>().find('\0') != std::string::npos) {
+            fail(child_pointer(pointer, i), "expected a string without NUL", arg);
+            ok = false;
+        } else {
+            argv.push_back(arg.get<std::string>());
+        }
     }
     if (!ok) return;
     // A program with a '/' is a path, relative ones from the spec's folder;
     // a bare name is looked up in PATH when it is started.
     if (argv[0].find('/') != std::string::npos) argv[0] = absolute(argv[0]);
     l.command = std::move(argv);
+}
+
+// As the launcher looks a program up (launcher.cpp): a name with '/' is that
+// file; a bare name is tried in each folder of PATH (the spec's env PATH, else
+// chipd's), an empty element being the worker's cwd. Permissions are chipd's.
+void Loader::check_program(const Launch &l, const std::string &pointer) {
+    const std::string &prog = l.command[0];
+    Json shown(prog);
+    if (prog.find('/') != std::string::npos) {
+        if (auto ok = host_.executable(prog); !ok)
+            fail_with(pointer, "expected an executable file",
+                      describe(shown) + " (" + std::strerror(ok.error().code) + ")");
+        return;
+    }
+    std::string search = host_.search_path();
+    for (const auto &[k, v] : l.env)
+        if (k == "PATH") search = v;
+    int why = ENOENT;  // the most telling failure: a file found but not executable
+    std::size_t start = 0;
+    for (;;) {
+        auto colon = search.find(':', start);
+        std::string dir = search.substr(start, colon == std::string::npos ? colon : colon - start);
+        fs::path folder = dir.empty() ? fs::path(l.cwd) : fs::path(l.cwd) / dir;
+        auto ok = host_.executable((folder / prog).lexically_normal().string());
+        if (ok) return;
+        if (ok.error().code != ENOENT && ok.error().code != ENOTDIR) why = ok.error().code;
+        if (colon == std::string::npos) break;
+        start = colon + 1;
+    }
+    fail_with(pointer, "expected a program in PATH (" + search + ")",
+              describe(shown) + (why == ENOENT ? ", not found"
+                                               : ", found but " + std::string(std::strerror(why))));
 }
 
 // "env": extra variables, kept in spec order (ordered_json) so that the
@@ -755,13 +966,15 @@ void Loader::account(const Json &obj, const std::string &pointer, Launch &w) {
     }
     if (user) {
         w.uid = user->uid;
-        if (!group && !user->gid && !g) {
+        if (user->entry) w.login = Login{user->entry->name, user->entry->home, user->entry->shell};
+        if (!group && !user->entry && !g) {
             // Running as a uid with chipd's own (often root's) group would be a surprise.
             fail(child_pointer(pointer, "user"),
                  "expected a user with a passwd entry, or a \"group\" beside a numeric user id",
                  *u);
         }
-        w.gid = group ? group : user->gid;
+        w.gid =
+            group ? group : (user->entry ? std::optional<gid_t>(user->entry->gid) : std::nullopt);
     } else if (group) {
         w.gid = group;
     }
@@ -882,11 +1095,13 @@ std::string absolute_dir(const std::string &dir, const std::string &cwd) {
 // Syntax errors end the load at once (there is no document to walk); every
 // other error is collected and thrown together at the end.
 Spec load_string(std::string_view text, const std::string &file_label, const std::string &dir,
-                 const Host &host) {
+                 const Host &host, Checks checks) {
     Document doc = parse_document(text, file_label);
     if (doc.syntax_error) throw SpecError(std::move(doc.errors));
     // Duplicate keys come first: they were found first, in document order.
-    Loader loader(file_label, absolute_dir(dir, host.current_dir()), std::move(doc.errors), host);
+    std::string abs_dir = absolute_dir(dir, host.current_dir());
+    std::string self = (fs::path(abs_dir) / fs::path(file_label).filename()).string();
+    Loader loader(file_label, abs_dir, self, std::move(doc.errors), host, checks);
     Spec spec = loader.load(doc.root);
     if (!loader.errors().empty()) throw SpecError(std::move(loader.errors()));
     spec.file = file_label;
@@ -897,13 +1112,14 @@ core::ChildSpec load_child(std::string_view text, const std::string &label, cons
                            const std::vector<std::string> &registries, const Host &host) {
     Document doc = parse_document(text, label);
     if (doc.syntax_error) throw SpecError(std::move(doc.errors));
-    Loader loader(label, absolute_dir(dir, host.current_dir()), std::move(doc.errors), host);
+    Loader loader(label, absolute_dir(dir, host.current_dir()), "", std::move(doc.errors), host,
+                  Checks::Spec);
     core::ChildSpec child = loader.load_child(doc.root, registries);
     if (!loader.errors().empty()) throw SpecError(std::move(loader.errors()));
     return child;
 }
 
-Spec load_file(const std::string &path, const Host &host) {
+Spec load_file(const std::string &path, const Host &host, Checks checks) {
     auto text = host.read_file(path, kMaxFileSize);
     if (!text)
         throw SpecError(
@@ -911,7 +1127,7 @@ Spec load_file(const std::string &path, const Host &host) {
              (text.error().code == EFBIG ? std::string("larger than 16 MiB")
                                          : std::string(std::strerror(text.error().code)))});
     fs::path parent = fs::path(path).parent_path();
-    return load_string(*text, path, parent.empty() ? "." : parent.string(), host);
+    return load_string(*text, path, parent.empty() ? "." : parent.string(), host, checks);
 }
 
 }  // namespace chip::spec

@@ -5,14 +5,18 @@
 // keeps checking siblings after one) and throws them together, each a full line
 // "FILE: POINTER: expected X; got Y" (JSON Pointer, RFC 6901; the document is "/"),
 // or "FILE:LINE:COL: syntax error: ..." for text that is not JSON at all.
-// The grammar is the one README.md ("The spec", "chipd") promises.
+// The grammar is the one README.md ("The spec", "chipd") promises. Comments
+// (// and /* */) are allowed; a child {"include": GLOB} splices in the
+// children of other files, whose errors name those files and their pointers.
 //
-// It does not check what only the running system can tell: whether a command or
-// a cwd exists, or whether chipd may switch to a user. Users and groups are
-// resolved here (the spec names them), and log folders must be writable: both
-// through a Host, the machine by default.
+// Users and groups are resolved here (the spec names them), and log folders
+// must be writable: both through a Host, the machine by default. What may
+// change before a worker starts (whether its program and cwd exist) is
+// checked only when asked (Checks::Machine, `chipd --check`); chipd itself
+// meets those as start failures.
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -34,14 +38,21 @@ private:
     std::vector<std::string> errors_;
 };
 
+// What a load checks beside the spec itself.
+enum class Checks {
+    Spec,     // the spec, its users, groups and log folders
+    Machine,  // also each command[0] (executable, found in PATH) and each cwd (a folder)
+};
+
 // Reads and loads the spec at PATH; relative paths in it are taken from PATH's
 // folder. An unreadable file is a SpecError "PATH: unable to read: <strerror>".
-Spec load_file(const std::string &path, const Host &host = system_host());
+Spec load_file(const std::string &path, const Host &host = system_host(),
+               Checks checks = Checks::Spec);
 
 // Loads spec TEXT; FILE_LABEL names it in errors and in Spec::file, DIR is the
-// folder relative paths are taken from (made absolute against the cwd).
+// folder relative paths (and includes) are taken from (made absolute against the cwd).
 Spec load_string(std::string_view text, const std::string &file_label, const std::string &dir,
-                 const Host &host = system_host());
+                 const Host &host = system_host(), Checks checks = Checks::Spec);
 
 // Loads TEXT as one child of a spec (a worker or a whole supervisor subtree),
 // with the spec's checks and errors whose pointers start at the child
@@ -60,6 +71,7 @@ const std::vector<std::string> &worker_keys();            // a child with "comma
 const std::vector<std::string> &supervisor_child_keys();  // a child with "supervisor" (with "name")
 const std::vector<std::string> &output_keys();            // "stdout"/"stderr" as an object
 const std::vector<std::string> &backoff_keys();           // "backoff"
+const std::vector<std::string> &include_keys();           // an include entry among children
 
 // Limits the loader enforces beyond the contract's lower bounds (also in the schema).
 inline constexpr unsigned kMaxInstances = 100000;
@@ -69,6 +81,8 @@ inline constexpr unsigned kMaxKeep = 1000;
 inline constexpr std::uint64_t kMinMaxBytes = 4096;
 inline constexpr std::uint32_t kMaxGroupsLimit = 1u << 20;
 inline constexpr std::uint32_t kMaxMembersLimit = 1u << 24;
-inline constexpr int kMaxDepth = 64;  // nested supervisors below the root
+inline constexpr int kMaxDepth = 64;                     // nested supervisors below the root
+inline constexpr std::size_t kMaxIncludeDepth = 16;      // files including files
+inline constexpr std::size_t kMaxIncludedFiles = 10000;  // files included by one spec
 
 }  // namespace chip::spec

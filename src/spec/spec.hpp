@@ -25,15 +25,25 @@ struct OutputSpec {
     unsigned keep = 5;                    // PATH.1 ... PATH.keep
 };
 
+// What a login as a worker's user gets (its passwd entry): the worker's
+// HOME, USER and LOGNAME, SHELL unless its env sets them.
+struct Login {
+    std::string name;
+    std::string home;
+    std::string shell;
+    bool operator==(const Login &) const = default;
+};
+
 // How a worker is started: the fields the core never decides on.
 struct Launch {
-    std::vector<std::string> command;  // non-empty; command[0] absolute if it had a '/'
+    std::vector<std::string> command;  // command[0] non-empty, absolute if it had a '/'
     std::vector<std::pair<std::string, std::string>> env;  // in spec order
     std::string cwd;                                       // absolute
     std::optional<std::string> user;                       // name as written
     std::optional<std::string> group;
-    std::optional<uid_t> uid;  // resolved from user
-    std::optional<gid_t> gid;  // resolved from group, else user's primary group
+    std::optional<uid_t> uid;    // resolved from user
+    std::optional<gid_t> gid;    // resolved from group, else user's primary group
+    std::optional<Login> login;  // user's passwd entry; unset without user or without an entry
     std::vector<std::pair<std::string, std::vector<std::string>>> join;  // registry -> groups
     OutputSpec out;                                                      // "stdout"
     OutputSpec err;                                                      // "stderr"

@@ -35,8 +35,9 @@ bool has_output(const std::vector<json> &lines, const std::string &path, const s
 
 }  // namespace
 
-TEST_CASE("--log-format json: every line chipd writes is JSON, inherited worker output and "
-          "warnings included") {
+TEST_CASE(
+    "--log-format json: every line chipd writes is JSON, inherited worker output and "
+    "warnings included") {
     // A worker printing on both streams, and an invalid byte.
     json w = worker("talker",
                     json::array({"/bin/sh", "-c",
@@ -64,8 +65,9 @@ TEST_CASE("--log-format json: every line chipd writes is JSON, inherited worker 
     CHECK(warning);
 }
 
-TEST_CASE("--log-file: chipd's own lines also go to a file, rotated by --log-max-bytes and "
-          "--log-keep") {
+TEST_CASE(
+    "--log-file: chipd's own lines also go to a file, rotated by --log-max-bytes and "
+    "--log-keep") {
     TempDir scratch;
     std::string log = scratch.file("chipd.log");
     Chipd d(spec(json::array({worker("a", helper("sleep"))})));
@@ -84,8 +86,7 @@ TEST_CASE("--log-file: chipd's own lines also go to a file, rotated by --log-max
     CHECK(file_exists(log + ".1"));
     CHECK(file_exists(log + ".2"));
     CHECK_FALSE(file_exists(log + ".3"));
-    for (const auto &f : {log, log + ".1", log + ".2"})
-        CHECK(read_file(f).size() <= 400);
+    for (const auto &f : {log, log + ".1", log + ".2"}) CHECK(read_file(f).size() <= 400);
     // Every line of the files is a line of stderr.
     std::string err = d.stderr_text();
     for (const auto &f : {log, log + ".1", log + ".2"})

@@ -1,10 +1,12 @@
 // What a failed spawn says in start-failed lines (src/daemon/launcher.hpp):
 // os::spawn reports the step that failed and its errno as values, and the
-// launcher words them with the worker's command or folder. No process starts.
+// launcher words them with the worker's command or folder. And the
+// environment a worker starts with. No process starts.
 #include <doctest/doctest.h>
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include "daemon/launcher.hpp"
 
@@ -33,4 +35,58 @@ TEST_CASE("spawn failures, step by step") {
     // A name looked up in PATH is told as written.
     launch.command = {"worker"};
     CHECK(text(SpawnStep::Exec, ENOENT) == "cannot execute worker: No such file or directory");
+}
+
+namespace {
+
+// The environment of LAUNCH over chipd's BASE, as "NAME=VALUE" lines.
+std::vector<std::string> environment(const std::vector<const char *> &base,
+                                     const chip::spec::Launch &launch) {
+    std::vector<std::string> owned;
+    std::vector<const char *> env;
+    chip::daemon::worker_environment(base, launch, owned, env);
+    return std::vector<std::string>(env.begin(), env.end());
+}
+
+const std::vector<const char *> kChipd{"PATH=/usr/bin", "HOME=/root",      "USER=root",
+                                       "LOGNAME=root",  "SHELL=/bin/bash", "LANG=C.UTF-8"};
+
+}  // namespace
+
+TEST_CASE("a worker without a user inherits chipd's environment, its env on top") {
+    chip::spec::Launch launch;
+    launch.command = {"x"};
+    CHECK(environment(kChipd, launch) == std::vector<std::string>(kChipd.begin(), kChipd.end()));
+    launch.env = {{"LANG", "fr_FR.UTF-8"}, {"A", "1"}};
+    CHECK(environment(kChipd, launch) ==
+          std::vector<std::string>{"PATH=/usr/bin", "HOME=/root", "USER=root", "LOGNAME=root",
+                                   "SHELL=/bin/bash", "LANG=fr_FR.UTF-8", "A=1"});
+}
+
+TEST_CASE("a worker with a user gets its HOME, USER, LOGNAME and SHELL, unless its env sets them") {
+    chip::spec::Launch launch;
+    launch.command = {"x"};
+    launch.user = "app";
+    launch.uid = 1000;
+    launch.gid = 1000;
+    launch.login = chip::spec::Login{"app", "/home/app", "/bin/sh"};
+    CHECK(environment(kChipd, launch) == std::vector<std::string>{"PATH=/usr/bin", "LANG=C.UTF-8",
+                                                                  "HOME=/home/app", "USER=app",
+                                                                  "LOGNAME=app", "SHELL=/bin/sh"});
+    launch.env = {{"HOME", "/srv/app"}};
+    CHECK(environment(kChipd, launch) ==
+          std::vector<std::string>{"PATH=/usr/bin", "LANG=C.UTF-8", "USER=app", "LOGNAME=app",
+                                   "SHELL=/bin/sh", "HOME=/srv/app"});
+    // A numeric user without a passwd entry: none of chipd's four.
+    launch.env.clear();
+    launch.user = "4000";
+    launch.uid = 4000;
+    launch.login.reset();
+    CHECK(environment(kChipd, launch) == std::vector<std::string>{"PATH=/usr/bin", "LANG=C.UTF-8"});
+    // A group alone changes nothing of the four.
+    chip::spec::Launch group_only;
+    group_only.command = {"x"};
+    group_only.gid = 50;
+    CHECK(environment(kChipd, group_only) ==
+          std::vector<std::string>(kChipd.begin(), kChipd.end()));
 }

@@ -48,16 +48,21 @@ namespace {
 // The machine as the spec loader sees it: every path is a writable folder but
 // log files ("*.log").
 struct TestHost : chip::spec::Host {
-    std::optional<std::pair<uid_t, gid_t>> user_by_name(const std::string &) const override {
+    std::optional<chip::spec::User> user_by_name(const std::string &) const override {
         return std::nullopt;
     }
-    std::optional<gid_t> user_by_id(uid_t) const override { return std::nullopt; }
+    std::optional<chip::spec::User> user_by_id(uid_t) const override { return std::nullopt; }
     std::optional<gid_t> group_by_name(const std::string &) const override { return std::nullopt; }
     bool is_folder(const std::string &path) const override { return !path.ends_with(".log"); }
     bool is_writable_folder(const std::string &) const override { return true; }
     Result<std::string> read_file(const std::string &, std::size_t) const override {
         return chip::make_error(ENOENT, "no files here");
     }
+    Result<std::vector<std::string>> files_in_folder(const std::string &) const override {
+        return chip::make_error(ENOENT, "no folders here");
+    }
+    Result<void> executable(const std::string &) const override { return {}; }
+    std::string search_path() const override { return "/bin"; }
     std::string current_dir() const override { return "/"; }
 };
 

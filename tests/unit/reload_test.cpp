@@ -372,3 +372,57 @@ TEST_CASE("reload: a node that fails to start makes the result EIO, counted as a
     CHECK(r.reload->result().error().code == EIO);
     CHECK(r.tree->root().intensity->count() >= 1);
 }
+
+// ---- "start": false across reloads ----------------------------------------------
+
+TEST_CASE("diff: a change of start is an update of the worker, pool or supervisor") {
+    Running r(kBase);
+    CHECK(r.diff(edit(R"(["/bin/a"]})", R"(["/bin/a"], "start": false})")) ==
+          std::vector<std::string>{"update a"});
+    CHECK(r.diff(edit(R"("instances": 2})", R"("instances": 2, "start": false})")) ==
+          (std::vector<std::string>{"update s/p.0", "update s/p.1"}));
+    CHECK(r.diff(edit(R"({"name": "s", )", R"({"name": "s", "start": false, )")) ==
+          std::vector<std::string>{"update s"});
+}
+
+TEST_CASE("reload: a stopped start=false child stays stopped; a new one is added stopped") {
+    std::string off = R"({"root": {"children": [
+        {"name": "a", "command": ["/bin/a"]},
+        {"name": "job", "command": ["/bin/job"], "start": false}]}})";
+    Running r(off);
+    CHECK(r.state("job") == "stopped");
+    // Another field changes: still stopped, with the new definition.
+    std::string changed = edit(R"(["/bin/job"])", R"(["/bin/job", "-v"])", off);
+    r.begin(changed);
+    r.settle();
+    REQUIRE(r.reload->done());
+    CHECK(r.fx.take().empty());
+    CHECK(r.state("job") == "stopped");
+    // A new child with start=false is added stopped; the reload is done at once.
+    r.begin(edit(R"({"name": "job")",
+                 R"({"name": "later", "command": ["/bin/l"], "start": false}, {"name": "job")",
+                 changed));
+    r.settle();
+    REQUIRE(r.reload->done());
+    CHECK(r.reload->result().ok());
+    CHECK(r.fx.take().empty());
+    CHECK(r.state("later") == "stopped");
+}
+
+TEST_CASE("reload: start changed either way leaves the node running or stopped as it is") {
+    std::string off = R"({"root": {"children": [
+        {"name": "a", "command": ["/bin/a"]},
+        {"name": "job", "command": ["/bin/job"], "start": false}]}})";
+    Running r(off);
+    // true for a node never started: it stays stopped until `chipctl start`.
+    std::string on = edit(R"(, "start": false)", "", off);
+    r.begin(on);
+    r.settle();
+    CHECK(r.fx.take().empty());
+    CHECK(r.state("job") == "stopped");
+    // false for a running node: it keeps running.
+    r.begin(edit(R"(["/bin/a"]})", R"(["/bin/a"], "start": false})", on));
+    r.settle();
+    CHECK(r.fx.take().empty());
+    CHECK(r.state("a") == "running");
+}

@@ -32,10 +32,11 @@ namespace {
 
 const fs::path kConfig = fs::path(CHIP_SOURCE_ROOT) / "config";
 
+// Spec files may hold comments; so may the schema's examples.
 json read_json(const fs::path &path) {
     std::ifstream in(path);
     REQUIRE(in.good());
-    return json::parse(in);
+    return json::parse(in, nullptr, true, true);
 }
 
 const json &schema() {
@@ -66,24 +67,11 @@ public:
         return k == "$schema" || k == "$id" || k == "title" || k == "description" || k == "$defs";
     }
     static bool known(const std::string &k) {
-        static const std::set<std::string> keywords{"$ref",
-                                                    "type",
-                                                    "properties",
-                                                    "required",
-                                                    "additionalProperties",
-                                                    "items",
-                                                    "enum",
-                                                    "const",
-                                                    "oneOf",
-                                                    "anyOf",
-                                                    "not",
-                                                    "minimum",
-                                                    "maximum",
-                                                    "exclusiveMinimum",
-                                                    "minItems",
-                                                    "minLength",
-                                                    "pattern",
-                                                    "propertyNames"};
+        static const std::set<std::string> keywords{
+            "$ref",     "type",        "properties", "required",     "additionalProperties",
+            "items",    "prefixItems", "enum",       "const",        "oneOf",
+            "anyOf",    "not",         "minimum",    "maximum",      "exclusiveMinimum",
+            "minItems", "minLength",   "pattern",    "propertyNames"};
         return ignored(k) || keywords.count(k) > 0;
     }
 
@@ -168,9 +156,15 @@ private:
                     for (const auto &[name, item] : v.items())
                         check(sub, json(name), ptr + "/" + name, errors);
             } else if (k == "items") {
+                // After the prefixItems, when there are some (draft 2020-12).
+                std::size_t first = s.contains("prefixItems") ? s["prefixItems"].size() : 0;
                 if (v.is_array())
-                    for (std::size_t i = 0; i < v.size(); ++i)
+                    for (std::size_t i = first; i < v.size(); ++i)
                         check(sub, v[i], ptr + "/" + std::to_string(i), errors);
+            } else if (k == "prefixItems") {
+                if (v.is_array())
+                    for (std::size_t i = 0; i < v.size() && i < sub.size(); ++i)
+                        check(sub[i], v[i], ptr + "/" + std::to_string(i), errors);
             } else if (k == "oneOf" || k == "anyOf") {
                 std::size_t passed = 0;
                 for (const auto &alternative : sub) {
@@ -200,7 +194,7 @@ void each_schema(const json &s, const std::function<void(const json &)> &f) {
     for (const char *k : {"properties", "$defs"})
         if (s.contains(k))
             for (const auto &[name, sub] : s[k].items()) each_schema(sub, f);
-    for (const char *k : {"oneOf", "anyOf"})
+    for (const char *k : {"oneOf", "anyOf", "prefixItems"})
         if (s.contains(k))
             for (const auto &sub : s[k]) each_schema(sub, f);
 }
@@ -295,6 +289,10 @@ TEST_CASE("valid specs pass the schema and the loader") {
             R"("backoff": {"initial": 1, "max": 1, "factor": 1, "jitter": 0, "reset_after": 1e-3})"),
         worker(R"("backoff": {"initial": 0.5, "max": 60, "factor": 3.5, "jitter": 1})"),
         R"({"root": {"backoff": {"initial": 1}, "children": [{"name": "s", "backoff": {"initial": 2}, "supervisor": {}}]}})",
+        R"({"root": {"children": [{"name": "w", "command": ["redis-server", "--save", ""]}]}})",
+        worker(R"("start": false)"),
+        R"({"root": {"children": [{"name": "s", "start": true, "supervisor": {}}]}})",
+        R"({"root": {"children": [{"include": "/nonexistent-chip-dir/*.json"}]}})",
     };
     for (const auto &text : valid) {
         INFO(text);
@@ -377,6 +375,14 @@ TEST_CASE("invalid specs fail the schema and the loader alike") {
         worker(R"("backoff": {"initial": 1, "delay": 2})"),
         R"({"root": {"backoff": {"initial": -1}}})",
         R"({"root": {"children": [{"name": "s", "backoff": {"inital": 1}, "supervisor": {}}]}})",
+        R"({"root": {"children": [{"name": "w", "command": ["", "x"]}]}})",
+        R"({"root": {"children": [{"name": "w", "command": ["x", 1]}]}})",
+        worker(R"("start": "no")"),
+        worker(R"("start": 0)"),
+        R"({"root": {"start": false}})",
+        R"({"root": {"children": [{"include": ""}]}})",
+        R"({"root": {"children": [{"include": 5}]}})",
+        R"({"root": {"children": [{"include": "/nonexistent-chip-dir/*.json", "name": "x"}]}})",
     };
     for (const auto &text : invalid) {
         INFO(text);
@@ -394,9 +400,10 @@ TEST_CASE("the schema allows exactly the keys the loader accepts") {
     CHECK(property_names(defs.at("supervisor_child")) == sorted(spec::supervisor_child_keys()));
     CHECK(property_names(output_object_schema()) == sorted(spec::output_keys()));
     CHECK(property_names(defs.at("backoff")) == sorted(spec::backoff_keys()));
-    for (const json *s :
-         {&schema(), &defs.at("registry"), &defs.at("supervisor"), &defs.at("worker"),
-          &defs.at("supervisor_child"), &output_object_schema(), &defs.at("backoff")})
+    CHECK(property_names(defs.at("include")) == sorted(spec::include_keys()));
+    for (const json *s : {&schema(), &defs.at("registry"), &defs.at("supervisor"),
+                          &defs.at("worker"), &defs.at("supervisor_child"), &output_object_schema(),
+                          &defs.at("backoff"), &defs.at("include")})
         CHECK(s->at("additionalProperties") == false);
 }
 
@@ -408,6 +415,7 @@ TEST_CASE("the schema's required keys are the loader's") {
     CHECK(defs.at("registry").at("required") == json{"name"});
     CHECK(output_object_schema().at("required") == json{"file"});
     CHECK(defs.at("backoff").at("required") == json{"initial"});
+    CHECK(defs.at("include").at("required") == json{"include"});
     CHECK_FALSE(loader_accepts(worker(R"("backoff": {"max": 1})")));
     CHECK_FALSE(loader_accepts(R"({"registries": []})"));
     CHECK_FALSE(loader_accepts(R"({"root": {"children": [{"name": "w"}]}})"));
@@ -468,4 +476,25 @@ TEST_CASE("the schema's numeric limits are the loader's") {
           spec::kMaxGroupsLimit);
     CHECK(defs.at("registry").at("properties").at("max_members").at("maximum") ==
           spec::kMaxMembersLimit);
+}
+
+TEST_CASE("included files pass #/$defs/include_file and the loader") {
+    // The schema's root, pointed at the definition of an included file.
+    json s = schema();
+    for (const char *k : {"type", "properties", "required", "additionalProperties"}) s.erase(k);
+    s["$ref"] = "#/$defs/include_file";
+    Validator validator(s);
+    std::size_t files = 0;
+    for (const auto &entry : fs::directory_iterator(kConfig / "site.d")) {
+        ++files;
+        INFO(entry.path().string());
+        auto errors = validator.validate(read_json(entry.path()));
+        CHECK_MESSAGE(errors.empty(), (errors.empty() ? "" : errors[0]));
+    }
+    CHECK(files >= 2);
+    CHECK(validator.validate(json::parse(R"({"name": "w", "command": ["x"]})")).empty());
+    CHECK(validator.validate(json::parse(R"([{"include": "more/*.json"}])")).empty());
+    CHECK_FALSE(validator.validate(json::parse("5")).empty());
+    CHECK_FALSE(validator.validate(json::parse(R"([{"name": "w"}])")).empty());
+    CHECK_NOTHROW(spec::load_file((kConfig / "site.json").string()));
 }

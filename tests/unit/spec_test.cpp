@@ -29,15 +29,19 @@ namespace {
 // (temporary folders made by the tests), except folders named read-only here.
 struct TestHost final : spec::Host {
     std::vector<std::string> read_only;
-    std::optional<std::pair<uid_t, gid_t>> user_by_name(const std::string &name) const override {
-        if (name == "root") return std::pair<uid_t, gid_t>{0, 0};
-        if (name == "app") return std::pair<uid_t, gid_t>{1000, 1000};
-        if (name == "2000") return std::pair<uid_t, gid_t>{3000, 3000};  // a user named by digits
+    std::vector<std::string> executables;     // what executable() accepts; the rest: ENOENT
+    std::vector<std::string> not_executable;  // files there but without x: EACCES
+    std::string path = "/usr/bin:/bin";
+    std::optional<spec::User> user_by_name(const std::string &name) const override {
+        if (name == "root") return spec::User{0, 0, "root", "/root", "/bin/bash"};
+        if (name == "app") return spec::User{1000, 1000, "app", "/home/app", "/bin/sh"};
+        if (name == "2000")  // a user named by digits
+            return spec::User{3000, 3000, "2000", "/home/2000", "/bin/sh"};
         return std::nullopt;
     }
-    std::optional<gid_t> user_by_id(uid_t uid) const override {
-        if (uid == 0) return 0;
-        if (uid == 1000) return 1000;
+    std::optional<spec::User> user_by_id(uid_t uid) const override {
+        if (uid == 0) return user_by_name("root");
+        if (uid == 1000) return user_by_name("app");
         return std::nullopt;
     }
     std::optional<gid_t> group_by_name(const std::string &name) const override {
@@ -55,6 +59,16 @@ struct TestHost final : spec::Host {
     chip::Result<std::string> read_file(const std::string &path, std::size_t limit) const override {
         return spec::system_host().read_file(path, limit);
     }
+    chip::Result<std::vector<std::string>> files_in_folder(const std::string &path) const override {
+        return spec::system_host().files_in_folder(path);
+    }
+    chip::Result<void> executable(const std::string &path) const override {
+        if (std::find(executables.begin(), executables.end(), path) != executables.end()) return {};
+        if (std::find(not_executable.begin(), not_executable.end(), path) != not_executable.end())
+            return chip::make_error(EACCES, "");
+        return chip::make_error(ENOENT, "");
+    }
+    std::string search_path() const override { return path; }
     std::string current_dir() const override { return "/work/here"; }
 };
 
@@ -128,7 +142,7 @@ Worker load_worker(const std::string &fields, const std::string &top = "") {
 const std::string kWorkerKeys =
     "name, command, restart, instances, env, cwd, user, group, ready, start_timeout, stop_signal, "
     "stop_timeout, "
-    "join, stdout, stderr, backoff";
+    "join, stdout, stderr, backoff, start";
 
 std::vector<std::string> example_specs() {
     std::vector<std::string> files;
@@ -416,7 +430,7 @@ TEST_CASE("worker fields on a supervisor child are refused as such") {
         one_error(
             R"({"root": {"children": [{"name": "s", "supervisor": {}, "restart": "temporary"}]}})") ==
         "t.json: /root/children/0/restart: a worker field, not allowed on a supervisor child; "
-        "expected one of name, supervisor, backoff");
+        "expected one of name, supervisor, backoff, start");
 }
 
 TEST_CASE("a backoff gets every default but initial") {
@@ -616,17 +630,28 @@ TEST_CASE("registry names must be valid and declared once") {
     CHECK(errors_of(R"({"registries": [5], "root": {}})").size() == 1);
 }
 
-TEST_CASE("command must be a non-empty array of non-empty strings") {
+TEST_CASE("command must be a non-empty array of strings, the program named") {
     CHECK(one_error(R"({"root": {"children": [{"name": "w", "command": []}]}})") ==
           "t.json: /root/children/0/command: expected a non-empty array of strings (the program "
           "and its arguments); got []");
-    CHECK(one_error(R"({"root": {"children": [{"name": "w", "command": ["a", ""]}]}})") ==
-          R"(t.json: /root/children/0/command/1: expected a non-empty string; got "")");
+    CHECK(
+        one_error(R"({"root": {"children": [{"name": "w", "command": ["", "a"]}]}})") ==
+        R"(t.json: /root/children/0/command/0: expected a non-empty string (the program); got "")");
+    CHECK(one_error(R"({"root": {"children": [{"name": "w", "command": ["a", 1]}]}})") ==
+          R"(t.json: /root/children/0/command/1: expected a string without NUL; got 1)");
+    CHECK(one_error(R"({"root": {"children": [{"name": "w", "command": ["a", "b\u0000"]}]}})") ==
+          R"(t.json: /root/children/0/command/1: expected a string without NUL; got "b\u0000")");
     CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": "prog"}]}})").size() == 1);
     CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": [1, null]}]}})").size() ==
           2);
     CHECK(errors_of(R"({"root": {"children": [{"name": "w", "command": ["a\u0000b"]}]}})").size() ==
           1);
+}
+
+TEST_CASE("an empty argument is an argument") {
+    auto spec = load(
+        R"({"root": {"children": [{"name": "r", "command": ["redis-server", "--save", ""]}]}})");
+    CHECK(only_worker(spec).command == std::vector<std::string>{"redis-server", "--save", ""});
 }
 
 TEST_CASE("env keeps values as strings and refuses bad names") {
@@ -973,4 +998,275 @@ TEST_CASE("load_child: one child with the spec's checks, pointers from the child
         "/here", {}, host);
     CHECK(sup.is_supervisor);
     CHECK(sup.supervisor->children.size() == 1);
+}
+
+// ---- comments, includes, start, the worker's login, --check ----
+
+namespace {
+
+// Writes TEXT to DIR/NAME (folders made as needed).
+void write_file(const std::string &dir, const std::string &name, const std::string &text) {
+    fs::path p = fs::path(dir) / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+}
+
+// The errors of the spec file DIR/NAME (empty when it loads).
+std::vector<std::string> file_errors(const std::string &dir, const std::string &name = "main.json",
+                                     spec::Checks checks = spec::Checks::Spec) {
+    try {
+        spec::load_file(dir + "/" + name, host, checks);
+    } catch (const SpecError &e) {
+        return e.errors();
+    }
+    return {};
+}
+
+std::vector<std::string> names_of(const std::vector<core::ChildSpec> &children) {
+    std::vector<std::string> out;
+    for (const auto &c : children) out.push_back(c.name);
+    return out;
+}
+
+// A spec whose root's children are CHILDREN (JSON text of the array's items).
+std::string root_with(const std::string &children) {
+    return R"({"root": {"children": [)" + children + "]}}";
+}
+
+}  // namespace
+
+TEST_CASE("comments are allowed anywhere white space is") {
+    auto spec = load(R"(// the whole tree
+{
+  /* the root */ "root": { // one worker
+    "children": [ { "name": "w", /* its program: */ "command": ["prog"] } ] }
+})");
+    CHECK(names_of(spec.root->children) == std::vector<std::string>{"w"});
+}
+
+TEST_CASE("a syntax error after comments keeps its line and column") {
+    // Columns count from the line's start, the comment's bytes included.
+    CHECK(one_error("// one\n/* two\n three */ {\"root\": tru}") ==
+          "t.json:3:23: syntax error: invalid literal; last read: '\"root\": tru}'");
+    CHECK(one_error("{\"root\": {}} /* never closed") ==
+          "t.json:1:29: syntax error: invalid comment; missing closing '*/'; last read: "
+          "'\"root\": {}} /* never closed'; expected end of input");
+}
+
+TEST_CASE("an include splices in the children of every matching file, in name order") {
+    TempDir tmp;
+    write_file(tmp.path, "main.json", root_with(R"({"name": "first", "command": ["a"]},
+        {"include": "conf.d/*.json"}, {"name": "last", "command": ["a"]})"));
+    // One child, an array of children, a file that is not *.json, a hidden file.
+    write_file(tmp.path, "conf.d/20-web.json", R"({"name": "web", "command": ["./web"]})");
+    write_file(tmp.path, "conf.d/10-db.json", R"(// two children
+        [{"name": "db", "command": ["db"]}, {"name": "cache", "command": ["c"], "cwd": "data"}])");
+    write_file(tmp.path, "conf.d/notes.txt", "not a spec");
+    write_file(tmp.path, "conf.d/.hidden.json", "[oops");
+    auto spec = spec::load_file(tmp.path + "/main.json", host);
+    CHECK(names_of(spec.root->children) ==
+          std::vector<std::string>{"first", "db", "cache", "web", "last"});
+    // Relative paths in an included file are taken from its own folder.
+    CHECK(worker_of(spec.root->children[3]).command[0] == tmp.path + "/conf.d/web");
+    CHECK(worker_of(spec.root->children[2]).cwd == tmp.path + "/conf.d/data");
+    CHECK(worker_of(spec.root->children[1]).cwd == tmp.path + "/conf.d");
+    CHECK(worker_of(spec.root->children[0]).cwd == tmp.path);
+}
+
+TEST_CASE("included files may include others, and supervisors' children too") {
+    TempDir tmp;
+    write_file(
+        tmp.path, "main.json",
+        root_with(R"({"name": "s", "supervisor": {"children": [{"include": "sub/one.json"}]}})"));
+    write_file(tmp.path, "sub/one.json",
+               R"([{"name": "a", "command": ["a"]}, {"include": "more/*"}])");
+    write_file(tmp.path, "sub/more/x", R"({"name": "b", "command": ["b"]})");
+    auto spec = spec::load_file(tmp.path + "/main.json", host);
+    REQUIRE(spec.root->children.size() == 1);
+    CHECK(names_of(spec.root->children[0].supervisor->children) ==
+          std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("a glob that matches nothing adds no children") {
+    TempDir tmp;
+    write_file(tmp.path, "main.json",
+               root_with(R"({"include": "conf.d/*.json"}, {"include": "nowhere/*.json"})"));
+    fs::create_directories(tmp.path + "/conf.d");
+    CHECK(spec::load_file(tmp.path + "/main.json", host).root->children.empty());
+}
+
+TEST_CASE("include errors name the included file and its pointer") {
+    TempDir tmp;
+    write_file(tmp.path, "main.json",
+               root_with(R"({"name": "w", "command": ["a"]}, {"include": "conf.d/*.json"})"));
+    write_file(tmp.path, "conf.d/a.json",
+               R"({"name": "x", "command": ["a"], "restart": "always"})");
+    write_file(tmp.path, "conf.d/b.json", R"([{"name": "y", "command": []}])");
+    write_file(tmp.path, "conf.d/c.json", "{\n  \"name\": \"z\",\n  oops\n}");
+    write_file(tmp.path, "conf.d/d.json", R"({"name": "w", "command": ["a"]})");
+    write_file(tmp.path, "conf.d/e.json", R"([{"name": "x", "command": ["a"]}])");
+    write_file(tmp.path, "conf.d/f.json", "5");
+    std::string d = tmp.path + "/conf.d/";
+    CHECK(
+        file_errors(tmp.path) ==
+        std::vector<std::string>{
+            d + "a.json: /restart: expected one of permanent, transient, temporary; got \"always\"",
+            d + "b.json: /0/command: expected a non-empty array of strings (the program and its "
+                "arguments); got []",
+            d + "c.json:3:3: syntax error: invalid literal; last read: '\"z\",<U+000A>  o'; "
+                "expected string literal",
+            d +
+                "d.json: /name: expected a name unique among its siblings; got \"w\", already "
+                "used by /root/children/0 in " +
+                tmp.path + "/main.json",
+            d +
+                "e.json: /0/name: expected a name unique among its siblings; got \"x\", already "
+                "used by / in " +
+                d + "a.json",
+            d + "f.json: /: expected a child (an object) or an array of children; got 5",
+        });
+}
+
+TEST_CASE("included file names in errors follow the spec's name as given") {
+    TempDir tmp;
+    write_file(tmp.path, "main.json", root_with(R"({"include": "conf.d/*.json"})"));
+    write_file(tmp.path, "conf.d/a.json", R"({"name": "x", "command": ["a"], "bogus": 1})");
+    auto cwd = fs::current_path();
+    fs::current_path(tmp.path);
+    std::vector<std::string> errors;
+    try {
+        spec::load_file("main.json", spec::system_host());
+    } catch (const SpecError &e) {
+        errors = e.errors();
+    }
+    fs::current_path(cwd);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].rfind("conf.d/a.json: /bogus: unknown key;", 0) == 0);
+}
+
+TEST_CASE("an include of a missing file, a cycle or a bad entry is refused at its pointer") {
+    TempDir tmp;
+    const std::string at = tmp.path + "/main.json: /root/children/";
+    write_file(tmp.path, "main.json", root_with(R"({"include": "nosuch.json"})"));
+    CHECK(file_errors(tmp.path) ==
+          std::vector<std::string>{at + "0/include: expected files chipd can read; got " +
+                                   tmp.path + "/nosuch.json: No such file or directory"});
+    write_file(tmp.path, "main.json", root_with(R"({"include": "a.json"})"));
+    write_file(tmp.path, "a.json", R"([{"include": "b/*.json"}])");
+    write_file(tmp.path, "b/c.json", R"({"include": "../main.json"})");
+    CHECK(file_errors(tmp.path) ==
+          std::vector<std::string>{tmp.path +
+                                   "/b/c.json: /include: expected no include cycle; "
+                                   "got \"../main.json\", which leads back to " +
+                                   tmp.path + "/main.json"});
+    write_file(tmp.path, "a.json", R"({"include": "a.json"})");
+    CHECK(file_errors(tmp.path) ==
+          std::vector<std::string>{tmp.path +
+                                   "/a.json: /include: expected no include cycle; got "
+                                   "\"a.json\", which leads back to " +
+                                   tmp.path + "/a.json"});
+    write_file(tmp.path, "main.json",
+               root_with(R"({"include": 5}, {"include": "x/*/y.json"}, {"include": "conf.d/"},
+                            {"include": "a.json", "name": "n"})"));
+    write_file(tmp.path, "a.json", "[]");
+    CHECK(
+        file_errors(tmp.path) ==
+        std::vector<std::string>{
+            at + "0/include: expected a file name or a glob, relative to this file's folder; got 5",
+            at + "1/include: expected wildcards only in the file name, not in its folder; got "
+                 "\"x/*/y.json\"",
+            at + "2/include: expected a file name or a glob of file names; got \"conf.d/\"",
+            at + "3/name: unknown key; expected one of include",
+        });
+}
+
+TEST_CASE("a chain of includes is bounded") {
+    TempDir tmp;
+    write_file(tmp.path, "main.json", root_with(R"({"include": "f0.json"})"));
+    for (int i = 0; i < 40; ++i)
+        write_file(tmp.path, "f" + std::to_string(i) + ".json",
+                   R"({"include": "f)" + std::to_string(i + 1) + R"(.json"})");
+    auto errors = file_errors(tmp.path);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].find("expected includes at most 16 deep") != std::string::npos);
+}
+
+TEST_CASE("load_child refuses an include as the child itself") {
+    CHECK_THROWS_AS(spec::load_child(R"({"include": "x.json"})", "child", "/here", {}, host),
+                    SpecError);
+}
+
+TEST_CASE(
+    "start: false is read for workers, pools and supervisors; anything but a bool is refused") {
+    auto spec = load(root_with(R"({"name": "w", "command": ["a"], "start": false},
+        {"name": "p", "command": ["a"], "instances": 2, "start": false},
+        {"name": "s", "supervisor": {}, "start": false},
+        {"name": "on", "command": ["a"], "start": true}, {"name": "d", "command": ["a"]})"));
+    const auto &c = spec.root->children;
+    CHECK_FALSE(c[0].worker->start);
+    CHECK_FALSE(c[1].worker->start);
+    CHECK_FALSE(c[2].supervisor->start);
+    CHECK(c[3].worker->start);
+    CHECK(c[4].worker->start);
+    CHECK(one_error(worker_spec(R"("start": "no")")) ==
+          R"(t.json: /root/children/0/start: expected true or false; got "no")");
+    CHECK(one_error(root_with(R"({"name": "s", "supervisor": {}, "start": 0})")) ==
+          "t.json: /root/children/0/start: expected true or false; got 0");
+    // A supervisor body has no "start": its child entry does.
+    CHECK(errors_of(R"({"root": {"start": false}})").size() == 1);
+}
+
+TEST_CASE("a worker's user brings its login: name, home, shell") {
+    auto w = load_worker(R"("user": "app")");
+    REQUIRE(w.login.has_value());
+    CHECK(*w.login == spec::Login{"app", "/home/app", "/bin/sh"});
+    w = load_worker(R"("user": "1000")");  // by id: the entry of that id
+    REQUIRE(w.login.has_value());
+    CHECK(w.login->name == "app");
+    w = load_worker(R"("user": "3999999999", "group": "root")");  // no entry
+    CHECK_FALSE(w.login.has_value());
+    CHECK_FALSE(load_worker("").login.has_value());
+}
+
+TEST_CASE("Checks::Machine reports programs not found or not executable and missing cwds") {
+    TempDir tmp;
+    host.executables = {"/usr/bin/prog", "/opt/bin/tool", tmp.path + "/run.sh"};
+    host.not_executable = {"/bin/data", "/srv/x"};
+    std::string text = root_with(R"(
+        {"name": "ok", "command": ["prog"]},
+        {"name": "path", "command": ["./run.sh"]},
+        {"name": "own-path", "command": ["tool"], "env": {"PATH": "/opt/bin"}},
+        {"name": "missing", "command": ["nosuch"]},
+        {"name": "no-x", "command": ["data"]},
+        {"name": "abs", "command": ["/srv/x"]},
+        {"name": "abs-missing", "command": ["/srv/y"]},
+        {"name": "cwd", "command": ["prog"], "cwd": "nowhere"},
+        {"name": "cwd-ok", "command": ["prog"], "cwd": "/"})");
+    write_file(tmp.path, "main.json", text);
+    const std::string at = tmp.path + "/main.json: /root/children/";
+    CHECK(file_errors(tmp.path, "main.json", spec::Checks::Machine) ==
+          std::vector<std::string>{
+              at + "3/command/0: expected a program in PATH (/usr/bin:/bin); got \"nosuch\", not "
+                   "found",
+              at + "4/command/0: expected a program in PATH (/usr/bin:/bin); got \"data\", found "
+                   "but Permission denied",
+              at + "5/command/0: expected an executable file; got \"/srv/x\" (Permission denied)",
+              at + "6/command/0: expected an executable file; got \"/srv/y\" (No such file or "
+                   "directory)",
+              at + "7/cwd: expected an existing folder; got \"nowhere\"",
+          });
+    // chipd itself meets them as start failures: the spec loads.
+    CHECK(file_errors(tmp.path).empty());
+    host.executables.clear();
+    host.not_executable.clear();
+}
+
+TEST_CASE("Checks::Machine looks into included files too") {
+    TempDir tmp;
+    write_file(tmp.path, "main.json", root_with(R"({"include": "conf.d/*.json"})"));
+    write_file(tmp.path, "conf.d/a.json", R"({"name": "x", "command": ["nosuch"]})");
+    CHECK(file_errors(tmp.path, "main.json", spec::Checks::Machine) ==
+          std::vector<std::string>{tmp.path +
+                                   "/conf.d/a.json: /command/0: expected a program in PATH "
+                                   "(/usr/bin:/bin); got \"nosuch\", not found"});
 }

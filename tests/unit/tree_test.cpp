@@ -66,6 +66,11 @@ struct W {
         w.instances = n;
         return *this;
     }
+    // "start": false
+    W &held() {
+        w.start = false;
+        return *this;
+    }
     W &stop(int sig, std::chrono::nanoseconds timeout = 5s) {
         w.stop_signal = sig;
         w.stop_timeout = timeout;
@@ -93,7 +98,8 @@ SupervisorSpec sup_spec(Strategy s, std::vector<ChildSpec> children) {
     return sup_spec(s, 3, 5s, std::move(children));
 }
 
-ChildSpec sup(std::string name, SupervisorSpec body) {
+ChildSpec sup(std::string name, SupervisorSpec body, bool start = true) {
+    body.start = start;
     ChildSpec c;
     c.name = std::move(name);
     c.is_supervisor = true;
@@ -1882,4 +1888,124 @@ TEST_CASE("an unknown path gets \"did you mean\" the closest path") {
     CHECK(message("web/api.7") == "unknown path \"web/api.7\"; did you mean \"web/api.0\"?");
     // Nothing close.
     CHECK(message("postgres") == "unknown path \"postgres\"");
+}
+
+// ---- start = false ("start": false in a spec) ----------------------------------
+
+TEST_CASE("start=false: the worker stays stopped at the tree's start, the others start") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").held(), W("c")}));
+    w.start();
+    CHECK(w.fx.take() == (Actions{"spawn a", "spawn c"}));
+    CHECK(w.state("b") == "stopped");
+    CHECK(w.state("/") == "running");
+    CHECK(w.node("b").starts == 0);
+}
+
+TEST_CASE("start=false: a user start runs it, and from then on it is supervised as any") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").held()}));
+    w.start();
+    w.fx.take();
+    auto t = w.command(Command::Start, "b");
+    CHECK(w.fx.take() == Actions{"spawn b"});
+    CHECK(w.finished(t) == chip::Result<void>{});
+    CHECK(w.state("b") == "running");
+    w.die("b", SIGSEGV);
+    CHECK(w.fx.take() == Actions{"spawn b"});  // restarted: no longer held
+    CHECK(w.node("b").restarts == 1);
+}
+
+TEST_CASE("start=false: a pool's instances and a supervisor's subtree stay stopped") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {W("p").instances(2).held(),
+                      sup("s", sup_spec(Strategy::OneForOne, {W("x"), W("y")}), false), W("z")}));
+    w.start();
+    CHECK(w.fx.take() == Actions{"spawn z"});
+    for (auto p : {"p.0", "p.1", "s", "s/x", "s/y"}) CHECK(w.state(p) == "stopped");
+    w.command(Command::Start, "p");
+    CHECK(w.fx.take() == (Actions{"spawn p.0", "spawn p.1"}));
+    w.command(Command::Start, "s");
+    CHECK(w.fx.take() == (Actions{"spawn s/x", "spawn s/y"}));
+    CHECK(w.state("s") == "running");
+}
+
+TEST_CASE("start=false: a child under a nested supervisor stays stopped through its restarts") {
+    World w(sup_spec(Strategy::OneForOne,
+                     {sup("s", sup_spec(Strategy::OneForAll, {W("x"), W("y").held()}))}));
+    w.start();
+    CHECK(w.fx.take() == Actions{"spawn s/x"});
+    w.die("s/x", SIGSEGV);
+    CHECK(w.fx.take() == Actions{"spawn s/x"});
+    w.command(Command::Stop, "s");
+    w.stop_completes("s/x");
+    w.fx.take();
+    w.command(Command::Start, "s");
+    CHECK(w.fx.take() == Actions{"spawn s/x"});
+    CHECK(w.state("s/y") == "stopped");
+}
+
+TEST_CASE("start=false: an added child stays stopped and its ticket finishes at once") {
+    World w(abc(Strategy::OneForOne));
+    w.start();
+    w.fx.take();
+    auto added = w.tree->add(w.tree->root(), 3, W("d").held(), w.now);
+    REQUIRE(added.ok());
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("d") == "stopped");
+    CHECK(w.finished(added->ticket) == chip::Result<void>{});
+    auto pool = w.tree->add(w.tree->root(), 4, W("p").instances(2).held(), w.now);
+    REQUIRE(pool.ok());
+    CHECK(w.fx.take().empty());
+    CHECK(w.finished(pool->ticket) == chip::Result<void>{});
+}
+
+TEST_CASE("start=false: a pool grows held until one of its instances was started by the user") {
+    World w(sup_spec(Strategy::OneForOne, {W("p").instances(1).held()}));
+    w.start();
+    w.fx.take();
+    auto t = w.tree->scale(w.tree->root(), "p", 2, w.now);
+    REQUIRE(t.ok());
+    CHECK(w.fx.take().empty());
+    CHECK(w.finished(*t) == chip::Result<void>{});
+    CHECK(w.state("p.1") == "stopped");
+    w.command(Command::Start, "p.0");
+    CHECK(w.fx.take() == Actions{"spawn p.0"});
+    REQUIRE(w.tree->scale(w.tree->root(), "p", 3, w.now).ok());
+    CHECK(w.fx.take() == Actions{"spawn p.2"});
+    CHECK(w.state("p.1") == "stopped");
+    // A pool without start=false grows started, even with every instance stopped by the user.
+    World v(sup_spec(Strategy::OneForOne, {W("q").instances(1)}));
+    v.start();
+    v.command(Command::Stop, "q");
+    v.stop_completes("q.0");
+    v.fx.take();
+    REQUIRE(v.tree->scale(v.tree->root(), "q", 2, v.now).ok());
+    CHECK(v.fx.take() == Actions{"spawn q.1"});
+}
+
+TEST_CASE("start=false: a new definition never changes whether a node runs") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").held()}));
+    w.start();
+    w.fx.take();
+    // b's definition with start=true: b stays stopped (no restart either).
+    auto on = std::make_shared<const WorkerSpec>(*static_cast<ChildSpec>(W("b")).worker);
+    REQUIRE(w.tree->redefine(w.node("b"), on, Redefine::InPlace, w.now).ok());
+    REQUIRE(w.tree->redefine(w.node("b"), on, Redefine::Restart, w.now).ok());
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("b") == "stopped");
+    // a's with start=false: a keeps running.
+    auto off = std::make_shared<const WorkerSpec>(*static_cast<ChildSpec>(W("a").held()).worker);
+    REQUIRE(w.tree->redefine(w.node("a"), off, Redefine::InPlace, w.now).ok());
+    CHECK(w.fx.take().empty());
+    CHECK(w.state("a") == "running");
+}
+
+TEST_CASE("start=false survives a snapshot: the node stays held") {
+    World w(sup_spec(Strategy::OneForOne, {W("a"), W("b").held()}));
+    w.start();
+    FakeEffects fx2;
+    Tree copy(w.tree->snapshot(), fx2);
+    auto b = copy.resolve("b");
+    REQUIRE(b.ok());
+    CHECK((*b)[0]->held);
+    CHECK(copy.snapshot() == w.tree->snapshot());
 }
