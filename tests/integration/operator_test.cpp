@@ -157,7 +157,8 @@ TEST_CASE("chipd refuses a spec that is not JSON with its file, line and column"
     Chipd d(std::string("{\n  \"root\": {}\n  \"socket\": 1\n}"));
     auto r = run_process({chipd_path(), "--check", d.spec_path()});
     CHECK(r.exit_code == 2);
-    CHECK(r.err == d.spec_path() + ":3:10: syntax error: unexpected string literal; expected '}'\n");
+    CHECK(r.err ==
+          d.spec_path() + ":3:10: syntax error: unexpected string literal; expected '}'\n");
 }
 
 // ---- the worker's user ----------------------------------------------------------
@@ -169,11 +170,11 @@ TEST_CASE("a worker run as nobody gets nobody's HOME, USER, LOGNAME and SHELL un
     std::string home = pw->pw_dir, shell = pw->pw_shell;
     // cwd /: the spec's folder is a 0700 temp dir nobody cannot enter.
     json sleeper = json::array({"sleep", "600"});
-    Chipd d(spec(json::array(
-        {worker("as-nobody", sleeper, {{"user", "nobody"}, {"cwd", "/"}}),
-         worker("own-home", sleeper,
-                {{"user", "nobody"}, {"cwd", "/"}, {"env", {{"HOME", "/srv/nobody"}}}}),
-         worker("as-chipd", sleeper, {{"cwd", "/"}})})));
+    Chipd d(spec(
+        json::array({worker("as-nobody", sleeper, {{"user", "nobody"}, {"cwd", "/"}}),
+                     worker("own-home", sleeper,
+                            {{"user", "nobody"}, {"cwd", "/"}, {"env", {{"HOME", "/srv/nobody"}}}}),
+                     worker("as-chipd", sleeper, {{"cwd", "/"}})})));
     d.start_ready();
     pid_t n = d.pid_of("as-nobody"), o = d.pid_of("own-home"), c = d.pid_of("as-chipd");
     REQUIRE(n > 0);
@@ -239,8 +240,8 @@ TEST_CASE("start \"no\" is a spec error at its pointer") {
     Chipd d(spec(json::array({worker("w", helper("sleep"), {{"start", "no"}})})));
     d.start();
     CHECK(d.wait_exit() == 2);
-    CHECK(d.log_has({d.spec_path() +
-                     ": /root/children/0/start: expected true or false; got \"no\""}));
+    CHECK(d.log_has(
+        {d.spec_path() + ": /root/children/0/start: expected true or false; got \"no\""}));
 }
 
 // ---- empty arguments ------------------------------------------------------------
@@ -249,11 +250,11 @@ TEST_CASE("an empty argument reaches the program as an argument") {
     TempDir scratch;
     std::string out = scratch.file("args");
     // The shell prints each of its arguments between bars.
-    Chipd d(spec(json::array({worker(
-        "w",
-        json::array({"/bin/sh", "-c", "printf '|%s' \"$@\" > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"; "
-                                      "exec sleep 600",
-                     out, "--save", "", "x"}))})));
+    Chipd d(spec(json::array(
+        {worker("w", json::array({"/bin/sh", "-c",
+                                  "printf '|%s' \"$@\" > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"; "
+                                  "exec sleep 600",
+                                  out, "--save", "", "x"}))})));
     d.start_ready();
     CHECK(wait_until([&] { return file_exists(out); }));
     CHECK(read_file(out) == "|--save||x");
