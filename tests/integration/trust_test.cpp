@@ -283,6 +283,49 @@ TEST_CASE(
     CHECK_FALSE(file_exists(shm));
 }
 
+TEST_CASE(
+    "at start chipd removes only the stale regions listed by its predecessor that are its own: "
+    "not another user's, nor any listed in an index another user wrote") {
+    Chipd d(one_registry());
+    const std::string index = d.socket() + ".registries";
+    auto plant_index = [&](const std::string &shm, uid_t owner) {
+        ::unlink(index.c_str());
+        write_file(index, "chip-registries 1\nr " + shm.substr(8) + "\n");
+        REQUIRE(::chmod(index.c_str(), 0644) == 0);
+        REQUIRE(::chown(index.c_str(), owner, owner) == 0);
+    };
+
+    // Another user's region, listed in an index of chipd's user.
+    const std::string theirs = "/dev/shm/chip-" + std::string(32, 'e') + "-r";
+    Remove remove_theirs{theirs};
+    write_file(theirs, std::string(4096, 't'));
+    REQUIRE(::chown(theirs.c_str(), kNobody, kNobody) == 0);
+    plant_index(theirs, 0);
+    d.start_ready();
+    CHECK(read_file(theirs) == std::string(4096, 't'));
+    CHECK(d.stop() == 0);
+
+    // chipd's user's region, listed in an index another user wrote.
+    const std::string mine = "/dev/shm/chip-" + std::string(32, 'd') + "-r";
+    Remove remove_mine{mine};
+    write_file(mine, std::string(4096, 'm'));
+    plant_index(mine, kNobody);
+    Chipd again(one_registry(), d.socket());
+    again.start_ready();
+    CHECK(file_exists(mine));
+    // ...and the index is chipd's own again.
+    struct stat st = stat_of(index);
+    CHECK(st.st_uid == 0);
+    CHECK((st.st_mode & 07777) == 0644);
+    CHECK(again.stop() == 0);
+
+    // The same listed in chipd's user's own index: removed.
+    plant_index(mine, 0);
+    Chipd third(one_registry(), d.socket());
+    third.start_ready();
+    CHECK_FALSE(file_exists(mine));
+}
+
 // ---- the registry index ------------------------------------------------------------------
 
 TEST_CASE(
@@ -363,6 +406,14 @@ TEST_CASE("a socket object with group and mode gives the socket that group and m
     CHECK((st.st_mode & 07777) == 0640);
     CHECK(st.st_gid == 65534);
     CHECK(st.st_uid == 0);
+    // A reload cannot change them.
+    json changed = s;
+    changed["socket"]["mode"] = "0666";
+    write_file(d.spec_path(), changed.dump());
+    ProcResult reload = d.run_ctl({"reload"});
+    CHECK(reload.exit_code == 1);
+    CHECK(reload.err.find("group and mode cannot change") != std::string::npos);
+    CHECK((stat_of(d.socket()).st_mode & 07777) == 0640);
     // The index is readable by all; chipd's alone to write.
     struct stat ist = stat_of(d.socket() + ".registries");
     CHECK((ist.st_mode & 07777) == 0644);
