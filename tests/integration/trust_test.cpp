@@ -68,6 +68,13 @@ void open_up(const std::string &folder) {
     REQUIRE(::chmod(folder.c_str(), 0755) == 0);
 }
 
+// Output through pipes (read by collect(), or dropped), not on the test's own.
+ChildOptions captured() {
+    ChildOptions o;
+    o.capture = true;
+    return o;
+}
+
 std::string str(long n) {
     return std::to_string(n);
 }
@@ -175,7 +182,7 @@ TEST_CASE(
     CHECK(planted.stop() == 0);
     REQUIRE(::chown(folder.c_str(), kNobody, kNobody) == 0);
     REQUIRE(::chmod(folder.c_str(), 0700) == 0);
-    Child ok(as_user(kNobody, {chipd_path(), t.file("spec.json")}, env), {.capture = true});
+    Child ok(as_user(kNobody, {chipd_path(), t.file("spec.json")}, env), captured());
     CHECK(wait_until([&] {
         return run_process(as_user(kNobody, {chipctl_path(), "members", "a"}, env)).exit_code == 0;
     }));
@@ -225,7 +232,7 @@ TEST_CASE(
     REQUIRE(::unlink(folder.c_str()) == 0);
     Child ok(as_user(uid, {"/bin/sh", "-c", "umask 0; exec \"$0\" \"$1\"", chipd_path(),
                            t.file("spec.json")}),
-             {.capture = true});
+             captured());
     REQUIRE(wait_until([&] { return file_exists(folder + "/chipd.sock"); }));
     struct stat st = stat_of(folder);
     CHECK(S_ISDIR(st.st_mode));
@@ -259,8 +266,7 @@ TEST_CASE(
     write_file(squat, std::string(4096, 'x'));
     REQUIRE(::chmod(squat.c_str(), 0644) == 0);
 
-    Child d(as_user(kNobody, {chipd_path(), "--socket", socket, t.file("spec.json")}),
-            {.capture = true});
+    Child d(as_user(kNobody, {chipd_path(), "--socket", socket, t.file("spec.json")}), captured());
     bool up = wait_until([&] {
         return !d.running() || run_ctl_at(socket, {"members", "a"}).out.size() > 1;
     });
