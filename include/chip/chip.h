@@ -14,8 +14,11 @@
  *   -ECONNREFUSED chipd is not reachable
  *   -EPROTO       chipd answered something unexpected
  *   -ESTALE       the shared memory is not a chip registry of this layout version
+ *                 (or the registry index beside the socket is malformed)
+ *   -EPERM        also: an untrusted runtime folder, registry index or region
+ *                 (README.md, "Paths" and "The registry")
  * No function throws, and none keeps global state: a chip_client is one
- * connection; use one per thread.
+ * connection (made by the first join or leave); use one per thread.
  */
 #ifndef CHIP_CHIP_H
 #define CHIP_CHIP_H
@@ -35,8 +38,11 @@ typedef struct {
     uint32_t count;
 } chip_group_info;
 
-/* Connects to chipd's control socket: SOCKET_PATH, else $CHIP_SOCKET, else the
- * default path. Returns NULL with errno set on failure. */
+/* A client of chipd's control socket: SOCKET_PATH, else $CHIP_SOCKET, else the
+ * default path. It checks the socket's folder and that the socket exists, but
+ * does not connect yet: join and leave connect, members and groups never do.
+ * Returns NULL with errno set on failure (ENOENT no socket, EPERM a runtime
+ * folder not to be trusted). */
 chip_client *chip_connect(const char *socket_path);
 
 /* Joins or leaves GROUP of REGISTRY (NULL: the only registry) for the calling
@@ -58,7 +64,7 @@ ssize_t chip_members(chip_client *c, const char *registry, const char *group, pi
  * most CAP entries and returns the group count. */
 ssize_t chip_groups(chip_client *c, const char *registry, chip_group_info *out, size_t cap);
 
-/* Names of the registries this chipd serves (found from shared memory): writes
+/* Names of the registries this chipd serves (from its registry index): writes
  * at most CAP names and returns their count. */
 ssize_t chip_registries(chip_client *c, char (*names)[65], size_t cap);
 

@@ -1,10 +1,13 @@
 // libchip: the C API of include/chip/chip.h.
 //
 // Join and leave are one request each over the control socket (README.md,
-// "Protocol"). Members and groups never talk to chipd: the client maps each
-// registry's shared memory read-only once, keeps the mapping, and reads it with
-// the seqlock reader (src/registry/reader.hpp). A mapping is dropped and the
-// name opened again when chipd flags it dead (it shut down or was replaced).
+// "Protocol"), connected at the first of them: chip_connect only checks that
+// the socket is there, in a folder to be trusted. Members and groups never
+// talk to chipd: the client finds each registry's shared memory through the
+// index chipd publishes beside its socket (client/published.hpp), maps it
+// read-only once, keeps the mapping, and reads it with the seqlock reader
+// (src/registry/reader.hpp). A mapping is dropped and the index read again
+// when chipd flags it dead (it shut down or was replaced).
 //
 // C linkage, no exception crosses the API: each entry point catches
 // everything (in practice std::bad_alloc) and returns -ENOMEM.
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include "client/connection.hpp"
+#include "client/published.hpp"
 #include "common/names.hpp"
 #include "os/file.hpp"
 #include "os/self.hpp"
@@ -38,8 +42,8 @@ struct MappedRegistry {
 
 struct chip_client {
     std::string socket;
-    std::string socket_abs;  // absolute: its hash names the registries' shared memory
-    chip::client::Connection conn;
+    std::string socket_abs;         // absolute: the folder that holds the published index
+    chip::client::Connection conn;  // opened by the first join or leave
     // Few registries per chipd: a vector beats a map. unique_ptr keeps the
     // Readers (which point into their mapping) at a fixed address.
     std::vector<std::unique_ptr<MappedRegistry>> registries;
@@ -49,10 +53,29 @@ struct chip_client {
 
 namespace {
 
-// Maps registry NAME and checks it. Returns nullptr with *ERR set.
-std::unique_ptr<MappedRegistry> open_registry(const std::string &socket_abs,
+// What chipd publishes now. Returns false with *ERR set.
+bool published(const chip_client *c, chip::client::Published &out, int *err) {
+    auto p = chip::client::find_published(c->socket_abs, chip::os::real_uid());
+    if (!p) {
+        *err = -p.error().code;
+        return false;
+    }
+    out = std::move(*p);
+    return true;
+}
+
+// Maps registry NAME as PUB lists it, and checks it. Returns nullptr with *ERR set.
+std::unique_ptr<MappedRegistry> open_registry(const chip::client::Published &pub,
                                               const std::string &name, int *err) {
-    auto m = chip::os::open_shm_readonly(chip::registry_shm_name(socket_abs, name));
+    const chip::registry::IndexEntry *entry = nullptr;
+    for (const auto &e : pub.entries)
+        if (e.registry == name) entry = &e;
+    if (!entry) {
+        *err = -ENOENT;
+        return nullptr;
+    }
+    // Only the region chipd made: owned by the index's owner.
+    auto m = chip::os::open_shm_readonly(entry->shm_name, pub.owner);
     if (!m) {
         *err = -m.error().code;
         return nullptr;
@@ -64,7 +87,7 @@ std::unique_ptr<MappedRegistry> open_registry(const std::string &socket_abs,
         *err = rc;
         return nullptr;
     }
-    // A dead region still under the name: chipd is shutting down.
+    // A dead region still listed: chipd is shutting down.
     if (reg->reader.dead()) {
         *err = -ENOENT;
         return nullptr;
@@ -78,22 +101,6 @@ void forget(chip_client *c, MappedRegistry *r) {
     std::erase_if(c->registries, [r](const auto &p) { return p.get() == r; });
 }
 
-// The names of the live registries of C's chipd, from /dev/shm.
-std::vector<std::string> registry_names(const chip_client *c) {
-    std::string prefix = chip::registry_shm_prefix(c->socket_abs);
-    std::vector<std::string> out;
-    for (const auto &shm : chip::os::list_shm(prefix)) {
-        std::string name = shm.substr(prefix.size());
-        if (!chip::valid_group_name(name)) continue;
-        // Skip regions chipd abandoned; keep the ones we cannot read (another
-        // layout version): using them then says why (ESTALE).
-        int err = 0;
-        if (open_registry(c->socket_abs, name, &err) || err != -ENOENT)
-            out.push_back(std::move(name));
-    }
-    return out;
-}
-
 // The reader of REGISTRY (NULL: the only one), mapping it on first use and
 // again after chipd abandoned it. Returns nullptr with *ERR set.
 MappedRegistry *find_registry(chip_client *c, const char *registry, int *err) {
@@ -105,6 +112,7 @@ MappedRegistry *find_registry(chip_client *c, const char *registry, int *err) {
         r = nullptr;
     }
     std::string name;
+    chip::client::Published pub;
     if (registry) {
         if (!chip::valid_group_name(registry)) {
             *err = -EINVAL;
@@ -120,21 +128,23 @@ MappedRegistry *find_registry(chip_client *c, const char *registry, int *err) {
             c->last = p.get();
             return c->last;
         }
+        if (!published(c, pub, err)) return nullptr;
     } else {
-        auto names = registry_names(c);
-        if (names.empty()) {
+        // With no name, the index says which one is the only one.
+        if (!published(c, pub, err)) return nullptr;
+        if (pub.entries.empty()) {
             *err = -ENOENT;
             return nullptr;
         }
-        if (names.size() > 1) {
+        if (pub.entries.size() > 1) {
             *err = -EINVAL;
             return nullptr;
         }
-        name = names[0];
+        name = pub.entries[0].registry;
         for (auto &p : c->registries)
             if (p->name == name && !p->reader.dead()) return c->only = p.get();
     }
-    auto reg = open_registry(c->socket_abs, name, err);
+    auto reg = open_registry(pub, name, err);
     if (!reg) return nullptr;
     // Drop a dead mapping of the same name, if any is left.
     for (auto &p : c->registries)
@@ -166,6 +176,11 @@ int send_membership(chip_client *c, const char *op, const char *registry, const 
         {"registry", registry ? nlohmann::json(registry) : nlohmann::json(nullptr)},
         {"group", group},
         {"pid", pid}};
+    if (!c->conn.is_open()) {
+        auto conn = chip::client::Connection::open(c->socket);
+        if (!conn) return -conn.error().code;
+        c->conn = std::move(*conn);
+    }
     auto resp = c->conn.request(req);
     // chipd restarted since we connected: join and leave are idempotent, so
     // one retry on a fresh connection is safe.
@@ -194,12 +209,14 @@ chip_client *chip_connect(const char *socket_path) {
         auto c = std::make_unique<chip_client>();
         c->socket = chip::resolve_socket_path(socket_path, chip::os::real_uid());
         c->socket_abs = chip::os::absolute_path(c->socket);
-        auto conn = chip::client::Connection::open(c->socket);
-        if (!conn) {
-            errno = conn.error().code;
+        // No connection yet (join and leave make it): members and groups
+        // need none, so a user who may not connect can still read them.
+        uid_t owner = 0;
+        auto folder = chip::client::reach_socket(c->socket_abs, chip::os::real_uid(), owner);
+        if (!folder) {
+            errno = folder.error().code;
             return nullptr;
         }
-        c->conn = std::move(*conn);
         return c.release();
     } catch (...) {
         errno = ENOMEM;
@@ -259,11 +276,14 @@ ssize_t chip_groups(chip_client *c, const char *registry, chip_group_info *out, 
 ssize_t chip_registries(chip_client *c, char (*names)[65], size_t cap) {
     try {
         if (!c || (!names && cap > 0)) return -EINVAL;
-        auto all = registry_names(c);
-        for (std::size_t i = 0; i < all.size() && i < cap; ++i) {
-            std::memcpy(names[i], all[i].c_str(), all[i].size() + 1);
+        int err = 0;
+        chip::client::Published pub;
+        if (!published(c, pub, &err)) return err;
+        for (std::size_t i = 0; i < pub.entries.size() && i < cap; ++i) {
+            const auto &n = pub.entries[i].registry;
+            std::memcpy(names[i], n.c_str(), n.size() + 1);
         }
-        return static_cast<ssize_t>(all.size());
+        return static_cast<ssize_t>(pub.entries.size());
     } catch (...) {
         return -ENOMEM;
     }
@@ -305,7 +325,8 @@ const char *chip_strerror(int code) {
         case ENOSPC:
             return "the registry is full";
         case EPERM:
-            return "operation not permitted on that pid";
+            return "operation not permitted (on that pid; or an untrusted runtime folder, "
+                   "registry index or shared memory)";
         case ESRCH:
             return "no such process";
         case ECONNREFUSED:

@@ -4,11 +4,24 @@
 #include <cstring>
 
 #include "common/names.hpp"
+#include "os/file.hpp"
+#include "os/private_folder.hpp"
+#include "os/self.hpp"
 #include "os/socket.hpp"
 
 namespace chip::client {
 
 Result<Connection> Connection::open(const std::string &path) {
+    // Never through a default runtime folder that someone else made or
+    // replaced (README.md, "Paths"): it would hand our requests to them.
+    if (!path.empty() && path[0] != '@') {
+        std::string abs = os::absolute_path(path);
+        if (socket_folder_kind(abs, os::real_uid()) != SocketFolderKind::Given)
+            if (auto folder = os::open_socket_folder(abs, os::real_uid());
+                !folder && folder.error().code == EPERM)
+                return make_error(EPERM,
+                                  "cannot reach chipd at " + path + ": " + folder.error().message);
+    }
     auto fd = os::connect_unix(path);
     if (!fd) {
         int e = fd.error().code;

@@ -21,8 +21,10 @@ public:
     Connection &operator=(const Connection &) = delete;
     ~Connection() = default;
 
-    // Connects to the socket at PATH. Error codes: ENOENT (no socket),
-    // ECONNREFUSED (nobody listening), EACCES, ...
+    // Connects to the socket at PATH, after checking its folder when it is
+    // the user's runtime folder or /run/chip (os/private_folder.hpp). Error
+    // codes: ENOENT (no socket), ECONNREFUSED (nobody listening), EACCES,
+    // EPERM (an untrusted runtime folder), ...
     static Result<Connection> open(const std::string &path);
 
     // Sends one request and waits for its response line. A transport failure is

@@ -131,15 +131,57 @@ std::string resolve_socket_path(const char *given, uid_t uid) {
     return default_socket_path(uid);
 }
 
-std::string registry_shm_prefix(const std::string &socket_path) {
+std::optional<std::string> private_runtime_folder(uid_t uid) {
+    const char *xdg = std::getenv("XDG_RUNTIME_DIR");
+    if (xdg && *xdg) return std::string(xdg) + "/chip";
+    if (uid == 0) return std::nullopt;
+    return "/tmp/chip-" + std::to_string(uid);
+}
+
+SocketFolderKind socket_folder_kind(const std::string &socket_path, uid_t uid) {
+    namespace fs = std::filesystem;
+    fs::path folder = fs::path(socket_path).lexically_normal().parent_path();
+    auto same = [&](const std::string &p) {
+        fs::path q = fs::path(p).lexically_normal();
+        // "/run/chip/" and "/run/chip" are the same folder.
+        if (!q.has_filename()) q = q.parent_path();
+        return folder == q;
+    };
+    if (auto own = private_runtime_folder(uid); own && same(*own)) return SocketFolderKind::Private;
+    if (uid == 0 && same("/run/chip")) return SocketFolderKind::System;
+    return SocketFolderKind::Given;
+}
+
+std::string registry_shm_name(std::string_view token, std::string_view registry) {
+    return "/chip-" + std::string(token) + "-" + std::string(registry);
+}
+
+std::string registry_index_name(const std::string &socket_name) {
+    return socket_name + ".registries";
+}
+
+std::string socket_hash_prefix(const std::string &socket_path) {
     std::string normal = std::filesystem::path(socket_path).lexically_normal().string();
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(normal)));
-    return std::string("/chip-") + hex + "-";
+    return std::string("chip-") + hex + "-";
 }
 
-std::string registry_shm_name(const std::string &socket_path, const std::string &registry) {
-    return registry_shm_prefix(socket_path) + registry;
+std::optional<mode_t> parse_mode(std::string_view s) {
+    if (s.empty() || s.size() > 4) return std::nullopt;
+    mode_t m = 0;
+    for (char c : s) {
+        if (c < '0' || c > '7') return std::nullopt;
+        m = m * 8 + static_cast<mode_t>(c - '0');
+    }
+    if (m > 0777) return std::nullopt;
+    return m;
+}
+
+std::string format_mode(mode_t mode) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+    return buf;
 }
 
 }  // namespace chip

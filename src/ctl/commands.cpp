@@ -14,6 +14,7 @@
 
 #include "chip/chip.h"
 #include "client/connection.hpp"
+#include "client/published.hpp"
 #include "common/names.hpp"
 #include "ctl/format.hpp"
 #include "ctl/tail.hpp"
@@ -147,9 +148,24 @@ struct ClientDeleter {
 };
 using Client = std::unique_ptr<chip_client, ClientDeleter>;
 
-// Connects through libchip; members and groups need it to find the shared
-// memory, and it works while chipd is SIGSTOPped (the socket backlog accepts).
+// libchip's handle for members and groups, which read the shared memory
+// without connecting (so they work for a user who may not connect, and while
+// chipd is SIGSTOPped). What libchip will trust is checked here first, to say
+// why not: no chipd there or a runtime folder not to be trusted (exit 3), an
+// index of the registries not to be trusted (1).
 Client connect_client(const Context &ctx, int &exit) {
+    uid_t owner = 0;
+    auto folder = client::reach_socket(os::absolute_path(ctx.socket), os::real_uid(), owner);
+    if (!folder) {
+        complain(folder.error().message);
+        exit = kExitUnreachable;
+        return nullptr;
+    }
+    if (auto published = client::read_published(*folder, owner); !published) {
+        complain(published.error().message);
+        exit = kExitFailed;
+        return nullptr;
+    }
     Client c(chip_connect(ctx.socket.c_str()));
     if (!c) {
         complain("cannot reach chipd at " + ctx.socket + ": " + std::strerror(errno));
@@ -160,6 +176,10 @@ Client connect_client(const Context &ctx, int &exit) {
 
 std::string libchip_error(ssize_t code, const std::string &registry, const std::string &what) {
     if (code == -ENOENT) return "unknown registry " + quoted(registry);
+    // The folder and the index passed connect_client's checks: the region failed.
+    if (code == -EPERM)
+        return what + ": the shared memory of registry " + quoted(registry) +
+               " is not to be trusted (not chipd's, or writable by others)";
     return what + ": " + chip_strerror(static_cast<int>(code));
 }
 

@@ -10,6 +10,7 @@
 #include "common/names.hpp"
 #include "os/clock.hpp"
 #include "os/file.hpp"
+#include "os/private_folder.hpp"
 #include "os/process.hpp"
 #include "os/self.hpp"
 #include "os/socket.hpp"
@@ -74,7 +75,18 @@ void Daemon::setup() {
         };
         log_file_ = std::make_unique<FileSink>(o, warn_stderr, now());
     }
-    auto listen_fd = os::listen_unix(socket_path_, 0660);
+    // The folder first: a runtime folder someone else made or replaced is
+    // refused before anything is created in it (README.md, "Paths").
+    auto folder = os::prepare_socket_folder(socket_path_, os::real_uid());
+    if (!folder) throw std::runtime_error(folder.error().message);
+    socket_folder_ = std::move(*folder);
+    const auto &access = spec_.socket_access;
+    if (access.gid && socket_folder_.kind == SocketFolderKind::Private)
+        throw std::runtime_error("the socket's group " + *access.group + " cannot reach " +
+                                 socket_path_ + ": its folder " + socket_folder_.path +
+                                 " is private to its user (mode 0700); give \"socket\" a "
+                                 "\"path\" in a folder the group may enter");
+    auto listen_fd = os::listen_unix(socket_folder_, access.mode, access.gid);
     if (!listen_fd) throw std::runtime_error(listen_fd.error().message);
 
     auto warn = [this](const std::string &m) { this->warn(m); };
@@ -82,9 +94,9 @@ void Daemon::setup() {
         loop_, [this](pid_t pid) { registries_->member_died(pid); });
     registries_ = std::make_unique<Registries>(
         *procs_, [this](pid_t pid) { return tree_->node_by_pid(pid) != nullptr; }, warn);
+    registries_->publish_in(socket_folder_);
     for (const auto &rs : spec_.registries) {
-        auto r = registries_->create_shared(rs, registry_shm_name(socket_path_, rs.name),
-                                            os::self_pid());
+        auto r = registries_->create_shared(rs, os::self_pid());
         if (!r) throw std::runtime_error(r.error().message);
     }
     registries_->observe({[this] { return streaming(); },
@@ -149,7 +161,7 @@ void Daemon::cleanup() {
     launcher_->finish();
     registries_->close();
     control_->stop_listening();
-    os::remove_path(socket_path_);
+    os::remove_in(socket_folder_, socket_folder_.socket_name);
 }
 
 // ---- the loop's turn ---------------------------------------------------------
@@ -372,6 +384,10 @@ std::vector<std::string> Daemon::refused(const spec::Spec &next) {
         why.push_back("the control socket cannot change while chipd runs (" +
                       spec_.socket.value_or("default") + " -> " + next.socket.value_or("default") +
                       "); restart chipd to change it");
+    else if (next.socket_access != spec_.socket_access)
+        why.push_back(
+            "the control socket's group and mode cannot change while chipd runs; restart chipd "
+            "to change them");
     return why;
 }
 
@@ -383,9 +399,7 @@ void Daemon::reload_begins(const spec::Spec &next, const std::vector<core::Chang
         publish(nullptr, format_reload(next.file, changes, when, LogStyle{true, false}));
     // Added registries exist before the workers that join them start.
     for (const auto &rs : spec::diff_registries(spec_.registries, next.registries).added)
-        if (auto r = registries_->create_shared(rs, registry_shm_name(socket_path_, rs.name),
-                                                os::self_pid());
-            !r)
+        if (auto r = registries_->create_shared(rs, os::self_pid()); !r)
             warn("reload: registry " + rs.name + ": " + r.error().message);
 }
 

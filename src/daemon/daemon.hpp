@@ -112,6 +112,7 @@ private:
     spec::Spec spec_;
     Options opts_;
     std::string socket_path_;
+    os::SocketFolder socket_folder_;  // the socket's, checked, open while chipd runs
     LogStyle style_;
 
     // Declared after the loop: handles are closed before it.

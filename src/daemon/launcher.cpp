@@ -335,8 +335,7 @@ void Launcher::open_notify(Slot &slot, std::uint64_t id) {
     auto fd = os::bind_datagram(slot.notify_path, true);
     if (!fd) {
         // A path too long for sockaddr_un: an abstract socket has no file.
-        slot.notify_path =
-            "@" + registry_shm_prefix(socket_path_).substr(1) + "notify-" + std::to_string(id);
+        slot.notify_path = "@" + socket_hash_prefix(socket_path_) + "notify-" + std::to_string(id);
         fd = os::bind_datagram(slot.notify_path, true);
     }
     if (!fd) {

@@ -5,8 +5,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/names.hpp"
 #include "os/process.hpp"
 #include "os/self.hpp"
+#include "registry/index.hpp"
 
 namespace chip::daemon {
 
@@ -21,20 +23,55 @@ Result<void> Registries::format(Registry &r, std::span<std::byte> region, pid_t 
     return {};
 }
 
-Result<void> Registries::create_shared(const spec::RegistrySpec &spec, const std::string &shm_name,
-                                       pid_t writer) {
+void Registries::publish_in(const os::SocketFolder &folder) {
+    folder_ = &folder;
+    const std::string index = registry_index_name(folder.socket_name);
+    // Only an index chipd's user wrote, and only the regions it owns: a
+    // stranger cannot have chipd remove anything of theirs.
+    auto old = os::read_trusted_file(folder, index, procs_.own_uid(), registry::kMaxIndexSize);
+    if (!old) return;
+    if (old->owner != procs_.own_uid()) return;
+    auto entries = registry::parse_index(old->text);
+    if (!entries) return;
+    for (const auto &e : *entries) os::remove_stale_shm(e.shm_name, procs_.own_uid());
+}
+
+Result<void> Registries::publish() {
+    if (!folder_) return {};
+    std::vector<registry::IndexEntry> entries;
+    for (const auto &r : list_)
+        if (!r->shm_name.empty()) entries.push_back({r->spec.name, r->shm_name});
+    const std::string index = registry_index_name(folder_->socket_name);
+    if (auto w = os::publish_file(*folder_, index, registry::format_index(entries)); !w)
+        return make_error(w.error().code, "cannot publish the registries: " + w.error().message);
+    return {};
+}
+
+Result<void> Registries::create_shared(const spec::RegistrySpec &spec, pid_t writer) {
     // Sized for its capacities once: a full registry refuses joins (ENOSPC)
     // rather than growing under its readers.
     auto r = std::make_unique<Registry>();
     r->spec = spec;
-    r->shm_name = shm_name;
-    auto m =
-        os::create_shm(shm_name, registry::Table::region_size(spec.max_groups, spec.max_members));
+    const std::size_t size = registry::Table::region_size(spec.max_groups, spec.max_members);
+    // A fresh random name each time; a taken one (EEXIST: 128 random bits
+    // make it someone's deliberate copy of a published name) is never shared.
+    Result<os::Mapping> m = make_error(EEXIST, "");
+    for (int attempt = 0; attempt < 4 && !m && m.error().code == EEXIST; ++attempt) {
+        auto token = os::random_hex(kShmTokenLen / 2);
+        if (!token)
+            return make_error(token.error().code,
+                              "registry " + spec.name + ": " + token.error().message);
+        r->shm_name = registry_shm_name(*token, spec.name);
+        m = os::create_shm(r->shm_name, size);
+    }
     if (!m) return make_error(m.error().code, "registry " + spec.name + ": " + m.error().message);
     r->mapping = std::move(*m);
-    if (auto f = format(*r, r->mapping.bytes(), writer); !f) return f;
+    if (auto f = format(*r, r->mapping.bytes(), writer); !f) {
+        (void)os::unlink_shm(r->shm_name);
+        return f;
+    }
     list_.push_back(std::move(r));
-    return {};
+    return publish();
 }
 
 Result<void> Registries::add(const spec::RegistrySpec &spec, std::span<std::byte> region,
@@ -162,6 +199,7 @@ void Registries::remove(std::string_view name) {
         (*it)->table.mark_dead();
         if (!(*it)->shm_name.empty()) (void)os::unlink_shm((*it)->shm_name);
         list_.erase(it);
+        if (auto p = publish(); !p) warn_(p.error().message);
         return;
     }
 }
@@ -185,6 +223,7 @@ void Registries::close() {
         r->table.mark_dead();
         if (!r->shm_name.empty()) (void)os::unlink_shm(r->shm_name);
     }
+    if (folder_) os::remove_in(*folder_, registry_index_name(folder_->socket_name));
 }
 
 // ---- the machine ---------------------------------------------------------------

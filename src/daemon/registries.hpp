@@ -1,6 +1,7 @@
 // The registries chipd serves (README.md, "The registry"): one region per
 // registry of the spec (shared memory in chipd, any byte span in tests),
-// formatted at start and flagged dead and unlinked at a clean exit; the
+// formatted at start and flagged dead and unlinked at a clean exit; the index
+// file beside the socket that tells readers the regions' random names; the
 // groups a worker declares, joined the moment it is spawned; join and leave
 // with the permission rule of README.md, "Protocol"; the removal of a member
 // that dies, found through SIGCHLD for workers and a pidfd for the others.
@@ -25,6 +26,7 @@
 
 #include "common/result.hpp"
 #include "os/fd.hpp"
+#include "os/private_folder.hpp"
 #include "os/shm.hpp"
 #include "os/socket.hpp"
 #include "registry/table.hpp"
@@ -52,7 +54,7 @@ public:
 
 struct Registry {
     spec::RegistrySpec spec;
-    std::string shm_name;  // "/chip-<hash>-<name>"; empty over memory of the caller
+    std::string shm_name;  // "/chip-<random>-<name>"; empty over memory of the caller
     os::Mapping mapping;   // the shared memory, when shm_name is set
     registry::Table table;
 };
@@ -83,10 +85,14 @@ public:
     Registries(const Registries &) = delete;
     Registries &operator=(const Registries &) = delete;
 
-    // A registry in a new shared-memory object SHM_NAME (a stale one is
-    // replaced), formatted with WRITER as its writer's pid.
-    Result<void> create_shared(const spec::RegistrySpec &spec, const std::string &shm_name,
-                               pid_t writer);
+    // From now on the shared-memory names are published in FOLDER (the
+    // socket's, which the caller keeps open), in the index file beside the
+    // socket, at each change. First the regions a killed predecessor listed
+    // there are flagged dead and removed (those owned by chipd's uid only).
+    void publish_in(const os::SocketFolder &folder);
+    // A registry in a new shared-memory object of a fresh random name
+    // (O_EXCL), formatted with WRITER as its writer's pid, and published.
+    Result<void> create_shared(const spec::RegistrySpec &spec, pid_t writer);
     // A registry over REGION (8-byte aligned, Table::region_size bytes), which
     // the caller keeps alive.
     Result<void> add(const spec::RegistrySpec &spec, std::span<std::byte> region, pid_t writer);
@@ -117,10 +123,13 @@ public:
     void remove(std::string_view name);
 
     // chipd's clean exit: readers are told the regions are dead, and the
-    // shared-memory objects are removed.
+    // shared-memory objects and the index file are removed.
     void close();
 
 private:
+    // Writes the index file (when publishing).
+    Result<void> publish();
+    const os::SocketFolder *folder_ = nullptr;
     Result<void> format(Registry &r, std::span<std::byte> region, pid_t writer);
     bool observed() const { return observer_.wanted && observer_.wanted(); }
     // Joins / leaves through R's table, telling the observer of a change.

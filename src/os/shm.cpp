@@ -1,17 +1,17 @@
 #include "os/shm.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 
 #include "chip/registry.h"
+#include "common/names.hpp"
 
 namespace chip::os {
 
@@ -19,27 +19,6 @@ namespace {
 
 Error sys_error(int code, const std::string &what, const std::string &name) {
     return make_error(code, what + " " + name + ": " + std::strerror(code));
-}
-
-// A killed chipd left NAME behind: readers may still have it mapped, so flag it
-// dead (if it is ours) before unlinking, or they would read it forever.
-void mark_stale_dead(const std::string &name) {
-    int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
-    if (fd < 0) return;
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 &&
-        static_cast<std::size_t>(st.st_size) >= sizeof(chip_registry_header)) {
-        void *p = ::mmap(nullptr, sizeof(chip_registry_header), PROT_READ | PROT_WRITE, MAP_SHARED,
-                         fd, 0);
-        if (p != MAP_FAILED) {
-            auto *h = static_cast<chip_registry_header *>(p);
-            if (std::atomic_ref<std::uint64_t>(h->magic).load(std::memory_order_acquire) ==
-                CHIP_REGISTRY_MAGIC)
-                std::atomic_ref<std::uint32_t>(h->dead).store(1, std::memory_order_release);
-            ::munmap(p, sizeof(chip_registry_header));
-        }
-    }
-    ::close(fd);
 }
 
 }  // namespace
@@ -73,10 +52,7 @@ void Mapping::reset() {
 }
 
 Result<Mapping> create_shm(const std::string &name, std::size_t size) {
-    mark_stale_dead(name);
-    if (::shm_unlink(name.c_str()) < 0 && errno != ENOENT)
-        return sys_error(errno, "cannot remove stale shared memory", name);
-    // O_EXCL: if another process raced us to the name, fail rather than share it.
+    // O_EXCL: a name someone else made first is never shared with them.
     int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return sys_error(errno, "cannot create shared memory", name);
     // The umask may have narrowed the mode; readers of any user need 0644.
@@ -96,7 +72,8 @@ Result<Mapping> create_shm(const std::string &name, std::size_t size) {
     return Mapping(p, size, true);
 }
 
-Result<Mapping> open_shm_readonly(const std::string &name) {
+Result<Mapping> open_shm_readonly(const std::string &name, uid_t owner) {
+    // glibc's shm_open adds O_NOFOLLOW: a symlink in /dev/shm is not followed.
     int fd = ::shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) return sys_error(errno, "cannot open shared memory", name);
     struct stat st {};
@@ -104,6 +81,13 @@ Result<Mapping> open_shm_readonly(const std::string &name) {
         int e = errno;
         ::close(fd);
         return sys_error(e, "cannot stat shared memory", name);
+    }
+    if (!S_ISREG(st.st_mode) || st.st_uid != owner || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        ::close(fd);
+        return make_error(EPERM, "refusing shared memory " + name + ": owned by uid " +
+                                     std::to_string(st.st_uid) + " with mode " +
+                                     format_mode(st.st_mode) + "; expected chipd's uid " +
+                                     std::to_string(owner) + ", writable by it alone");
     }
     if (st.st_size <= 0) {
         ::close(fd);
@@ -123,18 +107,48 @@ Result<void> unlink_shm(const std::string &name) {
     return {};
 }
 
-std::vector<std::string> list_shm(const std::string &prefix) {
-    std::vector<std::string> out;
-    std::string bare = !prefix.empty() && prefix[0] == '/' ? prefix.substr(1) : prefix;
-    DIR *dir = ::opendir("/dev/shm");
-    if (!dir) return out;
-    while (const dirent *ent = ::readdir(dir)) {
-        std::string_view n(ent->d_name);
-        if (n.size() > bare.size() && n.substr(0, bare.size()) == bare)
-            out.push_back("/" + std::string(n));
+bool remove_stale_shm(const std::string &name, uid_t owner) {
+    // Readers may still have it mapped: flag it dead (if it is a chip
+    // registry) before unlinking, or they would read it forever.
+    int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) return false;
+    struct stat st {};
+    if (::fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != owner) {
+        ::close(fd);
+        return false;
     }
-    ::closedir(dir);
-    std::sort(out.begin(), out.end());
+    if (static_cast<std::size_t>(st.st_size) >= sizeof(chip_registry_header)) {
+        void *p = ::mmap(nullptr, sizeof(chip_registry_header), PROT_READ | PROT_WRITE, MAP_SHARED,
+                         fd, 0);
+        if (p != MAP_FAILED) {
+            auto *h = static_cast<chip_registry_header *>(p);
+            if (std::atomic_ref<std::uint64_t>(h->magic).load(std::memory_order_acquire) ==
+                CHIP_REGISTRY_MAGIC)
+                std::atomic_ref<std::uint32_t>(h->dead).store(1, std::memory_order_release);
+            ::munmap(p, sizeof(chip_registry_header));
+        }
+    }
+    ::close(fd);
+    // /dev/shm is sticky: the name can only be ours still, or gone.
+    return ::shm_unlink(name.c_str()) == 0;
+}
+
+Result<std::string> random_hex(std::size_t bytes) {
+    std::string raw(bytes, '\0');
+    std::size_t got = 0;
+    while (got < bytes) {
+        ssize_t n = ::getrandom(raw.data() + got, bytes - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return make_error(errno, std::string("getrandom: ") + std::strerror(errno));
+        got += static_cast<std::size_t>(n);
+    }
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(2 * bytes);
+    for (unsigned char c : raw) {
+        out += kDigits[c >> 4];
+        out += kDigits[c & 15];
+    }
     return out;
 }
 

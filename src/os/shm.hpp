@@ -2,15 +2,17 @@
 // per registry (read-write), readers map them read-only. RAII mappings; every
 // failure is a Result naming the object and the cause.
 //
-// It knows nothing of the registry's layout except, in create_shm, how to flag
-// a stale chip registry as dead before replacing it (include/chip/registry.h,
-// "Lifetime"). No locking: chipd is the only creator of its names.
+// It knows nothing of the registry's layout except, in remove_stale_shm, how
+// to flag a stale chip registry as dead before removing it
+// (include/chip/registry.h, "Lifetime"). No locking: every name chipd creates
+// is fresh and random (O_EXCL), so nobody else holds it.
 #pragma once
 
 #include <cstddef>
 #include <span>
 #include <string>
-#include <vector>
+
+#include <sys/types.h>
 
 #include "common/result.hpp"
 
@@ -47,16 +49,22 @@ private:
 };
 
 // Creates shared-memory object NAME ("/chip-..."), mode 0644, of SIZE zeroed
-// bytes, mapped read-write. A stale object of that name (a chipd that was
-// killed) is flagged dead when it is a chip registry, then unlinked first.
+// bytes, mapped read-write. O_EXCL: EEXIST when the name is taken (never
+// someone else's object reused).
 Result<Mapping> create_shm(const std::string &name, std::size_t size);
-// Maps existing object NAME read-only, whole (its size from fstat).
-// ENOENT when there is none.
-Result<Mapping> open_shm_readonly(const std::string &name);
+// Maps existing object NAME read-only, whole (its size from fstat). ENOENT
+// when there is none; EPERM when it is not owned by OWNER or others than its
+// owner may write it (it is not the region chipd made).
+Result<Mapping> open_shm_readonly(const std::string &name, uid_t owner);
 // Removes NAME; a missing one is not an error.
 Result<void> unlink_shm(const std::string &name);
-// Names (with their leading '/') of the objects starting with PREFIX
-// ("/chip-<hash>-"), sorted, from /dev/shm.
-std::vector<std::string> list_shm(const std::string &prefix);
+// Removes NAME, left by a chipd that was killed, if it is owned by OWNER
+// (else it is left alone: false); a chip registry is flagged dead first, so
+// that readers still mapping it look for the new one.
+bool remove_stale_shm(const std::string &name, uid_t owner);
+
+// BYTES random bytes from getrandom(2) as 2*BYTES lowercase hex digits: the
+// unguessable part of names others must not take first.
+Result<std::string> random_hex(std::size_t bytes);
 
 }  // namespace chip::os

@@ -64,24 +64,41 @@ Result<void> make_parent_dirs(const std::string &path) {
     return {};
 }
 
-Result<UniqueFd> listen_unix(const std::string &path, mode_t mode) {
+Result<UniqueFd> listen_unix(const SocketFolder &folder, mode_t mode, std::optional<gid_t> group) {
+    const std::string path =
+        (folder.path == "/" ? std::string() : folder.path) + "/" + folder.socket_name;
+    const char *name = folder.socket_name.c_str();
     sockaddr_un addr;
     auto len = make_addr(path, addr);
     if (!len) return len.error();
-    if (auto r = make_parent_dirs(path); !r) return r.error();
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) return sys_error("socket");
-    if (::bind(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len) < 0) {
+    // bind(2) creates the file with the umask applied: with this one it gets
+    // MODE itself, never a moment with more access.
+    auto bind_with_mode = [&] {
+        mode_t old = ::umask(~mode & 0777);
+        int rc = ::bind(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len);
+        int e = errno;
+        ::umask(old);
+        errno = e;
+        return rc;
+    };
+    if (bind_with_mode() < 0) {
         if (errno != EADDRINUSE) return sys_error("cannot bind " + path);
         // Someone's socket file: a live chipd answers, a stale one does not.
         UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (::connect(probe.get(), reinterpret_cast<sockaddr *>(&addr), *len) == 0)
             return make_error(EADDRINUSE, "another chipd is already running on " + path);
-        ::unlink(path.c_str());
-        if (::bind(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len) < 0)
-            return sys_error("cannot bind " + path);
+        ::unlinkat(folder.fd.get(), name, 0);
+        if (bind_with_mode() < 0) return sys_error("cannot bind " + path);
     }
-    if (::chmod(path.c_str(), mode) < 0) return sys_error("chmod " + path);
+    // Relative to the checked folder, and never through a symlink.
+    if (group && ::fchownat(folder.fd.get(), name, static_cast<uid_t>(-1), *group,
+                            AT_SYMLINK_NOFOLLOW) < 0) {
+        auto err = sys_error("cannot give " + path + " to group " + std::to_string(*group));
+        ::unlinkat(folder.fd.get(), name, 0);
+        return err;
+    }
     if (::listen(fd.get(), SOMAXCONN) < 0) return sys_error("listen on " + path);
     return fd;
 }

@@ -6,10 +6,12 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/result.hpp"
 #include "os/fd.hpp"
+#include "os/private_folder.hpp"
 
 namespace chip::os {
 
@@ -22,10 +24,13 @@ struct PeerCred {
 // Creates the folders of PATH's parent (mode 0755), like mkdir -p.
 Result<void> make_parent_dirs(const std::string &path);
 
-// A listening, non-blocking Unix stream socket at PATH with mode MODE. A socket
-// file already there is replaced when nobody answers on it (a stale one), and
-// refused with EADDRINUSE when a live chipd does.
-Result<UniqueFd> listen_unix(const std::string &path, mode_t mode);
+// A listening, non-blocking Unix stream socket named FOLDER.socket_name in
+// FOLDER, with mode MODE from the start (bound under a umask that leaves
+// exactly MODE) and, when GROUP is set, that group (given before it listens:
+// nobody connects in between). A socket file already there is replaced when
+// nobody answers on it (a stale one), and refused with EADDRINUSE when a live
+// chipd does.
+Result<UniqueFd> listen_unix(const SocketFolder &folder, mode_t mode, std::optional<gid_t> group);
 // accept4, non-blocking and close-on-exec; -errno on failure.
 int accept_client(int listen_fd);
 Result<PeerCred> peer_cred(int fd);

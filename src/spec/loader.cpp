@@ -68,6 +68,10 @@ const std::vector<std::string> &include_keys() {
     static const std::vector<std::string> keys{"include"};
     return keys;
 }
+const std::vector<std::string> &socket_keys() {
+    static const std::vector<std::string> keys{"path", "group", "mode"};
+    return keys;
+}
 const std::vector<std::string> &output_keys() {
     static const std::vector<std::string> keys{"file", "max_bytes", "keep"};
     return keys;
@@ -282,6 +286,7 @@ private:
     // The parts of a spec, one per contract section; each fills its target and
     // leaves the defaults of core/spec.hpp where the spec says nothing.
     void registries(const Json &v, const std::string &pointer, std::vector<RegistrySpec> &out);
+    void socket(const Json &v, const std::string &pointer, Spec &spec);
     void supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s, int depth);
     // The items of a "children" array (or of an included file's), children
     // and include entries, appended to OUT.
@@ -430,17 +435,7 @@ Spec Loader::load(const Json &doc) {
     check_keys(doc, "", top_level_keys());
     // Registries first: "join" anywhere in the tree refers to them.
     if (const Json *v = member(doc, "registries")) registries(*v, "/registries", spec.registries);
-    if (const Json *v = member(doc, "socket")) {
-        if (auto p = path(*v, "/socket", "expected a non-empty path"); p) {
-            // sun_path holds 108 bytes with the terminating NUL.
-            if (p->size() >= sizeof(sockaddr_un{}.sun_path))
-                fail_with("/socket",
-                          "expected a socket path of at most 107 bytes once made absolute",
-                          describe(Json(*p)));
-            else
-                spec.socket = *p;
-        }
-    }
+    if (const Json *v = member(doc, "socket")) socket(*v, "/socket", spec);
     auto root = std::make_shared<core::SupervisorSpec>();
     if (const Json *v = member(doc, "root"))
         supervisor(*v, "/root", *root, 0);
@@ -448,6 +443,50 @@ Spec Loader::load(const Json &doc) {
         fail_with("/root", "expected a supervisor body (an object)", kNothing);
     spec.root = std::move(root);
     return spec;
+}
+
+// "socket": a path, or {"path", "group", "mode"} (each optional: the default
+// path, chipd's group, 0660).
+void Loader::socket(const Json &v, const std::string &pointer, Spec &spec) {
+    constexpr std::string_view kSocket =
+        "expected a socket path or {\"path\": PATH, \"group\": GROUP, \"mode\": \"0660\"}";
+    auto set_path = [&](const Json &p, const std::string &at, std::string_view expected) {
+        auto abs = path(p, at, expected);
+        if (!abs) return;
+        // sun_path holds 108 bytes with the terminating NUL.
+        if (abs->size() >= sizeof(sockaddr_un{}.sun_path))
+            fail_with(at, "expected a socket path of at most 107 bytes once made absolute",
+                      describe(Json(*abs)));
+        else
+            spec.socket = *abs;
+    };
+    if (v.is_string()) return set_path(v, pointer, "expected a non-empty path");
+    if (!v.is_object()) return fail(pointer, kSocket, v);
+    check_keys(v, pointer, socket_keys());
+    if (const Json *p = member(v, "path"))
+        set_path(*p, child_pointer(pointer, "path"), "expected a non-empty path");
+    if (const Json *g = member(v, "group")) {
+        std::string at = child_pointer(pointer, "group");
+        constexpr std::string_view kGroup = "expected an existing group (a name or a numeric id)";
+        if (const std::string *name = text(*g, at, kGroup)) {
+            if (auto gid = find_group(host_, *name)) {
+                spec.socket_access.group = *name;
+                spec.socket_access.gid = gid;
+            } else {
+                fail(at, kGroup, *g);
+            }
+        }
+    }
+    if (const Json *m = member(v, "mode")) {
+        std::optional<mode_t> mode;
+        if (m->is_string()) mode = parse_mode(m->get_ref<const std::string &>());
+        if (mode)
+            spec.socket_access.mode = *mode;
+        else
+            fail(child_pointer(pointer, "mode"),
+                 "expected a mode as a string of octal digits, at most \"0777\" (e.g. \"0660\")",
+                 *m);
+    }
 }
 
 // "registries": each item a name, or {"name", "max_groups", "max_members"}.

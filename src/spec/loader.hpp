@@ -69,6 +69,7 @@ const std::vector<std::string> &registry_keys();          // an item of "registr
 const std::vector<std::string> &supervisor_keys();        // a supervisor body
 const std::vector<std::string> &worker_keys();            // a child with "command" (with "name")
 const std::vector<std::string> &supervisor_child_keys();  // a child with "supervisor" (with "name")
+const std::vector<std::string> &socket_keys();            // "socket" as an object
 const std::vector<std::string> &output_keys();            // "stdout"/"stderr" as an object
 const std::vector<std::string> &backoff_keys();           // "backoff"
 const std::vector<std::string> &include_keys();           // an include entry among children

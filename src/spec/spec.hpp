@@ -55,12 +55,21 @@ struct RegistrySpec {
     std::uint32_t max_members = 16384;  // memberships (pid, group) in all
 };
 
+// Who may reach the control socket: its group and mode ("socket" as an object).
+struct SocketAccess {
+    std::optional<std::string> group;  // as written
+    std::optional<gid_t> gid;          // resolved from group
+    mode_t mode = 0660;
+    bool operator==(const SocketAccess &) const = default;
+};
+
 struct Spec {
     std::string file;  // the spec file as given
     std::string dir;   // its folder, absolute
     std::vector<RegistrySpec> registries;
     std::shared_ptr<const core::SupervisorSpec> root;
     std::optional<std::string> socket;  // absolute when set
+    SocketAccess socket_access;
 };
 
 // The launch fields of a worker's definition (every worker the loader makes has them).

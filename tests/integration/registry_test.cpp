@@ -91,17 +91,14 @@ json sh(const std::string &script, const std::vector<std::string> &args = {}) {
     return cmd;
 }
 
-// The /dev/shm file chipd uses for REGISTRY at the absolute SOCKET path:
-// "/dev/shm/chip-<FNV-1a 64 of the path, 16 hex>-<registry>".
-std::string expected_shm(const std::string &socket, const std::string &registry) {
-    std::uint64_t h = 0xcbf29ce484222325ULL;
-    for (unsigned char ch : socket) {
-        h ^= ch;
-        h *= 0x100000001b3ULL;
-    }
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-    return std::string("/dev/shm/chip-") + hex + "-" + registry;
+// Whether FILE is "/dev/shm/chip-<32 lowercase hex>-<REGISTRY>".
+bool is_shm_of(const std::string &file, const std::string &registry) {
+    const std::string lead = "/dev/shm/chip-";
+    if (file.size() != lead.size() + 32 + 1 + registry.size()) return false;
+    if (file.rfind(lead, 0) != 0) return false;
+    if (file.substr(lead.size(), 32).find_first_not_of("0123456789abcdef") != std::string::npos)
+        return false;
+    return file.substr(lead.size() + 32) == "-" + registry;
 }
 
 // Resumes a SIGSTOPped process whatever happens.
@@ -429,7 +426,10 @@ TEST_CASE(
     ProcResult denied = ctl_as_nobody(d.socket(), {"join", "g", "--pid", str(root_w)});
     CHECK(denied.exit_code == 3);
     CHECK(denied.err.find("Permission denied") != std::string::npos);
-    CHECK(ctl_as_nobody(d.socket(), {"members", "g"}).exit_code == 3);
+    // The registry is read without a connection (the published index).
+    ProcResult unconnected = ctl_as_nobody(d.socket(), {"members", "g"});
+    CHECK(unconnected.exit_code == 0);
+    CHECK(unconnected.out == "");
 
     // Give the socket's group to nogroup: nobody connects, and chipd decides
     // from SO_PEERCRED.
@@ -633,8 +633,8 @@ TEST_CASE("members and groups are read from shared memory while chipd is stopped
 }
 
 TEST_CASE(
-    "the shared-memory files are named from the socket path, mode 0644, and removed at a "
-    "clean shutdown; two chipd with the same registry name do not collide") {
+    "the shared-memory files have random names, mode 0644, listed in the index beside the socket, "
+    "and are removed at a clean shutdown; two chipd with the same registry name do not collide") {
     json s1 = spec(json::array({worker("w", helper("sleep"), {{"join", {{"sessions", {"a"}}}}})}),
                    {}, {{"registries", {"sessions", "more"}}});
     Chipd d1(s1), d2(s1);
@@ -645,20 +645,25 @@ TEST_CASE(
     auto f1 = d1.shm_files(), f2 = d2.shm_files();
     REQUIRE(f1.size() == 2);
     REQUIRE(f2.size() == 2);
-    // "/dev/shm/chip-<16 hex>-<registry>", one prefix per chipd.
-    const std::string prefix1 = f1[0].substr(0, f1[0].size() - std::strlen("sessions"));
-    CHECK(prefix1.size() == std::strlen("/dev/shm/chip-") + 16 + 1);
-    CHECK(prefix1.rfind("/dev/shm/chip-", 0) == 0);
-    CHECK(f1[0] == prefix1 + "sessions");
-    CHECK(f1[1] == prefix1 + "more");
-    CHECK(f2[0].substr(0, prefix1.size()) != prefix1);
-    CHECK(f2[1] == f2[0].substr(0, prefix1.size()) + "more");
+    // "/dev/shm/chip-<32 random hex>-<registry>", a token per region.
+    CHECK(is_shm_of(f1[0], "sessions"));
+    CHECK(is_shm_of(f1[1], "more"));
+    CHECK(is_shm_of(f2[0], "sessions"));
+    CHECK(f1[0] != f2[0]);
+    CHECK(f1[0].substr(0, 46) != f1[1].substr(0, 46));
     for (const auto &f : {f1[0], f1[1], f2[0], f2[1]}) {
         struct stat st {};
         REQUIRE(::stat(f.c_str(), &st) == 0);
         CHECK((st.st_mode & 0777) == 0644);
         CHECK(st.st_uid == ::geteuid());
     }
+    // The index beside the socket names them, mode 0644.
+    const std::string index = d1.socket() + ".registries";
+    CHECK(read_file(index) ==
+          "chip-registries 1\nsessions " + f1[0].substr(8) + "\nmore " + f1[1].substr(8) + "\n");
+    struct stat ist {};
+    REQUIRE(::stat(index.c_str(), &ist) == 0);
+    CHECK((ist.st_mode & 0777) == 0644);
 
     CHECK(members(d1, "a", "sessions") == Pids{w1});
     CHECK(members(d2, "a", "sessions") == Pids{w2});
@@ -670,6 +675,7 @@ TEST_CASE(
     CHECK_FALSE(file_exists(f1[0]));
     CHECK_FALSE(file_exists(f1[1]));
     CHECK_FALSE(file_exists(d1.socket()));
+    CHECK_FALSE(file_exists(index));
     // The other instance is untouched.
     CHECK(file_exists(f2[0]));
     CHECK(members(d2, "a", "sessions") == Pids{w2});
@@ -711,6 +717,12 @@ TEST_CASE(
     REQUIRE(process_alive(old_w));  // the old member lives on
     ::unlink(file.c_str());
 
+    // A reader still mapping the old region must learn it is dead.
+    chip_client *old_reader = chip_connect(d.socket().c_str());
+    REQUIRE(old_reader != nullptr);
+    pid_t buf[4];
+    CHECK(chip_members(old_reader, "sessions", "a", buf, 4) == 2);
+
     Chipd next(s, d.socket());
     next.start();
     REQUIRE_MESSAGE(next.wait_ready(), next.stderr_text());
@@ -719,7 +731,14 @@ TEST_CASE(
     CHECK(new_w != old_w);
     CHECK(new_w != first_w);
     d.track(wait_pid_file(file));
-    CHECK(file_exists(files[0]));
+    // The predecessor's region (listed in its index) is gone; a new one serves.
+    CHECK_FALSE(file_exists(files[0]));
+    auto new_files = next.shm_files();
+    REQUIRE(new_files.size() == 1);
+    CHECK(new_files[0] != files[0]);
+    CHECK(chip_members(old_reader, "sessions", "a", buf, 4) == 1);
+    CHECK(buf[0] == new_w);
+    chip_close(old_reader);
     CHECK(members_at(d.socket(), "a") == Pids{new_w});
     CHECK(groups_at(d.socket()) == json{{"a", 1}});
 
@@ -729,7 +748,7 @@ TEST_CASE(
     CHECK(members_at(d.socket(), "b") == Pids{});
 
     CHECK(next.stop() == 0);
-    CHECK_FALSE(file_exists(files[0]));
+    CHECK_FALSE(file_exists(new_files[0]));
     CHECK_FALSE(file_exists(d.socket()));
 }
 
@@ -960,15 +979,22 @@ TEST_CASE(
     chip_close(c);
 }
 
-TEST_CASE(
-    "the shared-memory file is /dev/shm/chip-<FNV-1a 64 of the absolute socket path>-<registry>") {
-    Chipd d(spec(json::array(), {}, {{"registries", {"sessions", "more"}}}));
+TEST_CASE("each start draws new shared-memory names: none can be guessed from the socket path") {
+    json s = spec(json::array(), {}, {{"registries", {"sessions", "more"}}});
+    Chipd d(s);
     d.start_ready();
-    auto files = d.shm_files();
-    REQUIRE(files.size() == 2);
-    CHECK(files[0] == expected_shm(d.socket(), "sessions"));
-    CHECK(files[1] == expected_shm(d.socket(), "more"));
-    CHECK(file_exists(expected_shm(d.socket(), "sessions")));
+    auto first = d.shm_files();
+    REQUIRE(first.size() == 2);
+    CHECK(is_shm_of(first[0], "sessions"));
+    CHECK(is_shm_of(first[1], "more"));
+    REQUIRE(d.stop() == 0);
+    Chipd again(s, d.socket());
+    again.start_ready();
+    auto second = again.shm_files();
+    REQUIRE(second.size() == 2);
+    CHECK(second[0] != first[0]);
+    CHECK(second[1] != first[1]);
+    CHECK(file_exists(second[0]));
 }
 
 // ---- a region left mid-write ------------------------------------------------------------

@@ -1,7 +1,9 @@
-// Name rules, signal names and shared-memory names (src/common/names.hpp).
+// Name rules, signal names, shared-memory names, modes and socket folders
+// (src/common/names.hpp).
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <string>
 
 #include "common/names.hpp"
@@ -80,26 +82,67 @@ TEST_CASE("signal_name and parse_signal round-trip for every named signal") {
     }
 }
 
-TEST_CASE("registry_shm_name is stable for the same socket path") {
-    CHECK(registry_shm_name("/run/chip/chipd.sock", "sessions") ==
-          registry_shm_name("/run/chip/chipd.sock", "sessions"));
+TEST_CASE("socket_hash_prefix is stable for the same socket path and differs for others") {
+    CHECK(socket_hash_prefix("/run/chip/chipd.sock") == socket_hash_prefix("/run/chip/chipd.sock"));
     // The same path written differently names the same chipd.
-    CHECK(registry_shm_name("/run/chip/./chipd.sock", "sessions") ==
-          registry_shm_name("/run/chip/chipd.sock", "sessions"));
-}
-
-TEST_CASE("registry_shm_name differs for different sockets and registries") {
-    CHECK(registry_shm_name("/run/chip/a.sock", "r") != registry_shm_name("/run/chip/b.sock", "r"));
-    CHECK(registry_shm_name("/run/chip/a.sock", "r") != registry_shm_name("/run/chip/a.sock", "s"));
-}
-
-TEST_CASE("registry_shm_name is /chip-<16 hex digits>-<registry>") {
-    std::string name = registry_shm_name("/tmp/x.sock", "sessions");
-    std::string prefix = registry_shm_prefix("/tmp/x.sock");
-    CHECK(name == prefix + "sessions");
-    REQUIRE(prefix.size() == 6 + 16 + 1);
-    CHECK(prefix.rfind("/chip-", 0) == 0);
+    CHECK(socket_hash_prefix("/run/chip/./chipd.sock") ==
+          socket_hash_prefix("/run/chip/chipd.sock"));
+    CHECK(socket_hash_prefix("/run/chip/a.sock") != socket_hash_prefix("/run/chip/b.sock"));
+    std::string prefix = socket_hash_prefix("/tmp/x.sock");
+    REQUIRE(prefix.size() == 5 + 16 + 1);
+    CHECK(prefix.rfind("chip-", 0) == 0);
     CHECK(prefix.back() == '-');
-    CHECK(prefix.substr(6, 16).find_first_not_of("0123456789abcdef") == std::string::npos);
-    CHECK(name.find('/', 1) == std::string::npos);  // one path component, as shm_open wants
+}
+
+TEST_CASE("registry_shm_name is /chip-<token>-<registry>, one path component") {
+    std::string token(kShmTokenLen, 'a');
+    std::string name = registry_shm_name(token, "sessions");
+    CHECK(name == "/chip-" + token + "-sessions");
+    CHECK(name.find('/', 1) == std::string::npos);  // as shm_open wants
+    CHECK(registry_index_name("chipd.sock") == "chipd.sock.registries");
+}
+
+TEST_CASE("parse_mode takes 1 to 4 octal digits up to 0777 and nothing else") {
+    CHECK(parse_mode("0660") == mode_t{0660});
+    CHECK(parse_mode("660") == mode_t{0660});
+    CHECK(parse_mode("0777") == mode_t{0777});
+    CHECK(parse_mode("0600") == mode_t{0600});
+    CHECK(parse_mode("0") == mode_t{0});
+    for (const char *bad : {"", "0o660", "0x1b6", "08", "0668", "1777", "4755", "2770", "00660",
+                            " 660", "660 ", "-660", "+660", "rw-rw----"}) {
+        INFO(bad);
+        CHECK_FALSE(parse_mode(bad).has_value());
+    }
+    CHECK(format_mode(0660) == "0660");
+    CHECK(format_mode(0700) == "0700");
+    CHECK(format_mode(01777) == "1777");
+    CHECK(format_mode(05) == "0005");
+}
+
+TEST_CASE("the socket's folder is private, system or given, by its path") {
+    const char *had = std::getenv("XDG_RUNTIME_DIR");
+    std::string saved = had ? had : "";
+    ::unsetenv("XDG_RUNTIME_DIR");
+    CHECK(private_runtime_folder(1000) == "/tmp/chip-1000");
+    CHECK_FALSE(private_runtime_folder(0).has_value());
+    CHECK(socket_folder_kind("/tmp/chip-1000/chipd.sock", 1000) == SocketFolderKind::Private);
+    CHECK(socket_folder_kind("/tmp/chip-1000/other.sock", 1000) == SocketFolderKind::Private);
+    CHECK(socket_folder_kind("/tmp/chip-1000/./x/../chipd.sock", 1000) ==
+          SocketFolderKind::Private);
+    CHECK(socket_folder_kind("/tmp/chip-1000/chipd.sock", 1001) == SocketFolderKind::Given);
+    CHECK(socket_folder_kind("/tmp/chip-1000/sub/chipd.sock", 1000) == SocketFolderKind::Given);
+    CHECK(socket_folder_kind("/run/chip/chipd.sock", 0) == SocketFolderKind::System);
+    CHECK(socket_folder_kind("/run/chip/chipd.sock", 1000) == SocketFolderKind::Given);
+    CHECK(socket_folder_kind("/srv/app/chipd.sock", 0) == SocketFolderKind::Given);
+    ::setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+    CHECK(private_runtime_folder(1000) == "/run/user/1000/chip");
+    CHECK(socket_folder_kind("/run/user/1000/chip/chipd.sock", 1000) == SocketFolderKind::Private);
+    CHECK(socket_folder_kind("/tmp/chip-1000/chipd.sock", 1000) == SocketFolderKind::Given);
+    ::setenv("XDG_RUNTIME_DIR", "/run/user/0/", 1);
+    CHECK(socket_folder_kind("/run/user/0/chip/chipd.sock", 0) == SocketFolderKind::Private);
+    CHECK(socket_folder_kind("/run/chip/chipd.sock", 0) == SocketFolderKind::System);
+    if (had)
+        ::setenv("XDG_RUNTIME_DIR", saved.c_str(), 1);
+    else
+        ::unsetenv("XDG_RUNTIME_DIR");
 }

@@ -273,6 +273,9 @@ TEST_CASE("valid specs pass the schema and the loader") {
         R"({"root": {}})",
         R"({"root": {"strategy": "one_for_all", "max_restarts": 0, "period": 0.5, "children": []}})",
         R"({"registries": ["a", {"name": "b:c", "max_groups": 1, "max_members": 16777216}], "root": {}, "socket": "x.sock"})",
+        R"({"root": {}, "socket": {"path": "x.sock", "group": "0", "mode": "0640"}})",
+        R"({"root": {}, "socket": {"mode": "600"}})",
+        R"({"root": {}, "socket": {}})",
         worker(
             R"("restart": "temporary", "instances": 100000, "env": {"A": "", "B_2": "x=y"}, "cwd": "/",
                   "ready": "notify", "start_timeout": 1e-3, "stop_signal": "SIGINT", "stop_timeout": 0,
@@ -323,6 +326,12 @@ TEST_CASE("invalid specs fail the schema and the loader alike") {
         R"({"root": {"children": [{"name": ".", "command": ["x"]}]}})",
         R"({"root": {"children": [{"name": "..", "supervisor": {}}]}})",
         R"({"root": {"children": [{"name": "s", "supervisor": {}, "restart": "permanent"}]}})",
+        R"({"root": {}, "socket": {"mode": "1777"}})",
+        R"({"root": {}, "socket": {"mode": "0o660"}})",
+        R"({"root": {}, "socket": {"mode": 432}})",
+        R"({"root": {}, "socket": {"mode": "00660"}})",
+        R"({"root": {}, "socket": {"owner": "root"}})",
+        R"({"root": {}, "socket": 5})",
         R"({"registries": "r", "root": {}})",
         R"({"registries": ["a b"], "root": {}})",
         R"({"registries": [{"name": "r", "max_groups": 0}], "root": {}})",
@@ -401,9 +410,10 @@ TEST_CASE("the schema allows exactly the keys the loader accepts") {
     CHECK(property_names(output_object_schema()) == sorted(spec::output_keys()));
     CHECK(property_names(defs.at("backoff")) == sorted(spec::backoff_keys()));
     CHECK(property_names(defs.at("include")) == sorted(spec::include_keys()));
+    CHECK(property_names(defs.at("socket")) == sorted(spec::socket_keys()));
     for (const json *s : {&schema(), &defs.at("registry"), &defs.at("supervisor"),
                           &defs.at("worker"), &defs.at("supervisor_child"), &output_object_schema(),
-                          &defs.at("backoff"), &defs.at("include")})
+                          &defs.at("backoff"), &defs.at("include"), &defs.at("socket")})
         CHECK(s->at("additionalProperties") == false);
 }
 

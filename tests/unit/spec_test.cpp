@@ -817,6 +817,44 @@ TEST_CASE("a socket path too long for sun_path is refused") {
     CHECK(errors_of(R"({"socket": "", "root": {}})").size() == 1);
 }
 
+TEST_CASE("socket as an object: path, group (a name or a numeric id) and mode, each optional") {
+    auto spec = load(R"({"socket": {"path": "run/chipd.sock", "group": "staff", "mode": "0640"},
+                         "root": {}})",
+                     "/srv/app");
+    CHECK(spec.socket == "/srv/app/run/chipd.sock");
+    CHECK(spec.socket_access.group == "staff");
+    CHECK(spec.socket_access.gid == gid_t{50});
+    CHECK(spec.socket_access.mode == mode_t{0640});
+    auto numeric = load(R"({"socket": {"group": "4321"}, "root": {}})");
+    CHECK_FALSE(numeric.socket.has_value());  // the default path
+    CHECK(numeric.socket_access.gid == gid_t{4321});
+    CHECK(numeric.socket_access.mode == mode_t{0660});
+    auto plain = load(R"({"socket": "/run/x.sock", "root": {}})");
+    CHECK(plain.socket == "/run/x.sock");
+    CHECK(plain.socket_access == spec::SocketAccess{});
+    CHECK(load(R"({"socket": {}, "root": {}})").socket_access.mode == mode_t{0660});
+}
+
+TEST_CASE("socket object errors name the key: unknown group, bad mode, unknown key") {
+    CHECK(one_error(R"({"socket": {"group": "wheel"}, "root": {}})") ==
+          "t.json: /socket/group: expected an existing group (a name or a numeric id); got "
+          "\"wheel\"");
+    for (const char *bad : {R"("1777")", R"("4755")", R"("0o660")", R"("")", R"("rw")", "432",
+                            R"("01000")", "null"}) {
+        std::string e =
+            one_error(std::string(R"({"socket": {"mode": )") + bad + R"(}, "root": {}})");
+        INFO(e);
+        CHECK(e.find("t.json: /socket/mode: expected a mode as a string of octal digits") == 0);
+    }
+    CHECK(one_error(R"({"socket": {"grop": "staff"}, "root": {}})")
+              .find("/socket/grop: unknown key; expected one of path, group, mode; did you mean "
+                    "\"group\"?") != std::string::npos);
+    CHECK(one_error(R"({"socket": {"path": ""}, "root": {}})").find("/socket/path:") !=
+          std::string::npos);
+    CHECK(one_error(R"({"socket": 5, "root": {}})").find("/socket: expected a socket path or") !=
+          std::string::npos);
+}
+
 TEST_CASE("a relative folder given to load_string is made absolute") {
     auto spec = load(R"({"root": {}})", "some/dir/");
     CHECK(spec.dir == "/work/here/some/dir");  // the host's working directory
