@@ -207,6 +207,14 @@ TEST_CASE(
     CHECK(r.err.find("folder " + logs + " (owner " + my_uid() +
                      ", mode 0777) is writable by its group and others and not sticky") !=
           std::string::npos);
+    {
+        Chipd refused(spec(json::array(
+            {worker("w", helper({"print:x", "sleep"}), {{"stdout", {{"file", log}}}})})));
+        refused.start();
+        CHECK(refused.wait_exit() == 2);
+        CHECK(refused.log_has({"folder " + logs, "mode 0777", "not sticky"}));
+    }
+    CHECK_FALSE(file_exists(log));
 
     REQUIRE(::chmod(logs.c_str(), 01777) == 0);
     r = run_process({chipd_path(), "--check", scratch.file("spec.json")});
