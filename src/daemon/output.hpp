@@ -20,9 +20,9 @@
 #include <optional>
 #include <string>
 
+#include "common/result.hpp"
 #include "daemon/line_splitter.hpp"
 #include "spec/spec.hpp"
-#include "common/result.hpp"
 #include "os/fd.hpp"
 #include "os/folder.hpp"
 #include "uv/uv.hpp"
