@@ -69,11 +69,15 @@ void Daemon::setup() {
         // Its own troubles go to stderr only, never back into itself; one
         // while it is being opened means it cannot be: chipd does not start.
         auto warn_stderr = [this](const std::string &m) {
-            if (!log_file_) throw std::runtime_error("--log-file: " + m);
+            if (log_file_opening_) throw std::runtime_error("--log-file: " + m);
             std::string line = format_warning("--log-file: " + m, os::wall_now(), style_);
             (void)os::write_all(2, line.data(), line.size());
         };
-        log_file_ = std::make_unique<FileSink>(o, warn_stderr, now());
+        log_file_ = std::make_unique<FileSink>(o, warn_stderr);
+        log_file_opening_ = true;
+        auto opened = log_file_->open_for_start(now());
+        log_file_opening_ = false;
+        if (!opened) throw std::runtime_error("--log-file: " + opened.error().message);
     }
     // The folder first: a runtime folder someone else made or replaced is
     // refused before anything is created in it (README.md, "Paths").

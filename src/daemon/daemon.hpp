@@ -122,6 +122,7 @@ private:
     std::unique_ptr<Launcher> launcher_;
     std::unique_ptr<Systemd> systemd_;
     std::unique_ptr<FileSink> log_file_;  // --log-file
+    bool log_file_opening_ = false;       // its first open: a failure is fatal
     std::unique_ptr<core::Tree> tree_;
     std::unique_ptr<Requests> requests_;
     std::unique_ptr<Control> control_;

@@ -115,7 +115,7 @@ Launcher::~Launcher() {
     for (auto &[id, s] : slots_) s.notify_poll.reset();
 }
 
-Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &launch, Time now) {
+Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &launch) {
     auto &entry = cache_[launch.get()];
     if (entry) return *entry;
     entry = std::make_unique<Cached>();
@@ -163,7 +163,7 @@ Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &la
     // several workers): a file is rotated by one owner, its lines never torn.
     auto sink_for = [&](const spec::OutputSpec &o) {
         auto &sink = file_sinks_[o.file];
-        if (!sink) sink = std::make_shared<FileSink>(o, warn_, now);
+        if (!sink) sink = std::make_shared<FileSink>(o, warn_);
         return sink;
     };
     if (w.out.mode == spec::OutputSpec::Mode::File) c.out_file = sink_for(w.out);
@@ -173,7 +173,13 @@ Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &la
 
 Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     const spec::Launch &w = *node.worker->launch;
-    Cached &c = cached(node.worker->launch, now);
+    Cached &c = cached(node.worker->launch);
+    // A log file chipd refuses (a symlink, a folder others can write to) is a
+    // failed start, like a command that cannot be executed (README.md, "Log
+    // files").
+    for (FileSink *f : {c.out_file.get(), c.err_file.get()})
+        if (f)
+            if (auto r = f->open_for_start(now); !r) return r.error();
     Slot &slot = slots_[node.id];
     if (slot.env_path.empty()) {
         slot.env_path = "CHIP_PATH=" + node.path;

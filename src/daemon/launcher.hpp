@@ -102,7 +102,7 @@ private:
         std::vector<std::string> env_owned;  // "K=V" from the spec
         std::vector<const char *> env;       // base environment with the spec's on top
         std::vector<gid_t> groups;
-        std::shared_ptr<Sink> out_file, err_file;
+        std::shared_ptr<FileSink> out_file, err_file;
     };
     // Per worker node, by id.
     struct Slot {
@@ -122,7 +122,7 @@ private:
         std::unique_ptr<uv::Poll> poll;
     };
 
-    Cached &cached(const std::shared_ptr<const spec::Launch> &launch, Time now);
+    Cached &cached(const std::shared_ptr<const spec::Launch> &launch);
     void open_notify(Slot &slot, std::uint64_t id);
     void close_notify(Slot &slot);
     void on_notify(std::uint64_t id);
@@ -145,7 +145,7 @@ private:
     os::UniqueFd dev_null_;
     std::shared_ptr<Sink> inherit_out_, inherit_err_;
     std::unordered_map<const spec::Launch *, std::unique_ptr<Cached>> cache_;
-    std::unordered_map<std::string, std::shared_ptr<Sink>> file_sinks_;  // by log file path
+    std::unordered_map<std::string, std::shared_ptr<FileSink>> file_sinks_;  // by log file path
     std::unordered_map<std::uint64_t, Slot> slots_;
     std::vector<Closed> closed_;  // notify sockets closed during this turn
     std::list<std::unique_ptr<OutputPipe>> pipes_;

@@ -36,36 +36,72 @@ void InheritSink::write_lines(const std::string &prefix, const char *data, std::
     (void)os::write_all(fd_, buf_.data(), buf_.size());
 }
 
-FileSink::FileSink(const spec::OutputSpec &spec, Warn warn, Time now)
+FileSink::FileSink(const spec::OutputSpec &spec, Warn warn)
     : path_(spec.file), max_bytes_(spec.max_bytes), keep_(spec.keep), warn_(std::move(warn)) {
-    open_file(now);
+    // The loader made PATH absolute, naming a file: there is a '/' before its name.
+    auto slash = path_.rfind('/');
+    folder_ = slash == 0 ? "/" : path_.substr(0, slash);
+    name_ = path_.substr(slash + 1);
 }
 
-bool FileSink::open_file(Time now) {
-    auto fd = os::open_append(path_, size_);
-    if (!fd) {
-        if (!failing_) {
-            warn_("cannot open log file " + fd.error().message +
-                  " (output is dropped and counted until it can be written)");
-            last_report_ = now;
-        }
-        failing_ = true;
+Result<void> FileSink::open_for_start(Time now) {
+    if (fd_ || open_file(now, false)) return {};
+    if (refused_) return make_error(refused_->code, "cannot open log file " + refused_->message);
+    return {};
+}
+
+bool FileSink::open_file(Time now, bool warn_refusal) {
+    os::OpenFailure why;
+    auto folder = os::Folder::open(folder_, why);
+    if (!folder) {
+        open_failed(why, now, warn_refusal);
         return false;
     }
-    fd_ = std::move(*fd);
+    return open_in(*folder, now, warn_refusal);
+}
+
+bool FileSink::open_in(const os::Folder &folder, Time now, bool warn_refusal) {
+    os::OpenFailure why;
+    fd_ = folder.open_append(name_, size_, why);
+    if (!fd_) {
+        open_failed(why, now, warn_refusal);
+        return false;
+    }
+    refused_.reset();
     return true;
+}
+
+void FileSink::open_failed(const os::OpenFailure &why, Time now, bool warn_refusal) {
+    // A refusal at a worker's start is told by its failed start instead.
+    if (why.refused) {
+        refused_ = make_error(why.error.code, path_ + ": " + why.error.message);
+        if (!warn_refusal) return;
+    } else {
+        refused_.reset();
+    }
+    if (!failing_) {
+        warn_("cannot open log file " + path_ + ": " + why.error.message +
+              " (output is dropped and counted until it can be written)");
+        last_report_ = now;
+    }
+    failing_ = true;
 }
 
 void FileSink::rotate(Time now) {
     fd_.reset();
-    // PATH.keep is dropped by being overwritten; shift the others up.
-    for (unsigned i = keep_; i > 1; --i) {
-        std::string from = path_ + "." + std::to_string(i - 1);
-        std::string to = path_ + "." + std::to_string(i);
-        os::rename_path(from, to);
+    // One folder, checked once, for the renames and the new file: renameat
+    // renames a symlink planted as PATH.k itself, never what it points to.
+    os::OpenFailure why;
+    auto folder = os::Folder::open(folder_, why);
+    if (!folder) {
+        open_failed(why, now, true);
+        return;
     }
-    os::rename_path(path_, path_ + ".1");
-    open_file(now);
+    // PATH.keep is dropped by being overwritten; shift the others up.
+    for (unsigned i = keep_; i > 1; --i)
+        folder->rename(name_ + "." + std::to_string(i - 1), name_ + "." + std::to_string(i));
+    folder->rename(name_, name_ + ".1");
+    open_in(*folder, now, true);
 }
 
 void FileSink::write_lines(const std::string &, const char *data, std::size_t len, Time now) {

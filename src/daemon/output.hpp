@@ -17,11 +17,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "common/result.hpp"
 #include "daemon/line_splitter.hpp"
 #include "spec/spec.hpp"
 #include "os/fd.hpp"
+#include "os/folder.hpp"
 #include "uv/uv.hpp"
 
 namespace chip::daemon {
@@ -59,10 +62,21 @@ private:
 // A log file rotated by size: PATH is live; before a write would pass
 // max_bytes it becomes PATH.1 (PATH.1 -> PATH.2 ... up to PATH.keep, the oldest
 // dropped). A single line longer than max_bytes goes whole to a fresh file.
+// Every open and rename is relative to PATH's folder, opened and checked
+// afresh each time, and never goes through a symlink (os/folder.hpp): what
+// chipd refuses there is a failed start for a worker about to be started, and
+// dropped lines for those running.
 class FileSink : public Sink {
 public:
     using Warn = std::function<void(const std::string &)>;
-    FileSink(const spec::OutputSpec &spec, Warn warn, Time now);
+    // Opens nothing yet: open_for_start() does, before the first worker.
+    FileSink(const spec::OutputSpec &spec, Warn warn);
+    // Before a worker is started to write here: opens the file unless it is
+    // open. The error when chipd refuses it ("cannot open log file PATH: is a
+    // symbolic link; refused"), which fails that start; a file that cannot be
+    // opened for now (a missing folder) is warned about and its lines dropped
+    // and counted, as for a full disk.
+    Result<void> open_for_start(Time now);
     void write_lines(const std::string &prefix, const char *data, std::size_t len,
                      Time now) override;
     const std::string &path() const { return path_; }
@@ -70,7 +84,11 @@ public:
     std::uint64_t dropped_lines() const { return dropped_lines_; }
 
 private:
-    bool open_file(Time now);
+    // Opens the live file; false, warned about once while failing, when it
+    // cannot be. A refusal is left in refused_ for open_for_start.
+    bool open_file(Time now, bool warn_refusal = true);
+    bool open_in(const os::Folder &folder, Time now, bool warn_refusal);
+    void open_failed(const os::OpenFailure &why, Time now, bool warn_refusal);
     void rotate(Time now);
     // Appends DATA (whole lines); on failure the file is cut back to its size
     // before, so a partial line is never left behind.
@@ -78,6 +96,7 @@ private:
     void drop(const char *data, std::size_t len, const std::string &why, Time now);
 
     std::string path_;
+    std::string folder_, name_;  // PATH's folder and its name in it
     std::uint64_t max_bytes_;
     unsigned keep_;
     Warn warn_;
@@ -86,6 +105,7 @@ private:
     std::uint64_t dropped_ = 0, dropped_lines_ = 0;
     std::uint64_t dropped_reported_ = 0;
     bool failing_ = false;
+    std::optional<Error> refused_;  // of the last open, when chipd refused the file
     Time last_report_{};
 };
 

@@ -263,18 +263,6 @@ void ignore_sigpipe() {
     ::signal(SIGPIPE, SIG_IGN);
 }
 
-Result<UniqueFd> open_append(const std::string &path, std::uint64_t &size) {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-    if (!fd) return sys_error(path);
-    struct stat st;
-    size = ::fstat(fd.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-    return fd;
-}
-
-void rename_path(const std::string &from, const std::string &to) {
-    (void)::rename(from.c_str(), to.c_str());
-}
-
 Result<void> append_whole(int fd, const char *buf, std::size_t len, std::uint64_t whole_size) {
     std::size_t done = 0;
     while (done < len) {

@@ -79,10 +79,6 @@ Result<void> send_all(int fd, const char *buf, std::size_t len);
 void remove_path(const std::string &path, bool folder = false);
 // SIGPIPE ignored: a client that went away is an EPIPE, not chipd's death.
 void ignore_sigpipe();
-// Opens PATH for appending (created with mode 0644), and tells its SIZE.
-Result<UniqueFd> open_append(const std::string &path, std::uint64_t &size);
-// rename(2); a failure is ignored (a missing PATH.k while rotating is normal).
-void rename_path(const std::string &from, const std::string &to);
 // Appends all of BUF to FD. On failure (a full disk) the file is cut back to
 // WHOLE_SIZE, so that it never ends in part of a line; the error is returned.
 Result<void> append_whole(int fd, const char *buf, std::size_t len, std::uint64_t whole_size);

@@ -4,6 +4,7 @@
 
 #include "os/accounts.hpp"
 #include "os/file.hpp"
+#include "os/folder.hpp"
 
 namespace chip::spec {
 
@@ -28,6 +29,9 @@ public:
     bool is_folder(const std::string &path) const override { return os::is_folder(path); }
     bool is_writable_folder(const std::string &path) const override {
         return os::is_writable_folder(path);
+    }
+    std::string log_folder_refusal(const std::string &path) const override {
+        return os::folder_refusal(path);
     }
     Result<std::string> read_file(const std::string &path, std::size_t limit) const override {
         return os::read_small_file(path, limit);

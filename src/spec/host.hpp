@@ -37,6 +37,10 @@ public:
     virtual bool is_folder(const std::string &path) const = 0;
     // True when PATH is a folder chipd may create files in.
     virtual bool is_writable_folder(const std::string &path) const = 0;
+    // Why chipd would refuse folder PATH for its log files (another user can
+    // write to it or owns it), as a sentence naming it; empty when it would
+    // not. This Host refuses none.
+    virtual std::string log_folder_refusal(const std::string &) const { return {}; }
     // The file at PATH, at most LIMIT bytes; the error's code is an errno value
     // (EISDIR for a folder, EFBIG past LIMIT).
     virtual Result<std::string> read_file(const std::string &path, std::size_t limit) const = 0;

@@ -1075,8 +1075,9 @@ void Loader::join(const Json &v, const std::string &pointer, Launch &w) {
 }
 
 // "stdout"/"stderr": "inherit", "null" or a rotated file. The file's folder is
-// checked now (it must exist and be writable): chipd opens the file only after
-// forking, where a failure could only be logged.
+// checked now (it must exist, be writable, and be one chipd trusts): a spec
+// whose workers could not write their logs, or would fail every start, is
+// refused whole.
 void Loader::output(const Json &v, const std::string &pointer, OutputSpec &o) {
     if (v.is_string()) {
         const auto &s = v.get_ref<const std::string &>();
@@ -1096,6 +1097,9 @@ void Loader::output(const Json &v, const std::string &pointer, OutputSpec &o) {
     o.mode = OutputSpec::Mode::File;
     std::string file_pointer = child_pointer(pointer, "file");
     constexpr std::string_view kFile = "expected a file in an existing, writable folder";
+    constexpr std::string_view kTrusted =
+        "expected a file in a folder of chipd's user or root that no other user can write to "
+        "(unless sticky)";
     if (const Json *f = member(v, "file")) {
         if (const std::string *raw = text(*f, file_pointer, kFile)) {
             fs::path p = fs::path(absolute(*raw));
@@ -1104,7 +1108,13 @@ void Loader::output(const Json &v, const std::string &pointer, OutputSpec &o) {
                               p.filename() != ".." && p.has_filename() && p != p.root_path();
             bool folder_ok = names_file && host_.is_writable_folder(p.parent_path().string());
             bool not_a_folder = !host_.is_folder(p.string());
-            if (folder_ok && not_a_folder)
+            // chipd would refuse it at every start of the worker (README.md,
+            // "Log files"): said now, with the folder's owner and mode.
+            std::string refusal =
+                folder_ok ? host_.log_folder_refusal(p.parent_path().string()) : "";
+            if (!refusal.empty())
+                fail_with(file_pointer, kTrusted, describe(*f) + ": " + refusal);
+            else if (folder_ok && not_a_folder)
                 o.file = p.string();
             else
                 fail(file_pointer, kFile, *f);

@@ -31,6 +31,7 @@ struct TestHost final : spec::Host {
     std::vector<std::string> read_only;
     std::vector<std::string> executables;     // what executable() accepts; the rest: ENOENT
     std::vector<std::string> not_executable;  // files there but without x: EACCES
+    std::vector<std::string> untrusted;
     std::string path = "/usr/bin:/bin";
     std::optional<spec::User> user_by_name(const std::string &name) const override {
         if (name == "root") return spec::User{0, 0, "root", "/root", "/bin/bash"};
@@ -55,6 +56,10 @@ struct TestHost final : spec::Host {
     bool is_writable_folder(const std::string &path) const override {
         if (std::find(read_only.begin(), read_only.end(), path) != read_only.end()) return false;
         return spec::system_host().is_writable_folder(path);
+    }
+    std::string log_folder_refusal(const std::string &path) const override {
+        if (std::find(untrusted.begin(), untrusted.end(), path) == untrusted.end()) return {};
+        return "folder " + path + " (owner uid 0, mode 0777) is writable by others and not sticky";
     }
     chip::Result<std::string> read_file(const std::string &path, std::size_t limit) const override {
         return spec::system_host().read_file(path, limit);
@@ -694,6 +699,21 @@ TEST_CASE("an output file needs an existing, writable folder and must not be a f
     host.read_only = {tmp.path + "/logs"};
     CHECK(errors_of(worker_spec(R"("stdout": {"file": "logs/b.log"})"), tmp.path).size() == 1);
     host.read_only.clear();
+}
+
+TEST_CASE("an output file in a folder chipd would refuse is an error naming the folder and why") {
+    TempDir tmp;
+    fs::create_directory(tmp.path + "/logs");
+    host.untrusted = {tmp.path + "/logs"};
+    CHECK(one_error(worker_spec(R"("stdout": {"file": "logs/a.log"})"), tmp.path) ==
+          "t.json: /root/children/0/stdout/file: expected a file in a folder of chipd's user or "
+          "root that no other user can write to (unless sticky); got \"logs/a.log\": folder " +
+              tmp.path + "/logs (owner uid 0, mode 0777) is writable by others and not sticky");
+    // A missing folder is told as before, not asked about.
+    CHECK(
+        one_error(worker_spec(R"("stdout": {"file": "missing/a.log"})"), tmp.path) ==
+        R"(t.json: /root/children/0/stdout/file: expected a file in an existing, writable folder; got "missing/a.log")");
+    host.untrusted.clear();
 }
 
 TEST_CASE("users and groups are resolved to ids") {
