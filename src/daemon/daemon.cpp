@@ -35,7 +35,8 @@ Daemon::~Daemon() {
     control_.reset();
 }
 
-core::Time Daemon::now() const {
+// Read afresh at every call: the core asks each time it sets a deadline.
+core::Time Daemon::now() {
     return os::monotonic_now();
 }
 

@@ -61,6 +61,7 @@ public:
     void log(const core::Event &e) override;
     void exit(int code) override;
     double random() override;
+    core::Time now() override;
     void removed(const core::Node &node) override;
     void redefined(const core::Node &node,
                    const std::shared_ptr<const core::WorkerSpec> &old) override;
@@ -82,7 +83,6 @@ private:
 
     void setup();
     void cleanup();
-    core::Time now() const;
     // The end of every loop turn (and of timer callbacks, which run before
     // the loop polls): answers, timers, systemd, exit.
     void after_events();
