@@ -44,6 +44,7 @@ core::Time Daemon::now() {
 
 void Daemon::setup() {
     os::raise_fd_limit(1 << 20);
+    pid_max_ = os::pid_max();
     os::become_subreaper();
     os::ignore_sigpipe();
 

@@ -80,6 +80,7 @@ private:
     void reload_ends(const Result<void> &result, spec::Spec next) override;
     std::string spec_dir() override;
     const std::vector<std::pair<std::string, std::string>> *exports_of(std::uint64_t id) override;
+    pid_t pid_max() override { return pid_max_; }
 
     void setup();
     void cleanup();
@@ -130,6 +131,7 @@ private:
     bool exiting_ = false;
     int exit_code_ = 0;
     int term_signals_ = 0;
+    pid_t pid_max_ = os::kPidMaxLimit;  // kernel.pid_max, read at start
 };
 
 }  // namespace chip::daemon

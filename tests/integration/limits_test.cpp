@@ -41,9 +41,9 @@ void note_start_duration(const Chipd &d, std::initializer_list<std::string> part
     double t0 = log_time(d, {"start p.0 "}), t1 = log_time(d, parts);
     if (t0 < 0 || t1 < 0) return;
     if (t1 < t0) t1 += 86400;  // midnight passed
-    WARN_MESSAGE(t1 - t0 > deadline_s, "the pool started in " << t1 - t0
-                                                              << " s, within the deadline of "
-                                                              << deadline_s << " s");
+    WARN_MESSAGE(t1 - t0 > deadline_s, "the pool started in "
+                                           << t1 - t0 << " s, within the deadline of " << deadline_s
+                                           << " s");
 }
 
 }  // namespace
@@ -52,10 +52,9 @@ void note_start_duration(const Chipd &d, std::initializer_list<std::string> part
 
 TEST_CASE("long start: a notify worker spawned after thousands is not killed by start_timeout") {
     const double timeout_s = 2 * timeout_multiplier();
-    Chipd d(spec(json::array(
-        {worker("p", helper("sleep"), {{"instances", kPool}}),
-         worker("n", helper("notify-after:200"),
-                {{"ready", "notify"}, {"start_timeout", timeout_s}})})));
+    Chipd d(spec(json::array({worker("p", helper("sleep"), {{"instances", kPool}}),
+                              worker("n", helper("notify-after:200"),
+                                     {{"ready", "notify"}, {"start_timeout", timeout_s}})})));
     d.start();
     bool ready = d.wait_ready(Ms(240000));
     INFO(d.stderr_text().substr(d.stderr_text().size() > 4000 ? d.stderr_text().size() - 4000 : 0));
