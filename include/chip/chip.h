@@ -14,6 +14,10 @@
  *   -ECONNREFUSED chipd is not reachable
  *   -EPROTO       chipd answered something unexpected
  *   -ESTALE       the shared memory is not a chip registry of this layout version
+ *   -ETIMEDOUT    chipd did not answer within 30 s (stopped or hung); a join or
+ *                 leave may still take effect when it resumes
+ * Each call that talks to chipd (chip_connect, join, leave) gives up after
+ * 30 s: it never blocks for ever on a chipd that does not answer.
  * No function throws, and none keeps global state: a chip_client is one
  * connection; use one per thread.
  */
