@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/names.hpp"
+#include "daemon/fd_budget.hpp"
 #include "os/clock.hpp"
 #include "os/file.hpp"
 #include "os/process.hpp"
@@ -43,7 +44,7 @@ core::Time Daemon::now() {
 // ---- set-up ------------------------------------------------------------------
 
 void Daemon::setup() {
-    os::raise_fd_limit(1 << 20);
+    std::size_t fd_limit = os::raise_fd_limit(kFdLimitWanted);
     pid_max_ = os::pid_max();
     os::become_subreaper();
     os::ignore_sigpipe();
@@ -59,6 +60,7 @@ void Daemon::setup() {
     socket_path_ = socket.lexically_normal().string();
     style_.journal = std::getenv("JOURNAL_STREAM") != nullptr;
     style_.json = opts_.json_log;
+    if (auto w = fd_warning(spec_.file, estimate_fds(spec_), fd_limit); !w.empty()) warn(w);
     auto listen_fd = os::listen_unix(socket_path_, 0660);
     if (!listen_fd) throw std::runtime_error(listen_fd.error().message);
 
