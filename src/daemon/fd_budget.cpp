@@ -16,7 +16,8 @@ void count(const core::SupervisorSpec &sup, FdEstimate &e, std::set<std::string>
         const core::WorkerSpec &w = *c.worker;
         std::size_t n = w.instances.value_or(1);
         const spec::Launch &l = spec::launch_of(w);
-        bool shared = l.out.mode == Mode::File && l.err.mode == Mode::File && l.out.file == l.err.file;
+        bool shared =
+            l.out.mode == Mode::File && l.err.mode == Mode::File && l.out.file == l.err.file;
         std::size_t pipes = (l.out.mode != Mode::Null) + (l.err.mode != Mode::Null && !shared);
         e.workers += n;
         e.pipes += n * pipes;

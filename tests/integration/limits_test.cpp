@@ -75,11 +75,14 @@ TEST_CASE("long start: a notify worker spawned after thousands is not killed by 
 
 TEST_CASE("long start: a stop late in a long start waits stop_timeout before SIGKILL") {
     // f cannot be spawned: the root's start fails after p's thousands and w,
-    // and w is stopped in the same event. It takes 300 ms to exit on SIGTERM,
-    // well within its stop_timeout counted from the signal.
+    // and w is stopped in the same event, just spawned. Its stop signal is one
+    // it ignores (it may come before the process could install a handler for
+    // one), and it exits by itself 300 ms after its start: well within its
+    // stop_timeout, counted from the signal.
     const double timeout_s = 2 * timeout_multiplier();
     Chipd d(spec(json::array({worker("p", helper("sleep"), {{"instances", kPool}}),
-                              worker("w", helper("term-after:300"), {{"stop_timeout", timeout_s}}),
+                              worker("w", helper("exit-after:300:0"),
+                                     {{"stop_signal", "URG"}, {"stop_timeout", timeout_s}}),
                               worker("f", json::array({"/nonexistent/chip-limits-test"}))})));
     d.start();
     auto code = d.wait_exit(Ms(240000));

@@ -8,7 +8,6 @@
 //   exit:N            exit N now
 //   exit-after:MS:N   exit N after MS milliseconds
 //   ignore-term       ignore SIGTERM (only SIGKILL ends it)
-//   term-after:MS     on SIGTERM, exit 0 MS milliseconds later (a slow clean-up)
 //   notify            send READY=1 to $NOTIFY_SOCKET (a path, or '@' abstract)
 //   notify-after:MS   the same after MS milliseconds
 //   notify-if-set     send READY=1 only if $NOTIFY_SOCKET is set (the same
@@ -65,7 +64,6 @@ std::string g_record;   // record:FILE, for the SIGTERM handler
 std::string g_exports;  // "CHIP_EXPORT_NAME=VALUE\n" lines for the next notify
 char g_stop_line[64];
 std::size_t g_stop_len = 0;
-long g_term_delay_ms = 0;  // term-after:MS
 
 void append_line(const std::string &file, const std::string &line) {
     int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -96,12 +94,6 @@ extern "C" void on_term(int) {
         if (fd >= 0) {
             (void)!::write(fd, g_stop_line, g_stop_len);
             ::close(fd);
-        }
-    }
-    if (g_term_delay_ms > 0) {
-        // nanosleep(2) is async-signal-safe.
-        timespec ts{g_term_delay_ms / 1000, (g_term_delay_ms % 1000) * 1000000L};
-        while (::nanosleep(&ts, &ts) < 0 && errno == EINTR) {
         }
     }
     ::_exit(0);
@@ -202,8 +194,6 @@ int main(int argc, char **argv) {
             return p.size() > 1 ? std::atoi(p[1].c_str()) : 0;
         } else if (name == "ignore-term") {
             ::signal(SIGTERM, SIG_IGN);
-        } else if (name == "term-after") {
-            g_term_delay_ms = std::atol(arg.c_str());
         } else if (name == "notify") {
             notify_ready();
         } else if (name == "notify-if-set") {
