@@ -17,6 +17,10 @@
  *                 (or the registry index beside the socket is malformed)
  *   -EPERM        also: an untrusted runtime folder, registry index or region
  *                 (README.md, "Paths" and "The registry")
+ *   -ETIMEDOUT    chipd did not answer within 30 s (stopped or hung); a join or
+ *                 leave may still take effect when it resumes
+ * Each call that talks to chipd (chip_connect, join, leave) gives up after
+ * 30 s: it never blocks for ever on a chipd that does not answer.
  * No function throws, and none keeps global state: a chip_client is one
  * connection (made by the first join or leave); use one per thread.
  */

@@ -386,8 +386,11 @@ void Tree::begin_start(Node &child, Time now) {
     child.reason.clear();
     child.timed_out = false;
     child.killed = false;
-    child.since = now;
     auto pid = fx_.spawn(child);
+    // The spawns before this one in the same event took time: its uptime and
+    // start_timeout count from now.
+    now = fresh(now);
+    child.since = now;
     if (!pid) {
         set_state(child, State::Failed);
         child.reason = pid.error().message;
@@ -429,7 +432,7 @@ void Tree::begin_stop(Node &child, Time now) {
     fx_.kill_group(child.pid, w.stop_signal);
     // A stopped (SIGSTOP) process would never act on the stop signal.
     if (w.stop_signal != SIGCONT) fx_.kill_group(child.pid, SIGCONT);
-    set_deadline(child, now + w.stop_timeout);
+    set_deadline(child, fresh(now) + w.stop_timeout);
 }
 
 void Tree::begin_supervisor_start(Node &sup, Time now) {
@@ -564,7 +567,7 @@ void Tree::cancel_backoff(Node &child, State state) {
 void Tree::apply_strategy(Node &sup, Node &child, Duration delay, Time now) {
     if (delay > Duration::zero()) {
         set_state(child, State::Backoff);
-        set_deadline(child, now + delay);
+        set_deadline(child, fresh(now) + delay);
         Event e{Event::Kind::Backoff, &child, 0, {}, 0, {}, delay};
         fx_.log(e);
     } else {
@@ -593,6 +596,10 @@ void Tree::set_deadline(Node &w, Time t) {
     clear_deadline(w);
     w.deadline = t;
     deadlines_.emplace(t, &w);
+}
+
+Time Tree::fresh(Time now) {
+    return std::max(now, fx_.now());
 }
 
 void Tree::clear_deadline(Node &w) {

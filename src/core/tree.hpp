@@ -2,9 +2,10 @@
 //
 // It receives events (a worker was reaped, a worker said READY=1, time passed,
 // a user command) with the current time, and acts on the world only through the
-// narrow Effects interface (spawn, signal a process group, log, exit). It never
-// includes libuv, makes no system call and reads no clock, so unit tests drive
-// every rule with a fake clock and fake processes. It does not know about the
+// narrow Effects interface (spawn, signal a process group, log, exit, and the
+// time again when it sets a deadline). It never includes libuv, makes no system
+// call and reads no clock, so unit tests drive every rule with a fake clock and
+// fake processes. It does not know about the
 // registry, output capture or sockets: the daemon does that around spawn/reap.
 //
 // The model
@@ -255,6 +256,12 @@ public:
     // A number uniform in [0, 1), for the backoff's jitter; asked only when a
     // restart has a backoff.
     virtual double random() { return 0.5; }
+    // The time now, asked each time a deadline is set (start_timeout after a
+    // spawn, stop_timeout after the stop signal, the end of a backoff): one
+    // event may spawn thousands of workers, and a deadline measured from the
+    // event's time would already be past when set. Time{} (the default): no
+    // clock; the event's time serves.
+    virtual Time now() { return Time{}; }
     // NODE leaves the tree (removed, after it stopped); called for each node of
     // a removed subtree, deepest first, just before it is destroyed.
     virtual void removed(const Node &node) { (void)node; }
@@ -436,6 +443,9 @@ private:
     static void set_want_start(Node &n, bool v);
     void set_deadline(Node &w, Time t);
     void clear_deadline(Node &w);
+    // The time now: NOW, the event's, or later when the world says so
+    // (Effects::now): what deadlines are measured from.
+    Time fresh(Time now);
     std::uint64_t track(Op op, const std::vector<Node *> &nodes,
                         const std::vector<Node *> &removals = {});
     void check_pending();

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +32,8 @@ using nlohmann::json;
 
 // An interactive command: polling a log file ten times a second is plenty.
 constexpr std::chrono::milliseconds kFollowPoll{100};
+// How much longer than its --timeout `wait` waits for chipd's answer.
+constexpr std::chrono::seconds kWaitGrace{1};
 
 void complain(const std::string &message) {
     std::cerr << "chipctl: " << message << '\n';
@@ -61,19 +65,48 @@ struct Reply {
     }
 };
 
-// One request on a fresh connection. Not reaching chipd, or losing it before the
-// answer (it died), is kExitUnreachable; a garbled answer is a failure.
-Reply call(const Context &ctx, const json &request) {
-    auto conn = client::Connection::open(ctx.socket);
-    if (!conn) {
+// S seconds as the user wrote them: "2", "0.5".
+std::string seconds_text(double s) {
+    std::ostringstream out;
+    out << s;
+    return out.str();
+}
+
+// The command's deadline passed before chipd answered (stopped, hung, or
+// busier than --timeout allows): kExitUnreachable.
+int unanswered(const Context &ctx) {
+    complain("chipd at " + ctx.socket + " did not answer within " + seconds_text(ctx.timeout_s) +
+             " s");
+    return kExitUnreachable;
+}
+
+// A connection to chipd by the command's deadline; nullopt when there is none
+// (reported: the exit code is kExitUnreachable).
+std::optional<client::Connection> connect(const Context &ctx) {
+    auto conn = client::Connection::open(ctx.socket, ctx.deadline);
+    if (conn) return std::move(*conn);
+    if (conn.error().code == ETIMEDOUT)
+        unanswered(ctx);
+    else
         complain(conn.error().message);
-        return {kExitUnreachable, {}};
-    }
-    auto response = conn->request(request);
-    if (!response) {
-        complain("lost chipd at " + ctx.socket + ": " + response.error().message);
-        return {response.error().code == EPROTO ? kExitFailed : kExitUnreachable, {}};
-    }
+    return std::nullopt;
+}
+
+// The exit code of a request that failed in transport.
+int lost(const Context &ctx, const Error &e) {
+    if (e.code == ETIMEDOUT) return unanswered(ctx);
+    complain("lost chipd at " + ctx.socket + ": " + e.message);
+    return e.code == EPROTO ? kExitFailed : kExitUnreachable;
+}
+
+// One request on a fresh connection, by the command's deadline. Not reaching chipd, losing it
+// before the answer (it died) or no answer in time is kExitUnreachable; a garbled answer is a
+// failure.
+Reply call(const Context &ctx, const json &request) {
+    auto conn = connect(ctx);
+    if (!conn) return {kExitUnreachable, {}};
+    auto response = conn->request(request, ctx.deadline);
+    if (!response) return {lost(ctx, response.error()), {}};
     return {kExitOk, std::move(*response)};
 }
 
@@ -353,7 +386,7 @@ int cmd_wait(const Context &ctx, const std::string &path, std::optional<double> 
                    : 1e9;
     };
     for (;;) {
-        auto probe = client::Connection::open(ctx.socket);
+        auto probe = client::Connection::open(ctx.socket, ctx.deadline);
         if (probe || (probe.error().code != ENOENT && probe.error().code != ECONNREFUSED) ||
             left() <= 0)
             break;
@@ -361,7 +394,11 @@ int cmd_wait(const Context &ctx, const std::string &path, std::optional<double> 
     }
     json request{{"op", "wait"}, {"path", path}};
     if (timeout_s) request["timeout"] = std::max(0.0, left());
-    Reply reply = call(ctx, request);
+    // chipd answers ETIMEDOUT at the timeout itself: its answer is waited for
+    // a little longer, so that a live chipd's is the one that counts.
+    Context by = ctx;
+    if (by.deadline) *by.deadline += kWaitGrace;
+    Reply reply = call(by, request);
     if (reply.exit != kExitOk) return reply.exit;
     if (reply.ok()) return kExitOk;
     if (reply.errno_name() == "ETIMEDOUT") {
@@ -490,20 +527,15 @@ int cmd_remove(const Context &ctx, const std::string &path) {
 }
 
 int cmd_events(const Context &ctx, const std::string &path) {
-    auto conn = client::Connection::open(ctx.socket);
-    if (!conn) {
-        complain(conn.error().message);
-        return kExitUnreachable;
-    }
-    auto response = conn->request(json{{"op", "events"}, {"path", path}});
-    if (!response) {
-        complain("lost chipd at " + ctx.socket + ": " + response.error().message);
-        return response.error().code == EPROTO ? kExitFailed : kExitUnreachable;
-    }
+    auto conn = connect(ctx);
+    if (!conn) return kExitUnreachable;
+    auto response = conn->request(json{{"op", "events"}, {"path", path}}, ctx.deadline);
+    if (!response) return lost(ctx, response.error());
     Reply reply{kExitOk, std::move(*response)};
     if (!reply.ok()) return failed(reply);
+    // A stream: quiet for as long as nothing happens, so no deadline from here.
     for (;;) {
-        auto line = conn->read_line();
+        auto line = conn->read_line(std::nullopt);
         if (!line) {
             complain("lost chipd at " + ctx.socket + ": " + line.error().message);
             return kExitUnreachable;

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -17,10 +18,20 @@ inline constexpr int kExitFailed = 1;       // chipd (or libchip) refused or fai
 inline constexpr int kExitUsage = 2;        // bad command line
 inline constexpr int kExitUnreachable = 3;  // no chipd at the socket, or it went away
 
+// The default deadline of the commands that chipd answers at once.
+inline constexpr double kDefaultTimeoutS = 30;
+
 // The global options.
 struct Context {
     std::string socket;  // control socket path, already resolved
     bool json = false;   // machine-readable output
+    // The command's deadline on os::monotonic_now()'s clock, covering
+    // connecting, sending and the answer (README.md, "chipctl"): --timeout,
+    // else kDefaultTimeoutS for the commands chipd answers at once; none for
+    // the commands that wait (start, stop, wait, reload, ...) without
+    // --timeout. Streams (logs -f, events) have none after their first answer.
+    std::optional<std::chrono::nanoseconds> deadline;
+    double timeout_s = 0;  // the seconds it was set from, for the message
 };
 
 int cmd_status(const Context &ctx, const std::string &path);

@@ -2,16 +2,20 @@
 // declares the command line and dispatches; the subcommands are commands.cpp.
 #include <sys/types.h>
 
+#include <algorithm>
+#include <chrono>
 #include <exception>
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "common/names.hpp"
 #include "ctl/commands.hpp"
+#include "os/clock.hpp"
 #include "os/self.hpp"
 
 namespace {
@@ -49,9 +53,15 @@ int run(int argc, char **argv) {
 
     std::optional<std::string> socket;
     bool json = false;
+    std::optional<double> timeout;
     app.add_option("--socket", socket,
                    "control socket (default: $CHIP_SOCKET, else the default path)");
     app.add_flag("--json", json, "machine-readable output");
+    app.add_option("--timeout", timeout,
+                   "exit 3 if chipd has not answered within S seconds (default: 30 for the "
+                   "commands chipd answers at once; none for those that wait)")
+        ->type_name("S")
+        ->check(number_above(0, false));
 
     std::function<int(const Context &)> action;
 
@@ -59,7 +69,6 @@ int run(int argc, char **argv) {
     std::string path = "/", group, signal, op;
     std::optional<std::string> opt_path, registry, opt_group;
     std::optional<pid_t> pid;
-    std::optional<double> timeout;
     std::size_t lines = 10;
     bool follow = false;
 
@@ -116,7 +125,8 @@ int run(int argc, char **argv) {
 
     auto *wait = app.add_subcommand("wait", "wait until PATH is ready");
     wait->add_option("PATH", path, "node path")->required();
-    wait->add_option("--timeout", timeout, "give up after S seconds (exit 1)")
+    wait->add_option("--timeout", timeout,
+                     "give up after S seconds (exit 1; exit 3 if chipd does not answer)")
         ->type_name("S")
         ->check(number_above(0, true));
     wait->callback([&] { action = [&](const Context &c) { return cmd_wait(c, path, timeout); }; });
@@ -178,8 +188,22 @@ int run(int argc, char **argv) {
         std::cerr << app.help();
         return kExitUsage;
     }
-    Context ctx{chip::resolve_socket_path(socket ? socket->c_str() : nullptr, chip::os::real_uid()),
-                json};
+    Context ctx;
+    ctx.socket =
+        chip::resolve_socket_path(socket ? socket->c_str() : nullptr, chip::os::real_uid());
+    ctx.json = json;
+    // The commands that answer once their work is done may take as long as it
+    // takes (a stop_timeout, a start_timeout) unless told otherwise.
+    static const std::set<std::string> waiting = {"start",  "stop",  "restart", "wait",
+                                                  "reload", "scale", "add",     "remove"};
+    const CLI::App *sub = app.get_subcommands().empty() ? nullptr : app.get_subcommands()[0];
+    if (timeout || (sub && !waiting.count(sub->get_name()))) {
+        ctx.timeout_s = timeout.value_or(kDefaultTimeoutS);
+        // Capped at a year: beyond that the nanoseconds would not fit.
+        ctx.deadline = chip::os::monotonic_now() +
+                       std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::duration<double>(std::min(ctx.timeout_s, 3.2e7)));
+    }
     return action(ctx);
 }
 

@@ -3,18 +3,26 @@
 #include <cerrno>
 #include <cstring>
 
+#include "os/clock.hpp"
+
 namespace chip::daemon {
 
 Control::Control(uv::Loop &loop, os::UniqueFd listen_fd, RequestHandler &handler, Warn warn)
     : loop_(loop), listen_fd_(std::move(listen_fd)), handler_(handler), warn_(std::move(warn)) {
+    spare_ = os::open_dev_null();
     listen_poll_ =
         std::make_unique<uv::Poll>(loop_, listen_fd_.get(), [this](int) { on_accept(); });
     listen_poll_->start(uv::Poll::Readable);
+    resume_ = std::make_unique<uv::Timer>(loop_, [this] {
+        if (!spare_) spare_ = os::open_dev_null();
+        if (listen_poll_) listen_poll_->start(uv::Poll::Readable);
+    });
 }
 
 Control::~Control() = default;
 
 void Control::stop_listening() {
+    resume_.reset();
     listen_poll_.reset();
     listen_fd_.reset();
 }
@@ -23,9 +31,23 @@ void Control::on_accept() {
     // A bounded batch per wake-up: a flood of connections must not starve the loop.
     for (int i = 0; i < 64; ++i) {
         int fd = os::accept_client(listen_fd_.get());
+        if (fd == -EAGAIN || fd == -EWOULDBLOCK) return;
+        if (fd == -ECONNABORTED) continue;
+        if ((fd == -EMFILE || fd == -ENFILE) && spare_) {
+            int refused = refuse_one();
+            if (refused == -EAGAIN) return;
+            if (refused >= 0) {
+                warn_accept(fd);
+                continue;
+            }
+            fd = refused;
+        }
         if (fd < 0) {
-            if (fd != -EAGAIN && fd != -EWOULDBLOCK && fd != -ECONNABORTED)
-                warn_(std::string("accept on control socket: ") + std::strerror(-fd));
+            // Still failing (no spare, or another error: ENOMEM, ENOBUFS):
+            // the listener rests a little instead of waking the loop at once.
+            warn_accept(fd);
+            listen_poll_->stop();
+            resume_->start(100);
             return;
         }
         auto c = std::make_unique<Conn>();
@@ -38,6 +60,33 @@ void Control::on_accept() {
         c->poll->start(uv::Poll::Readable);
         conns_[id] = std::move(c);
     }
+}
+
+int Control::refuse_one() {
+    spare_.reset();
+    int fd = os::accept_client(listen_fd_.get());
+    // Closed unread: the client sees EOF, and the listener is no longer
+    // readable for this one.
+    if (fd >= 0) os::UniqueFd(fd).reset();
+    spare_ = os::open_dev_null();
+    return fd >= 0 ? 0 : fd;
+}
+
+void Control::warn_accept(int err) {
+    ++unreported_;
+    auto now = os::monotonic_now();
+    if (last_warning_ && now - *last_warning_ < kWarnEvery) return;
+    std::string n =
+        std::to_string(unreported_) + (unreported_ > 1 ? " connections" : " connection");
+    std::string since = last_warning_ ? " since the last warning" : "";
+    if (err == -EMFILE || err == -ENFILE)
+        warn_("control socket: out of file descriptors (" + std::string(std::strerror(-err)) +
+              "): " + n + " closed at once" + since + "; raise RLIMIT_NOFILE");
+    else
+        warn_("control socket: accept: " + std::string(std::strerror(-err)) + ": " + n + " failed" +
+              since + "; listening again in 100 ms");
+    unreported_ = 0;
+    last_warning_ = now;
 }
 
 void Control::on_io(std::uint64_t id, int events) {

@@ -12,8 +12,15 @@
 //
 // It knows nothing of operations: each line goes to a RequestHandler with the
 // peer's credentials and the connection's id, and what comes back is sent.
+//
+// Out of file descriptors (EMFILE, ENFILE), a waiting connection would keep
+// the listening socket readable and the loop spinning: a spare descriptor
+// (/dev/null) is given up to accept it, it is closed at once (the client sees
+// EOF) and the spare taken back. The warning says how many were refused, at
+// most once every kWarnEvery.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -51,6 +58,7 @@ class Control {
 public:
     static constexpr std::size_t kMaxRequest = 64 * 1024;
     static constexpr std::size_t kMaxQueuedOutput = 8 * 1024 * 1024;
+    static constexpr std::chrono::seconds kWarnEvery{10};
     using Warn = std::function<void(const std::string &)>;
 
     // Serves LISTEN_FD (listening, non-blocking) on LOOP.
@@ -88,6 +96,12 @@ private:
     };
 
     void on_accept();
+    // Out of descriptors: gives up the spare one to take the next waiting
+    // connection, closes it and takes the spare back. 0, or the accept's -errno.
+    int refuse_one();
+    // An accept failed with ERR (-errno) or a connection was refused: the
+    // warning, at most once every kWarnEvery, with the count since the last.
+    void warn_accept(int err);
     void on_io(std::uint64_t id, int events);
     void process_lines(Conn &c);
     void send(Conn &c, std::string_view line);
@@ -99,6 +113,10 @@ private:
     uv::Loop &loop_;
     os::UniqueFd listen_fd_;
     std::unique_ptr<uv::Poll> listen_poll_;
+    os::UniqueFd spare_;                 // given up to refuse a connection at EMFILE
+    std::unique_ptr<uv::Timer> resume_;  // listens again after a pause
+    std::uint64_t unreported_ = 0;       // failed accepts since the last warning
+    std::optional<std::chrono::nanoseconds> last_warning_;
     RequestHandler &handler_;
     Warn warn_;
     std::map<std::uint64_t, std::unique_ptr<Conn>> conns_;

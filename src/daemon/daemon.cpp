@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/names.hpp"
+#include "daemon/fd_budget.hpp"
 #include "os/clock.hpp"
 #include "os/file.hpp"
 #include "os/private_folder.hpp"
@@ -36,14 +37,16 @@ Daemon::~Daemon() {
     control_.reset();
 }
 
-core::Time Daemon::now() const {
+// Read afresh at every call: the core asks each time it sets a deadline.
+core::Time Daemon::now() {
     return os::monotonic_now();
 }
 
 // ---- set-up ------------------------------------------------------------------
 
 void Daemon::setup() {
-    os::raise_fd_limit(1 << 20);
+    std::size_t fd_limit = os::raise_fd_limit(kFdLimitWanted);
+    pid_max_ = os::pid_max();
     os::become_subreaper();
     os::ignore_sigpipe();
 
@@ -90,6 +93,7 @@ void Daemon::setup() {
                                  socket_path_ + ": its folder " + socket_folder_.path +
                                  " is private to its user (mode 0700); give \"socket\" a "
                                  "\"path\" in a folder the group may enter");
+    if (auto w = fd_warning(spec_.file, estimate_fds(spec_), fd_limit); !w.empty()) warn(w);
     auto listen_fd = os::listen_unix(socket_folder_, access.mode, access.gid);
     if (!listen_fd) throw std::runtime_error(listen_fd.error().message);
 

@@ -68,6 +68,7 @@ public:
     void log(const core::Event &e) override;
     void exit(int code) override;
     double random() override;
+    core::Time now() override;
     void removed(const core::Node &node) override;
     void redefined(const core::Node &node,
                    const std::shared_ptr<const core::WorkerSpec> &old) override;
@@ -86,10 +87,10 @@ private:
     void reload_ends(const Result<void> &result, spec::Spec next) override;
     std::string spec_dir() override;
     const std::vector<std::pair<std::string, std::string>> *exports_of(std::uint64_t id) override;
+    pid_t pid_max() override { return pid_max_; }
 
     void setup();
     void cleanup();
-    core::Time now() const;
     // The end of every loop turn (and of timer callbacks, which run before
     // the loop polls): answers, timers, systemd, exit.
     void after_events();
@@ -142,6 +143,7 @@ private:
     bool exiting_ = false;
     int exit_code_ = 0;
     TermSignals term_signals_;
+    pid_t pid_max_ = os::kPidMaxLimit;  // kernel.pid_max, read at start
 };
 
 }  // namespace chip::daemon

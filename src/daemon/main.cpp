@@ -9,6 +9,8 @@
 #include <string>
 
 #include "daemon/daemon.hpp"
+#include "daemon/fd_budget.hpp"
+#include "os/process.hpp"
 #include "spec/loader.hpp"
 
 namespace {
@@ -74,6 +76,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (check) {
+        // Not an error: the limit may be raised before chipd runs. The limit
+        // is what chipd would get (the soft one raised as at start).
+        std::size_t limit = chip::os::raise_fd_limit(chip::daemon::kFdLimitWanted);
+        auto estimate = chip::daemon::estimate_fds(spec);
+        if (auto w = chip::daemon::fd_warning(spec_path, estimate, limit); !w.empty())
+            std::fprintf(stderr, "chipd: warning: %s\n", w.c_str());
         std::printf("%s: ok\n", spec_path.c_str());
         return 0;
     }

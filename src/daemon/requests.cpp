@@ -510,12 +510,14 @@ Requests::Reply Requests::join_or_leave(const Call &c, bool join) {
     std::optional<json> err;
     Registry *r = registry_of(c.req, err);
     if (!r) return {*err};
-    // The peer itself by default (SO_PEERCRED); else a positive number below
-    // 2^30, above any pid Linux hands out.
+    // The peer itself by default (SO_PEERCRED); else a pid the kernel may
+    // hand out: 1 to kernel.pid_max.
     pid_t pid = c.peer.pid;
     if (auto p = c.req.find("pid"); p != c.req.end() && !p->is_null()) {
-        if (!p->is_number_integer() || p->get<long long>() <= 0 || p->get<long long>() > 0x3fffffff)
-            return {error(EINVAL, "\"pid\" must be a positive integer")};
+        const long long max = fx_.pid_max();
+        if (!p->is_number_integer() || p->get<long long>() <= 0 || p->get<long long>() > max)
+            return {error(EINVAL, "\"pid\" must be an integer from 1 to " + std::to_string(max) +
+                                      " (kernel.pid_max)")};
         pid = static_cast<pid_t>(p->get<long long>());
     }
     // Leaving follows the same rules as joining (README.md, "Protocol").

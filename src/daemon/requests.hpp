@@ -25,6 +25,7 @@
 #include "daemon/registries.hpp"
 #include "daemon/subscribers.hpp"
 #include "spec/spec.hpp"
+#include "os/process.hpp"
 #include "os/socket.hpp"
 
 namespace chip::daemon {
@@ -64,6 +65,9 @@ public:
         (void)id;
         return nullptr;
     }
+    // The largest pid the kernel hands out (kernel.pid_max): a "pid" above it
+    // in a request is refused.
+    virtual pid_t pid_max() { return os::kPidMaxLimit; }
 };
 
 class Requests {

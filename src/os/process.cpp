@@ -286,4 +286,11 @@ std::size_t raise_fd_limit(std::size_t want) {
     return static_cast<std::size_t>(rl.rlim_cur);
 }
 
+pid_t pid_max() {
+    std::ifstream in("/proc/sys/kernel/pid_max");
+    long long v = 0;
+    if (in >> v && v > 0 && v <= kPidMaxLimit) return static_cast<pid_t>(v);
+    return kPidMaxLimit;
+}
+
 }  // namespace chip::os

@@ -104,4 +104,9 @@ std::vector<gid_t> groups_of_user(const std::string &name, gid_t gid);
 // WANT when privileged). Returns the new soft limit.
 std::size_t raise_fd_limit(std::size_t want);
 
+// The largest pid the kernel hands out: /proc/sys/kernel/pid_max, else
+// kPidMaxLimit (the kernel's own ceiling on 64-bit systems).
+inline constexpr pid_t kPidMaxLimit = 4194304;
+pid_t pid_max();
+
 }  // namespace chip::os

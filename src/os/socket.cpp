@@ -1,7 +1,9 @@
 #include "os/socket.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -112,15 +114,50 @@ int accept_client(int listen_fd) {
     }
 }
 
-Result<UniqueFd> connect_unix(const std::string &path) {
+Result<UniqueFd> connect_unix(const std::string &path,
+                              std::optional<std::chrono::nanoseconds> timeout) {
+    if (timeout && *timeout <= std::chrono::nanoseconds::zero())
+        return make_error(ETIMEDOUT, "no time left to connect to " + path);
     sockaddr_un addr;
     auto len = make_addr(path, addr);
     if (!len) return len.error();
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) return sys_error("socket");
-    if (::connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len) < 0)
+    // A blocking connect to a Unix socket waits while the listener's backlog
+    // is full, for at most SO_SNDTIMEO (0: for ever), then fails with EAGAIN.
+    if (timeout) {
+        auto us = std::chrono::ceil<std::chrono::microseconds>(*timeout).count();
+        timeval tv{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+        if (::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
+            return sys_error("SO_SNDTIMEO");
+    }
+    for (;;) {
+        if (::connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len) == 0) break;
+        if (errno == EAGAIN || errno == EINPROGRESS)
+            return make_error(ETIMEDOUT, "cannot connect to " + path +
+                                             ": its listen queue stayed full (nobody accepts)");
+        // A signal cut the wait for room in the backlog: wait again.
+        if (errno == EINTR) continue;
         return sys_error("cannot connect to " + path);
+    }
+    int flags = ::fcntl(fd.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) < 0)
+        return sys_error("fcntl O_NONBLOCK");
     return fd;
+}
+
+Result<bool> wait_fd(int fd, bool writable, std::optional<std::chrono::nanoseconds> timeout) {
+    if (timeout && *timeout <= std::chrono::nanoseconds::zero()) return false;
+    // Rounded up: poll(2) takes milliseconds, and a wait that ends early would
+    // only be asked for again.
+    long long ms = timeout ? std::chrono::ceil<std::chrono::milliseconds>(*timeout).count() : -1;
+    pollfd p{fd, static_cast<short>(writable ? POLLOUT : POLLIN), 0};
+    int n = ::poll(&p, 1, ms > 0x7fffffff ? 0x7fffffff : static_cast<int>(ms));
+    if (n < 0) {
+        if (errno == EINTR) return false;
+        return sys_error("poll");
+    }
+    return n > 0;
 }
 
 Result<PeerCred> peer_cred(int fd) {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,10 +35,19 @@ Result<UniqueFd> listen_unix(const SocketFolder &folder, mode_t mode, std::optio
 // accept4, non-blocking and close-on-exec; -errno on failure.
 int accept_client(int listen_fd);
 Result<PeerCred> peer_cred(int fd);
-// A blocking, close-on-exec Unix stream socket connected to PATH ('@'
-// abstract). Error codes: ENOENT (no socket), ECONNREFUSED (nobody listening),
-// EACCES, ENAMETOOLONG, ...
-Result<UniqueFd> connect_unix(const std::string &path);
+// A close-on-exec Unix stream socket connected to PATH ('@' abstract),
+// non-blocking once connected. Connecting waits while the listener's backlog
+// is full (a listener that accepts nothing, stopped or hung, fills it): at
+// most TIMEOUT when given, then ETIMEDOUT. Other error codes: ENOENT (no
+// socket), ECONNREFUSED (nobody listening), EACCES, ENAMETOOLONG, ...
+Result<UniqueFd> connect_unix(const std::string &path,
+                              std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+// Waits until FD is readable (or, with WRITABLE, writable) or TIMEOUT (none:
+// no limit) has passed: true when it is, false when the time is up or a
+// signal interrupted the wait (the caller computes what is left and asks
+// again). An error or a hang-up counts as ready: the read or write that
+// follows reports it.
+Result<bool> wait_fd(int fd, bool writable, std::optional<std::chrono::nanoseconds> timeout);
 
 // A non-blocking datagram socket bound at PATH (mode 0666, so that workers
 // running as other users can notify), or at an abstract address when PATH

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -328,6 +329,10 @@ Child::Child(const std::vector<std::string> &argv, const ChildOptions &opts) {
             ::prctl(PR_SET_PDEATHSIG, opts.death_signal);
             if (::getppid() != parent) ::_exit(127);  // the test died already
         }
+        if (opts.max_fds) {
+            struct rlimit rl = {*opts.max_fds, *opts.max_fds};
+            if (::setrlimit(RLIMIT_NOFILE, &rl) < 0) ::_exit(127);
+        }
         constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC;
         int o = out[1], e = err[1];
         if (out_file && (o = ::open(out_file, kFlags, 0644)) < 0) ::_exit(127);
@@ -549,6 +554,7 @@ void Chipd::start(const std::vector<std::string> &extra) {
     opts.err_file = file("chipd.err");
     // If the test dies, chipd is told to shut down (and so its workers).
     opts.death_signal = SIGTERM;
+    opts.max_fds = max_fds_;
     proc_ = std::make_unique<Child>(argv, opts);
 }
 

@@ -147,6 +147,8 @@ struct ChildOptions {
     bool err_to_out = false;
     // Sent to the child if the test process dies (PR_SET_PDEATHSIG); 0 for none.
     int death_signal = SIGKILL;
+    // RLIMIT_NOFILE (soft and hard) of the child, else the test's own.
+    std::optional<unsigned long> max_fds;
 };
 
 // A child process of the test: ARGV[0] (a path, no $PATH search) executed with
@@ -247,6 +249,9 @@ public:
     // Starts chipd [EXTRA...] --socket SOCKET DIR/spec.json (as a Child that
     // gets SIGTERM if the test dies).
     void start(const std::vector<std::string> &extra = {});
+    // The next start() runs chipd with RLIMIT_NOFILE at N, soft and hard (so
+    // that it cannot raise it).
+    void limit_fds(unsigned long n) { max_fds_ = n; }
     // Polls status until the root is `running`. False if chipd exited or the
     // scaled DEADLINE passed.
     bool wait_ready(Ms deadline = kDeadline);
@@ -307,6 +312,7 @@ private:
     std::string socket_;
     std::unique_ptr<Child> proc_;
     std::vector<pid_t> workers_;
+    std::optional<unsigned long> max_fds_;
 };
 
 }  // namespace chip::test

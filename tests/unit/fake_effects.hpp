@@ -1,6 +1,6 @@
 // The world as the supervision core sees it, for unit tests: fake processes
 // (pids handed out in order), every call of the core recorded as a line of
-// text. No fork, no clock, no thread.
+// text. No fork, no thread; a clock only when a test sets one (`clock`).
 #pragma once
 
 #include <csignal>
@@ -53,8 +53,18 @@ struct FakeEffects : Effects {
     std::vector<int> exits;
     double random_value = 0.5;  // what random() returns: 0.5 is no jitter
     std::size_t random_calls = 0;
+    // What now() returns: Time{} (the default) is no clock, and the core
+    // measures deadlines from each event's time. A test that sets it plays a
+    // slow world: each spawn moves it SPAWN_COST on.
+    chip::core::Time clock{};
+    chip::core::Duration spawn_cost{};
+    std::vector<chip::core::Time> spawned_at;  // the clock after each spawn
 
     chip::Result<pid_t> spawn(const Node &w) override {
+        if (clock != chip::core::Time{}) {
+            clock += spawn_cost;
+            spawned_at.push_back(clock);
+        }
         auto f = failures.find(w.path);
         if (f != failures.end()) {
             actions.push_back("spawn-failed " + w.path);
@@ -91,6 +101,7 @@ struct FakeEffects : Effects {
         ++random_calls;
         return random_value;
     }
+    chip::core::Time now() override { return clock; }
     void removed(const Node &n) override { actions.push_back("removed " + n.path); }
 
     // The actions since the last take, and forget them.

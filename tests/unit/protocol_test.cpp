@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -121,6 +122,8 @@ struct FakeRequestEffects : RequestEffects {
     std::vector<std::pair<pid_t, int>> kills;
     int shutdowns = 0;
 
+    pid_t max_pid = 4194304;  // what pid_max() says
+    pid_t pid_max() override { return max_pid; }
     int kill(pid_t pid, int sig) override {
         if (dead.count(pid)) return -ESRCH;
         kills.emplace_back(pid, sig);
@@ -513,8 +516,10 @@ TEST_CASE("join and leave: who may act on which pid") {
     w.procs.exited.insert(5003);
     CHECK(join(5003, kOwner) == error("pid 5003 has exited", "ESRCH"));
     // Bad input.
-    const json bad_pid = error("\"pid\" must be a positive integer", "EINVAL");
-    for (json p : {json(0), json(-1), json("100"), json(0x40000000), json(1.5)}) {
+    const json bad_pid =
+        error("\"pid\" must be an integer from 1 to 4194304 (kernel.pid_max)", "EINVAL");
+    for (json p : {json(0), json(-1), json("100"), json(4194305), json(0x40000000), json(1.5),
+                   json(std::numeric_limits<std::uint64_t>::max())}) {
         CAPTURE(p);
         CHECK(w.answer({{"op", "join"}, {"group", "g"}, {"pid", p}}) == bad_pid);
         CHECK(w.answer({{"op", "leave"}, {"group", "g"}, {"pid", p}}) == bad_pid);
@@ -527,6 +532,27 @@ TEST_CASE("join and leave: who may act on which pid") {
         CHECK(w.answer({{"op", "members"}, {"group", g}}) == bad_group);
     }
     CHECK(w.answer({{"op", "join"}, {"pid", 100}}) == bad_group);
+}
+
+TEST_CASE("join and leave: any pid up to the kernel's pid_max is taken, none above it") {
+    World w;
+    w.add_registry("r");
+    auto join = [&](long long pid) {
+        return w.answer({{"op", "join"}, {"group", "g"}, {"pid", pid}}, 1, kOwner);
+    };
+    // The largest pids a 64-bit kernel hands out reach the permission rule.
+    w.procs.parents = {{4194304, 100}, {4000000, 100}};
+    CHECK(join(4194304) == kOk);
+    CHECK(join(4000000) == kOk);
+    CHECK(join(4194305) ==
+          error("\"pid\" must be an integer from 1 to 4194304 (kernel.pid_max)", "EINVAL"));
+    // A kernel with a lower pid_max: the limit is its own.
+    w.rfx.max_pid = 32768;
+    CHECK(join(32768) == error("no process 32768", "ESRCH"));
+    CHECK(join(32769) ==
+          error("\"pid\" must be an integer from 1 to 32768 (kernel.pid_max)", "EINVAL"));
+    CHECK(w.answer({{"op", "leave"}, {"group", "g"}, {"pid", 40000}}, 1, kOwner) ==
+          error("\"pid\" must be an integer from 1 to 32768 (kernel.pid_max)", "EINVAL"));
 }
 
 TEST_CASE("which registry a request means") {

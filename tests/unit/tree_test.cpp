@@ -1061,6 +1061,59 @@ TEST_CASE("on_time before a deadline does nothing; late on_time handles all pass
     CHECK(w.tree->next_deadline() == w.now + 1s);
 }
 
+// A start of thousands of workers is one event, and takes seconds: each
+// deadline counts from when it is set (the world's clock, Effects::now), not
+// from the event that began the start.
+TEST_CASE("deadlines: start_timeout counts from the worker's spawn, not from the start's event") {
+    World w(sup_spec(Strategy::OneForOne, {W("p").instances(2000), W("n").notify(3s)}));
+    w.fx.clock = w.now;
+    w.fx.spawn_cost = 2ms;  // 2000 spawns: 4 s, past n's start_timeout from the event
+    w.start();
+    REQUIRE(w.fx.spawned_at.size() == 2001);
+    Time spawned = w.fx.spawned_at.back();
+    CHECK(spawned == w.now + 2001 * 2ms);
+    CHECK(w.node("n").since == spawned);
+    CHECK(w.tree->next_deadline() == spawned + 3s);
+    w.fx.take();
+    w.now = w.fx.clock;
+    w.advance(1s);
+    CHECK(w.fx.take().empty());  // not killed
+    w.ready("n");
+    CHECK(w.state("n") == "running");
+    CHECK(w.state("/") == "running");
+    CHECK(w.fx.count_logs(Event::Kind::Kill) == 0);
+}
+
+TEST_CASE("deadlines: stop_timeout counts from the stop signal, late in a long start") {
+    // f fails to spawn after 2000 others: the root's start fails and w, just
+    // before it, is stopped in the same event, 4 s after it began.
+    World w(
+        sup_spec(Strategy::OneForOne, {W("p").instances(2000), W("w").stop(SIGTERM, 3s), W("f")}));
+    w.fx.failures["f"] = Error{ENOENT, "No such file or directory"};
+    w.fx.clock = w.now;
+    w.fx.spawn_cost = 2ms;
+    w.start();
+    Time signalled = w.fx.clock;
+    CHECK(signalled == w.now + 2002 * 2ms);
+    Actions done = w.fx.take();
+    REQUIRE(done.size() > 3);
+    CHECK(Actions(done.end() - 3, done.end()) ==
+          Actions{"spawn-failed f", "kill w TERM", "kill w CONT"});
+    CHECK(w.tree->next_deadline() == signalled + 3s);
+    w.now = signalled;
+    w.advance(2999ms);
+    CHECK(w.fx.take().empty());  // no SIGKILL before stop_timeout
+    w.stop_completes("w");
+    CHECK(w.fx.take() == stop_of("p.1999"));
+}
+
+TEST_CASE("deadlines: without a clock (Time{}) the event's time serves") {
+    World w(sup_spec(Strategy::OneForOne, {W("p").instances(3), W("n").notify(3s)}));
+    w.start();
+    CHECK(w.fx.spawned_at.empty());
+    CHECK(w.tree->next_deadline() == w.now + 3s);
+}
+
 // ---- races between commands and exits ------------------------------------------------
 
 TEST_CASE("command stop of a node that crashes before its turn to be stopped shows stopped") {
