@@ -4,6 +4,7 @@
 // control requests) back into core events:
 //
 //   launcher.hpp    spawning workers, their output and notify sockets
+//   cgroups.hpp     each worker's cgroup: nothing outlives its worker
 //   output.hpp      output pipes and where their lines go (line_splitter.hpp)
 //   registries.hpp  the shared-memory registries and their members
 //   control.hpp     the control socket's connections and framing
@@ -28,6 +29,7 @@
 #include <string_view>
 
 #include "core/tree.hpp"
+#include "daemon/cgroups.hpp"
 #include "daemon/control.hpp"
 #include "daemon/events.hpp"
 #include "daemon/launcher.hpp"
@@ -42,6 +44,7 @@ namespace chip::daemon {
 struct Options {
     std::string socket;     // --socket, or empty
     bool json_log = false;  // --log-format json
+    bool cgroups = true;    // false: --no-cgroups
 };
 
 class Daemon final : public core::Effects, private RequestHandler, private RequestEffects {
@@ -79,6 +82,7 @@ private:
     void reload_ends(const Result<void> &result, spec::Spec next) override;
     std::string spec_dir() override;
     const std::vector<std::pair<std::string, std::string>> *exports_of(std::uint64_t id) override;
+    std::optional<CgroupUsage> cgroup_of(std::uint64_t id) override;
 
     void setup();
     void cleanup();
@@ -109,6 +113,7 @@ private:
     uv::Loop loop_;
     std::unique_ptr<SystemProcesses> procs_;
     std::unique_ptr<Registries> registries_;
+    std::unique_ptr<Cgroups> cgroups_;
     std::unique_ptr<Launcher> launcher_;
     std::unique_ptr<Systemd> systemd_;
     std::unique_ptr<core::Tree> tree_;

@@ -42,6 +42,9 @@ std::string spawn_failure(const os::SpawnResult &r, const spec::Launch &launch) 
     switch (r.step) {
         case os::SpawnStep::Clone:
             return std::strerror(r.error);
+        case os::SpawnStep::Cgroup:
+            what = "cannot join its cgroup";
+            break;
         case os::SpawnStep::Setsid:
             what = "setsid";
             break;
@@ -66,9 +69,11 @@ std::string spawn_failure(const os::SpawnResult &r, const spec::Launch &launch) 
     return what + ": " + std::strerror(r.error);
 }
 
-Launcher::Launcher(uv::Loop &loop, std::string socket_path, Warn warn, OnReady on_ready)
+Launcher::Launcher(uv::Loop &loop, std::string socket_path, Cgroups &cgroups, Warn warn,
+                   OnReady on_ready)
     : loop_(loop),
       socket_path_(std::move(socket_path)),
+      cgroups_(cgroups),
       notify_dir_(socket_path_ + ".notify"),
       env_socket_("CHIP_SOCKET=" + socket_path_),
       warn_(std::move(warn)),
@@ -193,6 +198,13 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     }
     scratch_env_.push_back(nullptr);
 
+    // Its own cgroup (README.md, "Containment"), joined by the child first.
+    auto cgroup = cgroups_.prepare(node.id, node.path);
+    if (!cgroup) {
+        close_notify(slot);
+        return cgroup.error();
+    }
+
     // Output: a pipe per captured stream; chipd keeps only the read ends (the
     // write ends close when this returns), so a pipe ends with the last
     // process of the worker that holds it.
@@ -232,6 +244,7 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     plan.fd_stderr = fd_err;
     // If chipd dies, its workers go too (README.md, "Orphans").
     plan.parent_death_signal = SIGTERM;
+    plan.cgroup_procs = cgroup->get();
     if (w.uid || w.gid) {
         plan.set_ids = true;
         plan.uid = w.uid.value_or(os::real_uid());

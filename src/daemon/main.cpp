@@ -14,7 +14,7 @@ int main(int argc, char **argv) {
         "chipd: a supervisor of OS processes with OTP supervision trees and a "
         "process-group registry"};
     std::string spec_path, socket, log_format = "text";
-    bool check = false;
+    bool check = false, no_cgroups = false;
     app.add_option("SPEC", spec_path, "the spec file (JSON)")->required();
     app.add_option("--socket", socket,
                    "control socket path (default: the spec's, else "
@@ -22,6 +22,8 @@ int main(int argc, char **argv) {
                    "for root, /tmp/chip-$UID/chipd.sock)");
     app.add_option("--log-format", log_format, "event log format on stderr")
         ->check(CLI::IsMember({"text", "json"}));
+    app.add_flag("--no-cgroups", no_cgroups,
+                 "contain workers with process groups only (no cgroup per worker)");
     app.add_flag("--check", check, "validate the spec and exit (0 valid, 2 invalid)");
     app.set_version_flag("--version", std::string("chipd ") + CHIP_VERSION);
     try {
@@ -48,6 +50,7 @@ int main(int argc, char **argv) {
         chip::daemon::Options opts;
         opts.socket = socket;
         opts.json_log = log_format == "json";
+        opts.cgroups = !no_cgroups;
         chip::daemon::Daemon d(std::move(spec), opts);
         return d.run();
     } catch (const std::exception &e) {

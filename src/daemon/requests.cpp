@@ -48,6 +48,11 @@ json node_json(const core::Node &n, core::Time now, RequestEffects &effects) {
            {"uptime_s", live ? json(up.count() / 1000.0) : json(nullptr)},
            {"last_exit", exit_json(n.last_exit)}};
     if (n.dynamic) j["dynamic"] = true;
+    if (n.worker) {
+        auto cg = effects.cgroup_of(n.id);
+        j["cgroup"] = cg ? json(cg->path) : json(nullptr);
+        j["cpu_s"] = cg && cg->cpu_s ? json(*cg->cpu_s) : json(nullptr);
+    }
     if (const auto *exports = n.worker ? effects.exports_of(n.id) : nullptr) {
         json e = json::object();
         for (const auto &[k, v] : *exports) e[k] = v;

@@ -64,6 +64,17 @@ public:
         (void)id;
         return nullptr;
     }
+    // Worker ID's cgroup (as /proc/PID/cgroup writes it) and the CPU seconds
+    // its processes used since its last spawn (README.md, "Containment"), for
+    // status; nullopt when it has none (no cgroups).
+    struct CgroupUsage {
+        std::string path;
+        std::optional<double> cpu_s;
+    };
+    virtual std::optional<CgroupUsage> cgroup_of(std::uint64_t id) {
+        (void)id;
+        return std::nullopt;
+    }
 };
 
 class Requests {

@@ -46,6 +46,13 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
     dfl.sa_handler = SIG_DFL;
     for (int i = 0; i < a->reset_count; ++i) ::sigaction(a->reset[i], &dfl, nullptr);
     int e = 0;
+    // First, so that whatever the child becomes is contained (README.md,
+    // "Containment"); "0" is the writer, this child.
+    a->step = SpawnStep::Cgroup;
+    if (p.cgroup_procs >= 0 && ::write(p.cgroup_procs, "0", 1) < 0) {
+        e = errno;
+        goto fail;
+    }
     a->step = SpawnStep::Setsid;
     if (::setsid() < 0) {
         e = errno;

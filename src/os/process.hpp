@@ -32,11 +32,13 @@ struct SpawnPlan {
     const gid_t *groups = nullptr;
     std::size_t group_count = 0;
     int parent_death_signal = 0;  // PR_SET_PDEATHSIG
+    int cgroup_procs = -1;        // a cgroup's cgroup.procs, open for writing: joined first
 };
 
 // The steps of spawn(), in the order the child takes them.
 enum class SpawnStep {
     Clone,        // creating the process (in chipd)
+    Cgroup,       // joining its cgroup
     Setsid,       // a new session and process group
     Dup,          // stdin, stdout, stderr
     SetGroups,    // supplementary groups
@@ -55,7 +57,8 @@ struct SpawnResult {
     explicit operator bool() const { return error == 0; }
 };
 
-// Starts a process from PLAN as the leader of a new session and process group.
+// Starts a process from PLAN as the leader of a new session and process group
+// (in the cgroup of PLAN.cgroup_procs, before anything else).
 // Returns once the child has exec'd or failed (the failed child is already
 // reaped). Not reentrant.
 SpawnResult spawn(const SpawnPlan &plan);
