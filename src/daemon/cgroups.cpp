@@ -31,7 +31,7 @@ constexpr std::size_t kMaxName = 200;
 // The first words of the files the kernel puts in every cgroup: cgroup.*,
 // and those of controllers.
 bool kernel_prefix(std::string_view word) {
-    static const char *const kWords[] = {"cgroup", "cpu",  "cpuset", "io",  "memory", "pids",
+    static const char *const kWords[] = {"cgroup", "cpu",  "cpuset",  "io",  "memory", "pids",
                                          "rdma",   "misc", "hugetlb", "irq", "dmem"};
     for (const char *w : kWords)
         if (word == w) return true;
@@ -54,8 +54,9 @@ std::string cgroup_name(const std::string &path) {
     for (char &c : name)
         if (c == '/') c = ':';
     auto dot = name.find('.');
-    bool escape = name.empty() || name[0] == '_' || name[0] == '.' ||
-                  (dot != std::string::npos && kernel_prefix(std::string_view(name).substr(0, dot)));
+    bool escape =
+        name.empty() || name[0] == '_' || name[0] == '.' ||
+        (dot != std::string::npos && kernel_prefix(std::string_view(name).substr(0, dot)));
     if (escape) name.insert(0, "_");
     if (name.size() > kMaxName) {
         char hex[17];
@@ -83,8 +84,7 @@ Cgroups::Cgroups(uv::Loop &loop, const std::string &socket_path, bool enabled, W
     }
     // Moving a worker from chipd's cgroup into one below it needs write access
     // to chipd's cgroup.procs (their common ancestor): root, or delegated.
-    if (auto w = os::check_cgroup_writable(parent->get(), place->folder); !w)
-        {
+    if (auto w = os::check_cgroup_writable(parent->get(), place->folder); !w) {
         off(w.error().message);
         return;
     }
@@ -92,8 +92,7 @@ Cgroups::Cgroups(uv::Loop &loop, const std::string &socket_path, bool enabled, W
     std::string prefix = registry_shm_prefix(socket_path);
     folder_name_ = prefix.substr(1, prefix.size() - 2);
     path_ = (place->path == "/" ? "" : place->path) + "/" + folder_name_;
-    if (auto made = os::make_cgroup(parent->get(), folder_name_); !made)
-        {
+    if (auto made = os::make_cgroup(parent->get(), folder_name_); !made) {
         off(place->folder + "/" + made.error().message);
         return;
     }
@@ -118,6 +117,13 @@ Cgroups::Cgroups(uv::Loop &loop, const std::string &socket_path, bool enabled, W
         }
     });
     clear_leftovers();
+    // Whether workers can be born in their cgroups, tried in a cgroup no node
+    // can have ('=' is not in node names).
+    if (os::make_cgroup(folder_.get(), "=probe")) {
+        if (auto probe = os::open_cgroup_at(folder_.get(), "=probe"))
+            os::probe_clone_into_cgroup(probe->get());
+        os::remove_cgroup(folder_.get(), "=probe");
+    }
 }
 
 Cgroups::~Cgroups() {
@@ -161,18 +167,18 @@ Result<os::UniqueFd> Cgroups::prepare(std::uint64_t id, const std::string &path)
     if (fresh) g.name = cgroup_name(path);
     // Made at the first spawn, or again when it went behind chipd's back.
     auto fd = fresh ? Result<os::UniqueFd>(make_error(ENOENT, ""))
-                    : os::open_cgroup_procs(folder_.get(), g.name);
+                    : os::open_cgroup_at(folder_.get(), g.name);
     if (!fd && fd.error().code == ENOENT) {
         removals_.erase(g.name);  // a removed node's, at the same path: reused
         auto made = os::make_cgroup(folder_.get(), g.name);
         if (!made) {
             groups_.erase(it);
-            return make_error(made.error().code, "cannot make its cgroup " + path_ + "/" +
-                                                     made.error().message);
+            return make_error(made.error().code,
+                              "cannot make its cgroup " + path_ + "/" + made.error().message);
         }
         g.base_usec = 0;
         if (!*made) g.base_usec = os::cgroup_cpu_usec(folder_.get(), g.name).value_or(0);
-        fd = os::open_cgroup_procs(folder_.get(), g.name);
+        fd = os::open_cgroup_at(folder_.get(), g.name);
     } else if (fd) {
         // A restart: its CPU time counts from now.
         g.base_usec = os::cgroup_cpu_usec(folder_.get(), g.name).value_or(0);
@@ -188,9 +194,10 @@ void Cgroups::exited(std::uint64_t id) {
     auto it = groups_.find(id);
     if (it == groups_.end()) return;
     // KillMode=control-group: nothing outlives the worker's main process.
-    if (int rc = os::kill_cgroup(folder_.get(), it->second.name); rc < 0)
-        warn_("cgroups: cannot kill what is left in " + path_ + "/" + it->second.name + ": " +
-              std::strerror(-rc));
+    // Usually nothing is left: one read tells.
+    const std::string &name = it->second.name;
+    if (os::cgroup_populated(folder_.get(), name).value_or(true))
+        os::kill_each(folder_.get(), name);
 }
 
 void Cgroups::signal(std::uint64_t id, pid_t pgid, int sig) {
@@ -198,8 +205,9 @@ void Cgroups::signal(std::uint64_t id, pid_t pgid, int sig) {
     auto it = groups_.find(id);
     if (it == groups_.end()) return;
     const std::string &name = it->second.name;
+    // Never cgroup.kill: the worker's next process starts in this cgroup.
     if (sig == SIGKILL) {
-        os::kill_cgroup(folder_.get(), name);
+        os::kill_each(folder_.get(), name);
         return;
     }
     // Once each: a process counting signals (a nested chipd: a second
@@ -214,9 +222,9 @@ std::optional<Cgroups::Usage> Cgroups::usage(std::uint64_t id) const {
     if (it == groups_.end()) return std::nullopt;
     Usage u{path_ + "/" + it->second.name, std::nullopt};
     if (auto usec = os::cgroup_cpu_usec(folder_.get(), it->second.name))
-        u.cpu_s = static_cast<double>(*usec >= it->second.base_usec ? *usec - it->second.base_usec
-                                                                     : 0) /
-                  1e6;
+        u.cpu_s =
+            static_cast<double>(*usec >= it->second.base_usec ? *usec - it->second.base_usec : 0) /
+            1e6;
     return u;
 }
 
@@ -226,7 +234,8 @@ void Cgroups::forget(std::uint64_t id) {
     if (it == groups_.end()) return;
     std::string name = std::move(it->second.name);
     groups_.erase(it);
-    os::kill_cgroup(folder_.get(), name);
+    // Pid by pid: a node added at the same path meanwhile takes it back.
+    os::kill_each(folder_.get(), name);
     // Killed processes take a moment to leave: removed from the timer then.
     if (remove_tree(name) == -EBUSY) {
         removals_.insert(name);

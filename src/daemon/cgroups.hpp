@@ -58,8 +58,8 @@ public:
     // Why it is off ("--no-cgroups", "/sys/fs/cgroup/x: Read-only file system").
     const std::string &why_off() const { return why_off_; }
 
-    // Before node ID (at PATH) is spawned: its cgroup's cgroup.procs, open for
-    // the child to join (os::SpawnPlan::cgroup_procs); an empty fd when off.
+    // Before node ID (at PATH) is spawned: its cgroup, open for the child to
+    // start in (os::SpawnPlan::cgroup); an empty fd when off.
     Result<os::UniqueFd> prepare(std::uint64_t id, const std::string &path);
     // Node ID's main process exited: SIGKILL to whatever is left in its cgroup.
     void exited(std::uint64_t id);

@@ -198,7 +198,7 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     }
     scratch_env_.push_back(nullptr);
 
-    // Its own cgroup (README.md, "Containment"), joined by the child first.
+    // Its own cgroup (README.md, "Containment"), where the child starts.
     auto cgroup = cgroups_.prepare(node.id, node.path);
     if (!cgroup) {
         close_notify(slot);
@@ -244,7 +244,7 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     plan.fd_stderr = fd_err;
     // If chipd dies, its workers go too (README.md, "Orphans").
     plan.parent_death_signal = SIGTERM;
-    plan.cgroup_procs = cgroup->get();
+    plan.cgroup = cgroup->get();
     if (w.uid || w.gid) {
         plan.set_ids = true;
         plan.uid = w.uid.value_or(os::real_uid());

@@ -71,7 +71,8 @@ std::string unescape_mount_field(std::string_view s) {
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' &&
             s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-            out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+            out +=
+                static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
             i += 3;
         } else {
             out += s[i];
@@ -177,9 +178,8 @@ int remove_cgroup(int dir, const std::string &name) {
     return ::unlinkat(dir, name.c_str(), AT_REMOVEDIR) == 0 ? 0 : -errno;
 }
 
-Result<UniqueFd> open_cgroup_procs(int dir, const std::string &name) {
-    UniqueFd fd(
-        ::openat(dir, inside(name, "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+Result<UniqueFd> open_cgroup_at(int dir, const std::string &name) {
+    UniqueFd fd(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) return errno_error(errno, name);
     return fd;
 }
@@ -236,13 +236,13 @@ int kill_cgroup(int dir, const std::string &name) {
         return errno == ENODEV ? 0 : -errno;  // ENODEV: removed meanwhile
     }
     if (errno != ENOENT) return -errno;
-    struct stat st {};
-    if (::fstatat(dir, name.empty() ? "." : name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return 0;  // the cgroup itself is gone: nothing to kill
-    // Before Linux 5.14: pid by pid. A killed process cannot fork any more, but
-    // one not yet killed may fork while we go: again until a pass finds nobody
-    // new. A pid listed is in the cgroup (or a zombie in it) at the time it is
-    // read, so it is not reused before kill(2) reaches it.
+    kill_each(dir, name);  // before Linux 5.14, or the cgroup is gone
+    return 0;
+}
+
+std::size_t kill_each(int dir, const std::string &name) {
+    // A pid listed is in the cgroup (or a zombie in it) when it is read: not
+    // reused before kill(2) reaches it.
     std::set<pid_t> killed;
     for (int pass = 0; pass < 64; ++pass) {
         bool fresh = false;
@@ -253,7 +253,7 @@ int kill_cgroup(int dir, const std::string &name) {
             }
         if (!fresh) break;
     }
-    return 0;
+    return killed.size();
 }
 
 std::optional<bool> cgroup_populated(int dir, const std::string &name) {

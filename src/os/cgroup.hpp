@@ -53,17 +53,26 @@ Result<void> check_cgroup_writable(int dir, const std::string &path);
 Result<bool> make_cgroup(int dir, const std::string &name);
 // rmdir of DIR/NAME: 0, or -errno (-EBUSY while populated, -ENOENT when gone).
 int remove_cgroup(int dir, const std::string &name);
-// DIR/NAME/cgroup.procs opened for writing: a child writes "0" to it to join
-// NAME (SpawnPlan::cgroup_procs).
-Result<UniqueFd> open_cgroup_procs(int dir, const std::string &name);
+// The cgroup folder DIR/NAME opened, for a child to start in
+// (SpawnPlan::cgroup). The error's message is "NAME: <strerror>".
+Result<UniqueFd> open_cgroup_at(int dir, const std::string &name);
 // The cgroups directly inside DIR/NAME ("" for DIR itself).
 std::vector<std::string> cgroup_children(int dir, const std::string &name);
 
 // SIGKILL to every process in DIR/NAME and the cgroups inside it: "1" to its
-// cgroup.kill, or without one (before Linux 5.14) kill(2) on each pid its
-// cgroup.procs lists, until a pass finds none it has not killed yet. Returns 0
-// or -errno; a cgroup that is gone is not an error.
+// cgroup.kill, or without one (before Linux 5.14) kill_each(). Returns 0 or
+// -errno; a cgroup that is gone is not an error. A cgroup killed this way
+// is not fit to start processes in any more (see kill_each): for one that
+// is removed next.
 int kill_cgroup(int dir, const std::string &name);
+// SIGKILL to every process in DIR/NAME and the cgroups inside it, pid by pid:
+// kill(2) on each pid cgroup.procs lists, again until a pass finds none it
+// has not killed yet (a killed process cannot fork; one forked before its
+// parent was killed is listed by the next pass). Returns how many were
+// killed. For cgroups processes start in again: after a write to cgroup.kill,
+// Linux (6.x at least) kills every child that clone3 starts in that cgroup
+// (CLONE_INTO_CGROUP).
+std::size_t kill_each(int dir, const std::string &name);
 // The pids in DIR/NAME (and in the cgroups inside it when RECURSIVE).
 std::vector<pid_t> cgroup_pids(int dir, const std::string &name, bool recursive);
 // Whether DIR/NAME or a cgroup inside it holds a process (cgroup.events);

@@ -78,7 +78,8 @@ Escaped escaped(Chipd &d, const std::string &path, const std::string &file) {
 TEST_CASE("stop: a descendant that left the process group (setsid) is killed with its worker") {
     TempDir scratch;
     std::string gfile = scratch.file("g");
-    Chipd d(spec(json::array({worker("w", helper("escape:" + gfile)), worker("keep", helper("sleep"))})));
+    Chipd d(spec(
+        json::array({worker("w", helper("escape:" + gfile)), worker("keep", helper("sleep"))})));
     d.start_ready();
     need_cgroups(d, "w");
     auto e = escaped(d, "w", gfile);
@@ -89,14 +90,24 @@ TEST_CASE("stop: a descendant that left the process group (setsid) is killed wit
     // It ignores SIGTERM: only the cgroup's SIGKILL ends it; chipd reaps it.
     CHECK(wait_until([&] { return process_state(e.g) == 0; }));
     CHECK(d.state_of("keep") == "running");
+    // Started again in the same cgroup, it runs (a killed cgroup is no place
+    // to start in on some kernels: chipd never writes its cgroup.kill).
+    CHECK(d.run_ctl({"start", "w"}).exit_code == 0);
+    CHECK(wait_until([&] { return read_pid(gfile) > 0 && read_pid(gfile) != e.g; }));
+    pid_t w2 = d.pid_of("w");
+    CHECK(process_alive(w2));
+    CHECK(process_alive(read_pid(gfile)));
+    d.track(read_pid(gfile));
+    CHECK(d.state_of("w") == "running");
     CHECK(d.stop() == 0);
 }
 
 TEST_CASE("shutdown: setsid descendants are killed and chipd's cgroups removed") {
     TempDir scratch;
     std::string g1 = scratch.file("g1"), g2 = scratch.file("g2");
-    Chipd d(spec(json::array({worker("a", helper("escape:" + g1)),
-                              supervisor("s", json::array({worker("b", helper("escape:" + g2))}))})));
+    Chipd d(
+        spec(json::array({worker("a", helper("escape:" + g1)),
+                          supervisor("s", json::array({worker("b", helper("escape:" + g2))}))})));
     d.start_ready();
     need_cgroups(d, "a");
     auto a = escaped(d, "a", g1);
@@ -114,9 +125,9 @@ TEST_CASE("shutdown: setsid descendants are killed and chipd's cgroups removed")
 }
 
 TEST_CASE("status --json: each worker's cgroup and the CPU seconds it used; none for supervisors") {
-    Chipd d(spec(json::array({worker("w", helper("sleep")),
-                              worker("p", helper("sleep"), {{"instances", 2}}),
-                              supervisor("s", json::array({worker("x", helper("sleep"))}))})));
+    Chipd d(spec(
+        json::array({worker("w", helper("sleep")), worker("p", helper("sleep"), {{"instances", 2}}),
+                     supervisor("s", json::array({worker("x", helper("sleep"))}))})));
     d.start_ready();
     need_cgroups(d, "w");
     json nodes = d.status_json();
@@ -198,16 +209,24 @@ TEST_CASE("a worker that crashes: what it left in its cgroup is killed, then it 
     REQUIRE(w2 > 0);
     // Killed, and reaped by chipd (its subreaper): never a lingering zombie.
     CHECK(wait_until([&] { return process_state(e.g) == 0; }));
-    // The replacement runs in the same cgroup.
+    // The replacement runs, in the same cgroup: its own child is there.
+    CHECK(wait_until([&] { return read_pid(gfile) > 0 && read_pid(gfile) != e.g; }));
+    pid_t g2 = read_pid(gfile);
+    d.track(g2);
+    CHECK(process_alive(w2));
+    CHECK(process_alive(g2));
     CHECK(cgroup_of(w2) == cg);
+    CHECK(cgroup_of(g2) == cg);
     CHECK(d.node("w")["cgroup"] == cg);
+    CHECK(d.restarts_of("w") == 1);
     CHECK(d.stop() == 0);
 }
 
 TEST_CASE("remove: a removed worker's cgroup is killed and removed") {
     TempDir scratch;
     std::string gfile = scratch.file("g");
-    Chipd d(spec(json::array({worker("w", helper("escape:" + gfile)), worker("keep", helper("sleep"))})));
+    Chipd d(spec(
+        json::array({worker("w", helper("escape:" + gfile)), worker("keep", helper("sleep"))})));
     d.start_ready();
     need_cgroups(d, "w");
     auto e = escaped(d, "w", gfile);
