@@ -242,7 +242,8 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     plan.fd_stdin = dev_null_.get();
     plan.fd_stdout = fd_out;
     plan.fd_stderr = fd_err;
-    // If chipd dies, its workers go too (README.md, "Orphans").
+    // If chipd dies, its workers get SIGTERM (README.md, "Orphans"; what
+    // outlives it: "Containment").
     plan.parent_death_signal = SIGTERM;
     plan.cgroup = cgroup->get();
     if (w.uid || w.gid) {
