@@ -115,7 +115,14 @@ void Daemon::setup() {
                               publish(n, format_membership(m.joined, m.registry, m.group, m.pid,
                                                            n ? n->path : "", os::wall_now()));
                           }});
-    launcher_ = std::make_unique<Launcher>(loop_, socket_path_, warn,
+    // After the socket is ours: what a predecessor on it left is killed now.
+    cgroups_ = std::make_unique<Cgroups>(loop_, socket_path_, opts_.cgroups, warn);
+    if (!cgroups_->on())
+        warn("cgroups: " +
+             (opts_.cgroups ? "not writable (" + cgroups_->why_off() + ")"
+                            : std::string("off (--no-cgroups)")) +
+             "; using process groups");
+    launcher_ = std::make_unique<Launcher>(loop_, socket_path_, *cgroups_, warn,
                                            [this](std::uint64_t id) { on_ready(id); });
     if (style_.json) launcher_->inherit_as_json();
     Systemd::Env env;
@@ -167,6 +174,7 @@ void Daemon::cleanup() {
     control_->flush();
     systemd_->stopping();
     launcher_->finish();
+    cgroups_->finish();
     registries_->close();
     control_->stop_listening();
     os::remove_in(socket_folder_, socket_folder_.socket_name);
@@ -227,7 +235,11 @@ void Daemon::on_sigchld() {
             registries_->member_died(pid);
             // Its notify socket and its exports go with the process, before the
             // core may spawn the replacement (which gets a new socket) in on_exit.
-            if (core::Node *n = tree_->node_by_pid(pid)) launcher_->exited(n->id);
+            // What it left in its cgroup is killed before a replacement starts.
+            if (core::Node *n = tree_->node_by_pid(pid)) {
+                launcher_->exited(n->id);
+                cgroups_->exited(n->id);
+            }
             tree_->on_exit(pid, core::ExitStatus{how.signaled, how.value}, now());
         },
         kReapBatch);
@@ -310,6 +322,10 @@ Result<pid_t> Daemon::spawn(const core::Node &node) {
 
 void Daemon::kill_group(pid_t pgid, int sig) {
     os::kill_group(pgid, sig);
+    // The processes of its cgroup that left the group get it too (and a
+    // SIGKILL kills all of it).
+    if (cgroups_->on())
+        if (const core::Node *n = tree_->node_by_pid(pgid)) cgroups_->signal(n->id, pgid, sig);
 }
 
 void Daemon::log(const core::Event &e) {
@@ -340,6 +356,7 @@ void Daemon::exit(int code) {
 
 void Daemon::removed(const core::Node &node) {
     launcher_->forget(node.id);
+    cgroups_->forget(node.id);
     if (node.worker) launcher_->release(node.worker->launch.get());
 }
 
@@ -428,6 +445,12 @@ std::string Daemon::spec_dir() {
 
 const std::vector<std::pair<std::string, std::string>> *Daemon::exports_of(std::uint64_t id) {
     return launcher_->exports_of(id);
+}
+
+std::optional<RequestEffects::CgroupUsage> Daemon::cgroup_of(std::uint64_t id) {
+    auto u = cgroups_->usage(id);
+    if (!u) return std::nullopt;
+    return CgroupUsage{std::move(u->path), u->cpu_s};
 }
 
 }  // namespace chip::daemon

@@ -4,6 +4,7 @@
 // control requests) back into core events:
 //
 //   launcher.hpp    spawning workers, their output and notify sockets
+//   cgroups.hpp     each worker's cgroup: nothing outlives its worker
 //   output.hpp      output pipes and where their lines go (line_splitter.hpp)
 //   registries.hpp  the shared-memory registries and their members
 //   control.hpp     the control socket's connections and framing
@@ -29,6 +30,7 @@
 #include <string_view>
 
 #include "core/tree.hpp"
+#include "daemon/cgroups.hpp"
 #include "daemon/control.hpp"
 #include "daemon/events.hpp"
 #include "daemon/launcher.hpp"
@@ -49,6 +51,7 @@ struct Options {
     std::string log_file;
     std::uint64_t log_max_bytes = 10u << 20;
     unsigned log_keep = 5;
+    bool cgroups = true;  // false: --no-cgroups
 };
 
 class Daemon final : public core::Effects, private RequestHandler, private RequestEffects {
@@ -88,6 +91,7 @@ private:
     std::string spec_dir() override;
     const std::vector<std::pair<std::string, std::string>> *exports_of(std::uint64_t id) override;
     pid_t pid_max() override { return pid_max_; }
+    std::optional<CgroupUsage> cgroup_of(std::uint64_t id) override;
 
     void setup();
     void cleanup();
@@ -120,6 +124,7 @@ private:
     uv::Loop loop_;
     std::unique_ptr<SystemProcesses> procs_;
     std::unique_ptr<Registries> registries_;
+    std::unique_ptr<Cgroups> cgroups_;
     std::unique_ptr<Launcher> launcher_;
     std::unique_ptr<Systemd> systemd_;
     std::unique_ptr<FileSink> log_file_;  // --log-file

@@ -72,6 +72,9 @@ std::string spawn_failure(const os::SpawnResult &r, const spec::Launch &launch) 
     switch (r.step) {
         case os::SpawnStep::Clone:
             return std::strerror(r.error);
+        case os::SpawnStep::Cgroup:
+            what = "cannot join its cgroup";
+            break;
         case os::SpawnStep::Setsid:
             what = "setsid";
             break;
@@ -96,9 +99,11 @@ std::string spawn_failure(const os::SpawnResult &r, const spec::Launch &launch) 
     return what + ": " + std::strerror(r.error);
 }
 
-Launcher::Launcher(uv::Loop &loop, std::string socket_path, Warn warn, OnReady on_ready)
+Launcher::Launcher(uv::Loop &loop, std::string socket_path, Cgroups &cgroups, Warn warn,
+                   OnReady on_ready)
     : loop_(loop),
       socket_path_(std::move(socket_path)),
+      cgroups_(cgroups),
       notify_dir_(socket_path_ + ".notify"),
       env_socket_("CHIP_SOCKET=" + socket_path_),
       warn_(std::move(warn)),
@@ -219,6 +224,13 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     }
     scratch_env_.push_back(nullptr);
 
+    // Its own cgroup (README.md, "Containment"), where the child starts.
+    auto cgroup = cgroups_.prepare(node.id, node.path);
+    if (!cgroup) {
+        close_notify(slot);
+        return cgroup.error();
+    }
+
     // Output: a pipe per captured stream; chipd keeps only the read ends (the
     // write ends close when this returns), so a pipe ends with the last
     // process of the worker that holds it.
@@ -256,8 +268,10 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     plan.fd_stdin = dev_null_.get();
     plan.fd_stdout = fd_out;
     plan.fd_stderr = fd_err;
-    // If chipd dies, its workers go too (README.md, "Orphans").
+    // If chipd dies, its workers get SIGTERM (README.md, "Orphans"; what
+    // outlives it: "Containment").
     plan.parent_death_signal = SIGTERM;
+    plan.cgroup = cgroup->get();
     if (w.uid || w.gid) {
         plan.set_ids = true;
         plan.uid = w.uid.value_or(os::real_uid());

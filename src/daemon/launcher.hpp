@@ -28,6 +28,7 @@
 
 #include "common/result.hpp"
 #include "core/tree.hpp"
+#include "daemon/cgroups.hpp"
 #include "daemon/output.hpp"
 #include "os/fd.hpp"
 #include "os/process.hpp"
@@ -59,8 +60,9 @@ public:
 
     // SOCKET_PATH is chipd's control socket: workers get it as CHIP_SOCKET, and
     // notify sockets live beside it. ON_READY(id) is called for every READY=1
-    // that node ID's worker sends.
-    Launcher(uv::Loop &loop, std::string socket_path, Warn warn, OnReady on_ready);
+    // that node ID's worker sends. Workers start in their CGROUPS.
+    Launcher(uv::Loop &loop, std::string socket_path, Cgroups &cgroups, Warn warn,
+             OnReady on_ready);
     ~Launcher();
     Launcher(const Launcher &) = delete;
     Launcher &operator=(const Launcher &) = delete;
@@ -137,6 +139,7 @@ private:
 
     uv::Loop &loop_;
     std::string socket_path_;
+    Cgroups &cgroups_;
     std::string notify_dir_;
     std::string env_socket_;  // "CHIP_SOCKET=..."
     Warn warn_;

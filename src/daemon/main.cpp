@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     std::string spec_path, socket, log_format = "text", log_file;
     std::uint64_t log_max_bytes = 10u << 20;
     unsigned log_keep = 5;
-    bool check = false;
+    bool check = false, no_cgroups = false;
     app.add_option("SPEC", spec_path, "the spec file (JSON)")->required();
     app.add_option("--socket", socket,
                    "control socket path (default: the spec's, else "
@@ -51,6 +51,8 @@ int main(int argc, char **argv) {
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
     app.add_option("--log-keep", log_keep, "rotated --log-file copies kept (default 5)")
         ->check(CLI::Range(1u, 1000u));
+    app.add_flag("--no-cgroups", no_cgroups,
+                 "contain workers with process groups only (no cgroup per worker)");
     app.add_flag("--check", check,
                  "validate the spec, and what would fail at start (programs, cwds), and exit "
                  "(0 valid, 2 invalid)");
@@ -92,6 +94,7 @@ int main(int argc, char **argv) {
         opts.log_file = log_file;
         opts.log_max_bytes = log_max_bytes;
         opts.log_keep = log_keep;
+        opts.cgroups = !no_cgroups;
         chip::daemon::Daemon d(std::move(spec), opts);
         return d.run();
     } catch (const std::exception &e) {

@@ -49,6 +49,11 @@ json node_json(const core::Node &n, core::Time now, RequestEffects &effects) {
            {"last_exit", exit_json(n.last_exit)}};
     if (n.dynamic) j["dynamic"] = true;
     if (n.state == core::State::Failed && !n.reason.empty()) j["reason"] = n.reason;
+    if (n.worker) {
+        auto cg = effects.cgroup_of(n.id);
+        j["cgroup"] = cg ? json(cg->path) : json(nullptr);
+        j["cpu_s"] = cg && cg->cpu_s ? json(*cg->cpu_s) : json(nullptr);
+    }
     if (const auto *exports = n.worker ? effects.exports_of(n.id) : nullptr) {
         json e = json::object();
         for (const auto &[k, v] : *exports) e[k] = v;

@@ -68,6 +68,17 @@ public:
     // The largest pid the kernel hands out (kernel.pid_max): a "pid" above it
     // in a request is refused.
     virtual pid_t pid_max() { return os::kPidMaxLimit; }
+    // Worker ID's cgroup (as /proc/PID/cgroup writes it) and the CPU seconds
+    // its processes used since its last spawn (README.md, "Containment"), for
+    // status; nullopt when it has none (no cgroups).
+    struct CgroupUsage {
+        std::string path;
+        std::optional<double> cpu_s;
+    };
+    virtual std::optional<CgroupUsage> cgroup_of(std::uint64_t id) {
+        (void)id;
+        return std::nullopt;
+    }
 };
 
 class Requests {

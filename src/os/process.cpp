@@ -13,10 +13,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "os/fd.hpp"
 
 namespace chip::os {
 
@@ -24,7 +27,8 @@ namespace {
 
 struct ChildArgs {
     const SpawnPlan *plan;
-    sigset_t mask;  // the mask to exec with
+    int cgroup_procs;  // written "0" to join the cgroup, when not born in it
+    sigset_t mask;     // the mask to exec with
     pid_t parent;
     const int *reset;  // signals whose disposition is not SIG_DFL
     int reset_count;
@@ -46,6 +50,13 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
     dfl.sa_handler = SIG_DFL;
     for (int i = 0; i < a->reset_count; ++i) ::sigaction(a->reset[i], &dfl, nullptr);
     int e = 0;
+    // First, so that whatever the child becomes is contained (README.md,
+    // "Containment"); "0" is the writer, this child.
+    a->step = SpawnStep::Cgroup;
+    if (a->cgroup_procs >= 0 && ::write(a->cgroup_procs, "0", 1) < 0) {
+        e = errno;
+        goto fail;
+    }
     a->step = SpawnStep::Setsid;
     if (::setsid() < 0) {
         e = errno;
@@ -128,7 +139,51 @@ struct Dispositions {
 // The child's stack. CLONE_VFORK suspends chipd until exec, so one suffices.
 alignas(64) char g_child_stack[256 * 1024];
 
+#if defined(__x86_64__)
+// struct clone_args of clone3(2), up to its cgroup (CLONE_ARGS_SIZE_VER2).
+struct CloneArgs {
+    std::uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+        set_tid_size, cgroup;
+};
+constexpr std::uint64_t kCloneIntoCgroup = 0x200000000ULL;
+// Whether spawn() starts children in their cgroup with clone3: until the
+// kernel says it has none, or probe_clone_into_cgroup() finds it unusable.
+bool g_clone3 = true;
+#endif
+
 }  // namespace
+
+#if defined(__x86_64__)
+// clone3(ARGS, SIZE) whose child runs FN(ARG) on the stack ARGS gives it and
+// exits with what FN returns; the parent gets the child's pid or -errno.
+// glibc wraps clone3 only for itself, and a child that starts on a new stack
+// cannot return through a C function: hence these few instructions.
+extern "C" __attribute__((visibility("hidden"))) long chip_clone3_run(void *args, std::size_t size,
+                                                                      int (*fn)(void *), void *arg);
+asm(R"(
+    .text
+    .globl chip_clone3_run
+    .hidden chip_clone3_run
+    .type chip_clone3_run, @function
+    .p2align 4
+chip_clone3_run:
+    mov %rdx, %r8
+    mov %rcx, %r9
+    mov $435, %eax
+    syscall
+    test %rax, %rax
+    jnz 1f
+    xor %ebp, %ebp
+    mov %r9, %rdi
+    call *%r8
+    mov %eax, %edi
+    mov $60, %eax
+    syscall
+    hlt
+1:  ret
+    .size chip_clone3_run, .-chip_clone3_run
+)");
+#endif
 
 SpawnResult spawn(const SpawnPlan &plan) {
     ChildArgs args{};
@@ -142,14 +197,57 @@ SpawnResult spawn(const SpawnPlan &plan) {
     sigemptyset(&args.mask);
     // Block every signal so that no handler of chipd runs in the child before it
     // has reset them; the child installs an empty mask right before exec.
+    args.cgroup_procs = -1;
     sigset_t all, old;
     sigfillset(&all);
     ::pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = ::clone(child_main, g_child_stack + sizeof g_child_stack,
-                        CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
-    int clone_errno = errno;
+    pid_t pid = -1;
+    int clone_errno = 0;
+    bool cloned = false;
+#if defined(__x86_64__)
+    if (plan.cgroup >= 0 && g_clone3) {
+        CloneArgs ca{};
+        ca.flags = CLONE_VM | CLONE_VFORK | kCloneIntoCgroup;
+        ca.exit_signal = SIGCHLD;
+        ca.stack = reinterpret_cast<std::uintptr_t>(g_child_stack);
+        ca.stack_size = sizeof g_child_stack;
+        ca.cgroup = static_cast<std::uint64_t>(plan.cgroup);
+        long r = chip_clone3_run(&ca, sizeof ca, child_main, &args);
+        // No clone3 (before 5.3), or none that knows CLONE_INTO_CGROUP (5.7).
+        if (r == -ENOSYS || r == -E2BIG || r == -EINVAL) {
+            g_clone3 = false;
+        } else {
+            cloned = true;
+            pid = r < 0 ? -1 : static_cast<pid_t>(r);
+            clone_errno = r < 0 ? static_cast<int>(-r) : 0;
+        }
+    }
+#endif
+    UniqueFd procs;
+    if (!cloned && plan.cgroup >= 0) {
+        procs.reset(::openat(plan.cgroup, "cgroup.procs", O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (!procs) {
+            int e = errno;
+            ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            return {0, SpawnStep::Cgroup, e};
+        }
+        args.cgroup_procs = procs.get();
+    }
+    if (!cloned) {
+        pid = ::clone(child_main, g_child_stack + sizeof g_child_stack,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+        clone_errno = errno;
+    }
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    if (pid < 0) return {0, SpawnStep::Clone, clone_errno};
+    if (pid < 0) {
+        // clone3 refuses a cgroup it may not enter, that is gone or that
+        // holds controllers in its subtree.
+        bool cgroup =
+            cloned && (clone_errno == EACCES || clone_errno == EPERM || clone_errno == EBADF ||
+                       clone_errno == ENOENT || clone_errno == ENODEV || clone_errno == EBUSY ||
+                       clone_errno == EOPNOTSUPP);
+        return {0, cgroup ? SpawnStep::Cgroup : SpawnStep::Clone, clone_errno};
+    }
     if (args.err != 0) {
         // The child has _exit'ed already: reap it here, so that the reaper never
         // mistakes it for a worker that ran.
@@ -159,6 +257,30 @@ SpawnResult spawn(const SpawnPlan &plan) {
         return {0, args.step, args.err};
     }
     return {pid, SpawnStep::Clone, 0};
+}
+
+bool probe_clone_into_cgroup(int cgroup) {
+#if defined(__x86_64__)
+    // Without CLONE_VM: a copy of chipd that only _exits, as after fork().
+    CloneArgs ca{};
+    ca.flags = kCloneIntoCgroup;
+    ca.exit_signal = SIGCHLD;
+    ca.cgroup = static_cast<std::uint64_t>(cgroup);
+    long pid = ::syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid == 0) ::_exit(0);
+    bool lives = false;
+    if (pid > 0) {
+        int st = 0;
+        while (::waitpid(static_cast<pid_t>(pid), &st, 0) < 0 && errno == EINTR) {
+        }
+        lives = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    }
+    g_clone3 = lives;
+    return lives;
+#else
+    (void)cgroup;
+    return false;
+#endif
 }
 
 ChildExit decode_wait_status(int status) {

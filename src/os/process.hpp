@@ -32,11 +32,13 @@ struct SpawnPlan {
     const gid_t *groups = nullptr;
     std::size_t group_count = 0;
     int parent_death_signal = 0;  // PR_SET_PDEATHSIG
+    int cgroup = -1;              // a cgroup's folder, open: the child starts in it
 };
 
 // The steps of spawn(), in the order the child takes them.
 enum class SpawnStep {
     Clone,        // creating the process (in chipd)
+    Cgroup,       // joining its cgroup
     Setsid,       // a new session and process group
     Dup,          // stdin, stdout, stderr
     SetGroups,    // supplementary groups
@@ -55,10 +57,22 @@ struct SpawnResult {
     explicit operator bool() const { return error == 0; }
 };
 
-// Starts a process from PLAN as the leader of a new session and process group.
+// Starts a process from PLAN as the leader of a new session and process group,
+// in the cgroup PLAN.cgroup when given: born there (clone3's
+// CLONE_INTO_CGROUP, on x86-64 from Linux 5.7), else moved there first thing
+// by writing its cgroup.procs (which may wait for an RCU grace period, some
+// milliseconds on a busy machine).
 // Returns once the child has exec'd or failed (the failed child is already
 // reaped). Not reentrant.
 SpawnResult spawn(const SpawnPlan &plan);
+
+// Whether a child that clone3 starts in the cgroup CGROUP (an open folder)
+// lives: false when the kernel has no clone3 with CLONE_INTO_CGROUP, or kills
+// such children (Linux 6.x does when chipd's cgroup and CGROUP have seen a
+// different number of cgroup.kill writes). From then on spawn() starts
+// children that way only if it was true; else it moves them by writing
+// cgroup.procs. Called once, before any spawn.
+bool probe_clone_into_cgroup(int cgroup);
 
 // How a child ended, decoded from its wait status.
 struct ChildExit {

@@ -241,7 +241,9 @@ public:
     Chipd(const nlohmann::json &spec, const std::string &socket);
     // Kills chipd (SIGTERM, then SIGKILL) if still running, reaps it, then
     // SIGKILLs every worker pid it recorded that still carries this chipd's
-    // CHIP_SOCKET in its environment.
+    // CHIP_SOCKET in its environment. When chipd ended by SIGKILL, a chipd
+    // with an empty tree is then run on its socket and stopped: it clears the
+    // cgroups the killed one left.
     ~Chipd();
     Chipd(const Chipd &) = delete;
     Chipd &operator=(const Chipd &) = delete;

@@ -33,6 +33,10 @@
 //                     (default 300) milliseconds and exits: with exit:0 after
 //                     it, the child is orphaned and its new parent must reap it
 //   pgid:FILE         write "PGID SID" to FILE
+//   escape:FILE       fork a child that leaves the process group and session
+//                     (setsid), ignores SIGTERM and SIGHUP, writes its pid to
+//                     FILE and sleeps until killed: only its worker's cgroup
+//                     still holds it
 //   wait-file:FILE    wait until FILE exists (polling every 10 ms)
 //   request:SOCKET    send stdin (one request line) to the control socket
 //                     SOCKET, print the response line on stdout and exit 0;
@@ -258,6 +262,15 @@ int main(int argc, char **argv) {
             while (::access(arg.c_str(), F_OK) != 0) sleep_ms(10);
         } else if (name == "request") {
             return request(arg);
+        } else if (name == "escape") {
+            pid_t child = ::fork();
+            if (child == 0) {
+                ::setsid();
+                ::signal(SIGTERM, SIG_IGN);
+                ::signal(SIGHUP, SIG_IGN);
+                write_whole(arg, std::to_string(::getpid()) + "\n");
+                sleep_forever();
+            }
         } else if (name == "fork-orphan") {
             auto p = split(arg, ':');
             long ms = p.size() > 1 ? std::atol(p[1].c_str()) : 300;

@@ -30,6 +30,7 @@ TEST_CASE("spawn failures, step by step") {
     CHECK(text(SpawnStep::Dup, EBADF) == "cannot set up stdin/stdout/stderr: Bad file descriptor");
     CHECK(text(SpawnStep::DeathSignal, ESRCH) ==
           "cannot set the parent-death signal: No such process");
+    CHECK(text(SpawnStep::Cgroup, ENODEV) == "cannot join its cgroup: No such device");
     CHECK(text(SpawnStep::Setsid, EPERM) == "setsid: Operation not permitted");
     CHECK(text(SpawnStep::Clone, EAGAIN) == "Resource temporarily unavailable");
     // A name looked up in PATH is told as written.

@@ -156,6 +156,12 @@ struct FakeRequestEffects : RequestEffects {
         reloads.push_back(result ? "ends ok" : "ends failed");
     }
     std::string spec_dir() override { return "/srv"; }
+    std::map<std::uint64_t, CgroupUsage> cgroups;  // by node id
+    std::optional<CgroupUsage> cgroup_of(std::uint64_t id) override {
+        auto it = cgroups.find(id);
+        if (it == cgroups.end()) return std::nullopt;
+        return it->second;
+    }
 };
 
 // a (started, stdout to a file), n (notify), pool.0/pool.1, sup/b. At the
@@ -280,12 +286,12 @@ TEST_CASE("status: the nodes of a path in tree order") {
     w.now += 1500ms;
     CHECK(w.answer({{"op", "status"}, {"path", "a"}}) == parse(R"({"ok": true, "nodes": [
         {"path": "a", "kind": "worker", "state": "running", "pid": 100, "restarts": 0,
-         "uptime_s": 1.5, "last_exit": null}]})"));
+         "uptime_s": 1.5, "last_exit": null, "cgroup": null, "cpu_s": null}]})"));
     CHECK(w.answer({{"op", "status"}, {"path", "sup"}}) == parse(R"({"ok": true, "nodes": [
         {"path": "sup", "kind": "supervisor", "state": "stopped", "pid": null, "restarts": 0,
          "uptime_s": null, "last_exit": null},
         {"path": "sup/b", "kind": "worker", "state": "stopped", "pid": null, "restarts": 0,
-         "uptime_s": null, "last_exit": null}]})"));
+         "uptime_s": null, "last_exit": null, "cgroup": null, "cpu_s": null}]})"));
     w.ready("n");
     json all = w.answer({{"op", "status"}});
     std::vector<std::string> paths, states;
@@ -309,6 +315,21 @@ TEST_CASE("status: the nodes of a path in tree order") {
     json a = w.answer({{"op", "status"}, {"path", "a"}})["nodes"][0];
     CHECK(a["last_exit"] == parse(R"({"signal": "KILL"})"));
     CHECK(a["restarts"] == 2);
+}
+
+TEST_CASE("status: a worker's cgroup and CPU seconds, when it has a cgroup") {
+    World w;
+    w.rfx.cgroups[w.node("a").id] = {"/chip-0123/a", 0.25};
+    w.rfx.cgroups[w.node("n").id] = {"/chip-0123/n", std::nullopt};
+    json a = w.answer({{"op", "status"}, {"path", "a"}})["nodes"][0];
+    CHECK(a["cgroup"] == "/chip-0123/a");
+    CHECK(a["cpu_s"] == 0.25);
+    json n = w.answer({{"op", "status"}, {"path", "n"}})["nodes"][0];
+    CHECK(n["cgroup"] == "/chip-0123/n");
+    CHECK(n["cpu_s"].is_null());  // cpu.stat could not be read
+    json root = w.answer({{"op", "status"}, {"path", "/"}})["nodes"][0];
+    CHECK_FALSE(root.contains("cgroup"));
+    CHECK_FALSE(root.contains("cpu_s"));
 }
 
 TEST_CASE("stop, start and restart are answered when the core has finished them") {
