@@ -2,6 +2,7 @@
 
 #include "os/accounts.hpp"
 #include "os/file.hpp"
+#include "os/self.hpp"
 
 namespace chip::spec {
 
@@ -24,6 +25,7 @@ public:
         return os::read_small_file(path, limit);
     }
     std::string current_dir() const override { return os::current_dir(); }
+    std::string host_name() const override { return os::host_name(); }
 };
 
 }  // namespace

@@ -32,6 +32,9 @@ public:
     virtual Result<std::string> read_file(const std::string &path, std::size_t limit) const = 0;
     // The working directory, against which a relative spec folder is taken.
     virtual std::string current_dir() const = 0;
+    // This machine's name: a cluster node's name when the spec gives none.
+    // Empty when unknown (a host that does not say).
+    virtual std::string host_name() const { return {}; }
 };
 
 // The machine this process runs on.

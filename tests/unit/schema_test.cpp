@@ -81,6 +81,7 @@ public:
                                                     "maximum",
                                                     "exclusiveMinimum",
                                                     "minItems",
+                                                    "maxItems",
                                                     "minLength",
                                                     "pattern",
                                                     "propertyNames"};
@@ -142,6 +143,8 @@ private:
                 if (v.is_number() && v.get<double>() <= sub.get<double>()) fail("exclusiveMinimum");
             } else if (k == "minItems") {
                 if (v.is_array() && v.size() < sub.get<std::size_t>()) fail("minItems");
+            } else if (k == "maxItems") {
+                if (v.is_array() && v.size() > sub.get<std::size_t>()) fail("maxItems");
             } else if (k == "minLength") {
                 if (v.is_string() && code_points(v.get<std::string>()) < sub.get<std::size_t>())
                     fail("minLength");
@@ -295,6 +298,9 @@ TEST_CASE("valid specs pass the schema and the loader") {
             R"("backoff": {"initial": 1, "max": 1, "factor": 1, "jitter": 0, "reset_after": 1e-3})"),
         worker(R"("backoff": {"initial": 0.5, "max": 60, "factor": 3.5, "jitter": 1})"),
         R"({"root": {"backoff": {"initial": 1}, "children": [{"name": "s", "backoff": {"initial": 2}, "supervisor": {}}]}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://127.0.0.1:2379"], "name": "prod", "node": "a"}})",
+        R"({"root": {}, "cluster": {"etcd": ["https://etcd-1.example:2379/", "http://[::1]:2379"], "name": "p:1", "node": "host-a.b", "lease_ttl": 2}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "lease_ttl": 3600, "tls": {"ca": "/etc/hostname"}}})",
     };
     for (const auto &text : valid) {
         INFO(text);
@@ -377,6 +383,27 @@ TEST_CASE("invalid specs fail the schema and the loader alike") {
         worker(R"("backoff": {"initial": 1, "delay": 2})"),
         R"({"root": {"backoff": {"initial": -1}}})",
         R"({"root": {"children": [{"name": "s", "backoff": {"inital": 1}, "supervisor": {}}]}})",
+        R"({"root": {}, "cluster": []})",
+        R"({"root": {}, "cluster": {"name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e:1"], "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": [], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": "http://e:1", "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["e:2379"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["ftp://e:2379"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e:2379/v3"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://:2379"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://u@e:2379"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "a/b", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "a b"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "lease_ttl": 1}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "lease_ttl": 2.5}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "lease_ttl": 3601}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "tls": {}}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "tls": {"ca": ""}}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "tls": {"ca": "/etc/hostname", "pin": "x"}}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "extra": 1}})",
     };
     for (const auto &text : invalid) {
         INFO(text);
@@ -394,9 +421,12 @@ TEST_CASE("the schema allows exactly the keys the loader accepts") {
     CHECK(property_names(defs.at("supervisor_child")) == sorted(spec::supervisor_child_keys()));
     CHECK(property_names(output_object_schema()) == sorted(spec::output_keys()));
     CHECK(property_names(defs.at("backoff")) == sorted(spec::backoff_keys()));
-    for (const json *s :
-         {&schema(), &defs.at("registry"), &defs.at("supervisor"), &defs.at("worker"),
-          &defs.at("supervisor_child"), &output_object_schema(), &defs.at("backoff")})
+    CHECK(property_names(defs.at("cluster")) == sorted(spec::cluster_keys()));
+    const json &tls = defs.at("cluster").at("properties").at("tls");
+    CHECK(property_names(tls) == sorted(spec::tls_keys()));
+    for (const json *s : {&schema(), &defs.at("registry"), &defs.at("supervisor"),
+                          &defs.at("worker"), &defs.at("supervisor_child"), &output_object_schema(),
+                          &defs.at("backoff"), &defs.at("cluster"), &tls})
         CHECK(s->at("additionalProperties") == false);
 }
 
@@ -408,6 +438,8 @@ TEST_CASE("the schema's required keys are the loader's") {
     CHECK(defs.at("registry").at("required") == json{"name"});
     CHECK(output_object_schema().at("required") == json{"file"});
     CHECK(defs.at("backoff").at("required") == json{"initial"});
+    CHECK(defs.at("cluster").at("required") == json{"etcd", "name"});
+    CHECK(defs.at("cluster").at("properties").at("tls").at("required") == json{"ca"});
     CHECK_FALSE(loader_accepts(worker(R"("backoff": {"max": 1})")));
     CHECK_FALSE(loader_accepts(R"({"registries": []})"));
     CHECK_FALSE(loader_accepts(R"({"root": {"children": [{"name": "w"}]}})"));
