@@ -58,6 +58,7 @@ constexpr std::array kErrnos{
     ErrnoEntry{"EIO", EIO},
     ErrnoEntry{"EBUSY", EBUSY},
     ErrnoEntry{"EACCES", EACCES},
+    ErrnoEntry{"ENOTCONN", ENOTCONN},
     ErrnoEntry{"EEXIST", EEXIST},
     ErrnoEntry{"EAGAIN", EAGAIN},
 };
@@ -140,6 +141,10 @@ std::string registry_shm_prefix(const std::string &socket_path) {
 
 std::string registry_shm_name(const std::string &socket_path, const std::string &registry) {
     return registry_shm_prefix(socket_path) + registry;
+}
+
+std::string cluster_shm_name(const std::string &socket_path, const std::string &registry) {
+    return registry_shm_name(socket_path, registry) + "@cluster";
 }
 
 }  // namespace chip

@@ -40,6 +40,9 @@ std::string resolve_socket_path(const char *given, uid_t uid);
 // normal. SOCKET_PATH must be absolute (os::absolute_path) for chipd and its
 // clients to agree.
 std::string registry_shm_name(const std::string &socket_path, const std::string &registry);
+// The shared-memory object name of REGISTRY's cluster view (include/chip/
+// registry.h, "The cluster view"): the registry's name followed by "@cluster".
+std::string cluster_shm_name(const std::string &socket_path, const std::string &registry);
 // The prefix "/chip-<hash>-" shared by every registry of that chipd.
 std::string registry_shm_prefix(const std::string &socket_path);
 

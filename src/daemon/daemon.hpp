@@ -10,6 +10,7 @@
 //   requests.hpp    the protocol's operations
 //   systemd.hpp     READY=1, STATUS=, STOPPING=1, WATCHDOG=1 to systemd
 //   events.hpp      the event log's lines
+//   cluster.hpp     etcd: memberships mirrored, the cluster view, signals
 //
 // This file holds the set-up, the loop's turn and the wiring; it decides no
 // supervision rule (the core does) and words no protocol answer. Everything
@@ -28,6 +29,7 @@
 #include <string_view>
 
 #include "core/tree.hpp"
+#include "daemon/cluster.hpp"
 #include "daemon/control.hpp"
 #include "daemon/events.hpp"
 #include "daemon/launcher.hpp"
@@ -80,6 +82,9 @@ private:
     void reload_ends(const Result<void> &result, spec::Spec next) override;
     std::string spec_dir() override;
     const std::vector<std::pair<std::string, std::string>> *exports_of(std::uint64_t id) override;
+    std::optional<nlohmann::json> cluster_status() override;
+    bool cluster_signal(std::uint64_t conn, const std::string &registry, const std::string &group,
+                        int sig, std::chrono::milliseconds timeout) override;
 
     void setup();
     void cleanup();
@@ -110,6 +115,8 @@ private:
     uv::Loop loop_;
     std::unique_ptr<SystemProcesses> procs_;
     std::unique_ptr<Registries> registries_;
+    std::unique_ptr<Cluster> cluster_;  // with "cluster" in the spec
+    bool closing_cluster_ = false;      // the loop runs on until the lease is revoked
     std::unique_ptr<Launcher> launcher_;
     std::unique_ptr<Systemd> systemd_;
     std::unique_ptr<core::Tree> tree_;

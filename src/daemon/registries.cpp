@@ -51,7 +51,7 @@ int Registries::join_in(Registry &r, std::string_view group, pid_t pid) {
     bool before = false;
     for (pid_t p : r.table.members(group)) before = before || p == pid;
     int rc = r.table.join(group, pid);
-    if (rc == 0 && !before) observer_.changed({true, r.spec.name, group, pid});
+    if (rc == 0 && !before) notify({true, r.spec.name, group, pid});
     return rc;
 }
 
@@ -60,7 +60,7 @@ int Registries::leave_in(Registry &r, std::string_view group, pid_t pid) {
     bool before = false;
     for (pid_t p : r.table.members(group)) before = before || p == pid;
     int rc = r.table.leave(group, pid);
-    if (rc == 0 && before) observer_.changed({false, r.spec.name, group, pid});
+    if (rc == 0 && before) notify({false, r.spec.name, group, pid});
     return rc;
 }
 
@@ -173,7 +173,7 @@ void Registries::member_died(pid_t pid) {
         std::vector<std::string> groups;
         if (observed) groups = r->table.groups_of(pid);
         r->table.remove_pid(pid);
-        for (const auto &g : groups) observer_.changed({false, r->spec.name, g, pid});
+        for (const auto &g : groups) notify({false, r->spec.name, g, pid});
     }
     procs_.unwatch(pid);
 }
