@@ -218,8 +218,7 @@ std::optional<SignalRequest> parse_signal(std::string_view name, std::string_vie
     auto from = j->find("from"), reg = j->find("registry"), group = j->find("group"),
          sig = j->find("signal");
     if (from == j->end() || !from->is_string() || reg == j->end() || !reg->is_string() ||
-        group == j->end() || !group->is_string() || sig == j->end() ||
-        !sig->is_number_integer())
+        group == j->end() || !group->is_string() || sig == j->end() || !sig->is_number_integer())
         return std::nullopt;
     r.from = from->get<std::string>();
     r.registry = reg->get<std::string>();

@@ -3,8 +3,8 @@
 // cluster (README.md, "Cluster"):
 //
 //   /chip/<name>/<registry>/<group>/<node>/<pid>   {"node", "pid", "path"}
-//   /chip/<name>/@signal/<node>/<id>                {"from", "registry", "group", "signal", "lease"}
-//   /chip/<name>/@reply/<from>/<id>/<node>          {"node", "signalled": [pid, ...]}
+//   /chip/<name>/@signal/<node>/<id>                {"from", "registry", "group", "signal",
+//   "lease"} /chip/<name>/@reply/<from>/<id>/<node>          {"node", "signalled": [pid, ...]}
 //
 // Registry names never hold '@', so the request and reply keys live beside
 // the memberships under one prefix and one watch. The gateway carries keys and
@@ -128,7 +128,7 @@ struct WatchEvent {
 };
 struct WatchMessage {
     bool created = false;
-    bool canceled = false;             // the watch is over (compaction, an error)
+    bool canceled = false;              // the watch is over (compaction, an error)
     std::int64_t compact_revision = 0;  // set when canceled by compaction
     std::int64_t revision = 0;
     std::vector<WatchEvent> events;

@@ -19,16 +19,22 @@ constexpr std::size_t kMaxTxnOps = 128;
 
 const char *state_name(State s) {
     switch (s) {
-        case State::Connecting: return "connecting";
-        case State::Syncing: return "syncing";
-        case State::Connected: return "connected";
-        case State::Closing: return "closing";
-        case State::Closed: return "closed";
+        case State::Connecting:
+            return "connecting";
+        case State::Syncing:
+            return "syncing";
+        case State::Connected:
+            return "connected";
+        case State::Closing:
+            return "closing";
+        case State::Closed:
+            return "closed";
     }
     return "?";
 }
 
-Session::Session(Config config) : config_(std::move(config)), prefix_(cluster_prefix(config_.name)) {}
+Session::Session(Config config)
+    : config_(std::move(config)), prefix_(cluster_prefix(config_.name)) {}
 
 milliseconds Session::call_timeout() const {
     // Well within a lease period: a stuck call is a failure in time to resync.
@@ -167,10 +173,10 @@ void Session::on_reply(std::uint64_t id, bool ok, std::string_view body, std::st
                 out.lease = *lease;
                 std::vector<Write> writes;
                 for (const auto &node : nodes_seen()) {
-                    SignalRequest r{node, out.id, config_.node, out.registry, out.group,
-                                    out.signal, out.lease};
-                    writes.push_back(
-                        Write{true, signal_key(config_.name, node, out.id), signal_value(r), out.lease});
+                    SignalRequest r{node,      out.id,     config_.node, out.registry,
+                                    out.group, out.signal, out.lease};
+                    writes.push_back(Write{true, signal_key(config_.name, node, out.id),
+                                           signal_value(r), out.lease});
                     out.asked.insert(node);
                 }
                 call(Kind::SignalTxn, "/v3/kv/txn", txn_body(writes));
@@ -201,8 +207,7 @@ void Session::synced(const Range &range, Time now) {
     for (const auto &[key, value] : own_) writes.push_back(Write{true, key, value, lease_});
     ++view_gen_;
     state_ = State::Connected;
-    if (warned_)
-        warnings_.push_back("cluster: etcd at " + endpoint() + " reached again: resynced");
+    if (warned_) warnings_.push_back("cluster: etcd at " + endpoint() + " reached again: resynced");
     warned_ = false;
     attempts_ = 0;
     last_error_.clear();
@@ -230,9 +235,9 @@ void Session::watch_line(const std::string &line, Time now) {
         return fail("the watch sent something else than JSON messages", now);
     }
     if (m->canceled)
-        return fail(m->compact_revision ? "the watch fell behind a compaction"
-                                        : "the watch was canceled",
-                    now);
+        return fail(
+            m->compact_revision ? "the watch fell behind a compaction" : "the watch was canceled",
+            now);
     for (const auto &e : m->events) {
         if (e.put)
             apply_put(e.kv, now);
@@ -297,12 +302,11 @@ void Session::garbage(const std::string &key, Time now) {
         ++garbage_suppressed_;
         return;
     }
-    std::string more = garbage_suppressed_
-                           ? " (and " + std::to_string(garbage_suppressed_) +
-                                 " more since the last warning)"
-                           : "";
-    warnings_.push_back("cluster: ignored a key under " + prefix_ + " that is no chip key: " +
-                        key.substr(0, 200) + more);
+    std::string more = garbage_suppressed_ ? " (and " + std::to_string(garbage_suppressed_) +
+                                                 " more since the last warning)"
+                                           : "";
+    warnings_.push_back("cluster: ignored a key under " + prefix_ +
+                        " that is no chip key: " + key.substr(0, 200) + more);
     garbage_suppressed_ = 0;
     garbage_quiet_until_ = now + kWarnEvery;
 }

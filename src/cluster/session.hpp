@@ -66,7 +66,7 @@ struct Call {
     std::uint64_t id;
     std::string url;
     std::string body;
-    bool stream = false;              // the watch: answered by chunks until it ends
+    bool stream = false;                // the watch: answered by chunks until it ends
     std::chrono::milliseconds timeout;  // 0: none (the watch)
 };
 

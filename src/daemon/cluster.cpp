@@ -25,10 +25,13 @@ cluster::Time now() {
 
 }  // namespace
 
-Cluster::Cluster(uv::Loop &loop, const spec::ClusterSpec &spec, std::string socket_path,
-                 Warn warn, SignalLocal signal_local)
-    : loop_(loop), socket_path_(std::move(socket_path)), warn_(std::move(warn)),
-      signal_local_(std::move(signal_local)), session_(config_of(spec)) {
+Cluster::Cluster(uv::Loop &loop, const spec::ClusterSpec &spec, std::string socket_path, Warn warn,
+                 SignalLocal signal_local)
+    : loop_(loop),
+      socket_path_(std::move(socket_path)),
+      warn_(std::move(warn)),
+      signal_local_(std::move(signal_local)),
+      session_(config_of(spec)) {
     http_ = std::make_unique<uv::Http>(
         loop_, tls_of(spec),
         [this](std::uint64_t id, std::string_view chunk) {
@@ -60,7 +63,8 @@ Result<void> Cluster::add_registry(const spec::RegistrySpec &spec, pid_t writer)
     v->shm_name = cluster_shm_name(socket_path_, spec.name);
     std::size_t size = registry::ClusterView::region_size(spec.max_members);
     auto m = os::create_shm(v->shm_name, size);
-    if (!m) return make_error(m.error().code, "cluster view " + spec.name + ": " + m.error().message);
+    if (!m)
+        return make_error(m.error().code, "cluster view " + spec.name + ": " + m.error().message);
     v->mapping = std::move(*m);
     if (v->view.init(v->mapping.bytes(), spec.name, spec.max_members, writer) != 0)
         return make_error(EINVAL, "cluster view " + spec.name + ": bad capacity");
@@ -100,8 +104,7 @@ void Cluster::send_signal(const std::string &registry, const std::string &group,
 
 nlohmann::json Cluster::status() const {
     char lease[32];
-    std::snprintf(lease, sizeof lease, "%llx",
-                  static_cast<unsigned long long>(session_.lease()));
+    std::snprintf(lease, sizeof lease, "%llx", static_cast<unsigned long long>(session_.lease()));
     nlohmann::json nodes = nlohmann::json::array();
     for (const auto &n : session_.nodes_seen()) nodes.push_back(n);
     nlohmann::json j{{"name", session_.config().name},
@@ -182,9 +185,9 @@ void Cluster::write_views() {
         by_registry[e.registry].push_back({e.group, e.node, e.pid});
     for (auto &v : views_) {
         auto it = by_registry.find(v->spec.name);
-        std::size_t dropped = v->view.replace(it == by_registry.end()
-                                                  ? std::vector<registry::ClusterMember>{}
-                                                  : std::move(it->second));
+        std::size_t dropped =
+            v->view.replace(it == by_registry.end() ? std::vector<registry::ClusterMember>{}
+                                                    : std::move(it->second));
         if (dropped)
             warn_("cluster: the view of registry " + v->spec.name + " is full (max_members " +
                   std::to_string(v->spec.max_members) + "): " + std::to_string(dropped) +

@@ -44,8 +44,8 @@ std::size_t ClusterView::region_size(std::uint32_t max_entries) {
     return align_up(entries_offset() + std::uint64_t{max_entries} * sizeof(chip_cluster_entry));
 }
 
-int ClusterView::init(std::span<std::byte> region, std::string_view name,
-                      std::uint32_t max_entries, pid_t writer_pid) {
+int ClusterView::init(std::span<std::byte> region, std::string_view name, std::uint32_t max_entries,
+                      pid_t writer_pid) {
     std::size_t size = region_size(max_entries);
     if (size == 0 || region.size() < size || !valid_group_name(name) ||
         reinterpret_cast<std::uintptr_t>(region.data()) % 8 != 0)

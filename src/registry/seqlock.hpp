@@ -68,5 +68,4 @@ ssize_t read_consistent(const std::uint64_t &seq, Body body) {
     }
 }
 
-
 }  // namespace chip::registry

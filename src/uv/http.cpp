@@ -48,8 +48,9 @@ struct Http::Impl {
     std::vector<Pending> pending;
 
     Impl(Loop &l, Tls t, Data d, Done dn)
-        : loop(l), tls(std::move(t)), data(std::move(d)), done(std::move(dn)),
-          timer(l, [this] { action(CURL_SOCKET_TIMEOUT, 0); }) {
+        : loop(l), tls(std::move(t)), data(std::move(d)), done(std::move(dn)), timer(l, [this] {
+              action(CURL_SOCKET_TIMEOUT, 0);
+          }) {
         static const bool initialized = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
         (void)initialized;
         multi = curl_multi_init();

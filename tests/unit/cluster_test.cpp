@@ -19,16 +19,20 @@ std::string b64(std::string_view s) {
 }
 
 // A range answer holding KVS (key, value, lease) at REVISION.
-std::string range_answer(std::int64_t revision,
-                         const std::vector<std::tuple<std::string, std::string, std::int64_t>> &kvs) {
+std::string range_answer(
+    std::int64_t revision,
+    const std::vector<std::tuple<std::string, std::string, std::int64_t>> &kvs) {
     json a{{"header", {{"revision", std::to_string(revision)}}}};
     for (const auto &[k, v, lease] : kvs)
-        a["kvs"].push_back(
-            {{"key", b64(k)}, {"value", b64(v)}, {"lease", std::to_string(lease)}, {"mod_revision", "1"}});
+        a["kvs"].push_back({{"key", b64(k)},
+                            {"value", b64(v)},
+                            {"lease", std::to_string(lease)},
+                            {"mod_revision", "1"}});
     return a.dump();
 }
 
-std::string watch_line(const std::vector<std::tuple<bool, std::string, std::string, std::int64_t>> &events) {
+std::string watch_line(
+    const std::vector<std::tuple<bool, std::string, std::string, std::int64_t>> &events) {
     json r{{"result", {{"header", {{"revision", "9"}}}}}};
     for (const auto &[put, k, v, lease] : events) {
         json e{{"kv", {{"key", b64(k)}, {"value", b64(v)}, {"lease", std::to_string(lease)}}}};
@@ -332,8 +336,8 @@ TEST_CASE("session: close revokes the lease") {
 
 TEST_CASE("session: a cluster-wide signal asks every node seen and collects the replies") {
     World w;
-    Call watch = w.connect(
-        range_answer(5, {{"/chip/prod/jobs/g/b/200", member_value("b", 200, "/x"), 9}}));
+    Call watch =
+        w.connect(range_answer(5, {{"/chip/prod/jobs/g/b/200", member_value("b", 200, "/x"), 9}}));
     CHECK_FALSE(w.has("/v3/kv/txn"));  // nothing of ours to write
     auto ticket = w.s.send_signal("jobs", "g", 15, 2s, w.now);
     w.answer(w.pop("/v3/lease/grant"), R"({"ID":"50","TTL":"4"})");
@@ -355,9 +359,10 @@ TEST_CASE("session: a cluster-wide signal asks every node seen and collects the 
     CHECK(key_of(reply_ops[0]) == "/chip/prod/@reply/a/7-1/a");
     CHECK(reply_ops[0]["request_put"]["lease"] == "50");
     CHECK(key_of(reply_ops[1]) == "/chip/prod/@signal/a/7-1");
-    w.s.on_stream(watch.id,
-                  watch_line({{true, reply_key("prod", "a", "7-1", "a"), reply_value("a", {100}), 50}}),
-                  w.now);
+    w.s.on_stream(
+        watch.id,
+        watch_line({{true, reply_key("prod", "a", "7-1", "a"), reply_value("a", {100}), 50}}),
+        w.now);
     CHECK(w.s.take_outcomes().empty());  // b has not answered yet
     w.now += 2s;
     w.s.on_time(w.now);
