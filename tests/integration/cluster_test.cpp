@@ -199,8 +199,8 @@ json host_spec(const std::string &endpoint, const std::string &node, unsigned in
     for (const auto &[k, v] : extra_cluster.items()) cluster[k] = v;
     json fields{{"join", {{"jobs", {"g"}}}}};
     if (instances != 1) fields["instances"] = instances;  // a pool: /w/0, /w/1...
-    return spec(json::array({worker("w", helper("sleep"), fields)}),
-                json::object(), {{"registries", {"jobs"}}, {"cluster", cluster}});
+    return spec(json::array({worker("w", helper("sleep"), fields)}), json::object(),
+                {{"registries", {"jobs"}}, {"cluster", cluster}});
 }
 
 using Members = std::set<std::pair<std::string, pid_t>>;
@@ -321,10 +321,14 @@ TEST_CASE("a chipd killed with SIGKILL: its members leave the other views within
     b.start_ready();
     pid_t pa = a.pid_of("w"), pb = b.pid_of("w");
     REQUIRE(wait_view(a, {{"a", pa}, {"b", pb}}));
+    // A killed chipd leaves its regions behind: removed here, by name.
+    std::vector<std::string> left = b.shm_files();
+    for (std::size_t i = 0, n = left.size(); i < n; ++i) left.push_back(left[i] + "@cluster");
     b.signal(SIGKILL);
     REQUIRE(b.wait_exit().has_value());
     // lease_ttl 2: etcd lets the lease expire at most 2 s after the last keepalive.
     CHECK(wait_view(a, {{"a", pa}}, 3000ms));
+    for (const auto &f : left) CHECK(::unlink(f.c_str()) == 0);
 }
 
 TEST_CASE("etcd stopped and back: chipds supervise on, warn once and resync") {
@@ -445,8 +449,8 @@ TEST_CASE("TLS: a CA, a client certificate and key made with openssl") {
         REQUIRE(r.exit_code == 0);
     };
     std::string ca_key = certs.file("ca.key"), ca = certs.file("ca.pem");
-    run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=chip-test-ca", "-keyout", ca_key, "-out", ca});
+    run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+         "/CN=chip-test-ca", "-keyout", ca_key, "-out", ca});
     // Server and client certificates signed by the CA; the server's for 127.0.0.1.
     write_file(certs.file("server.ext"), "subjectAltName=IP:127.0.0.1\n");
     write_file(certs.file("client.ext"), "extendedKeyUsage=clientAuth\n");
