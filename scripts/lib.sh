@@ -23,8 +23,14 @@ ensure_packages() {
 
 # The build dependencies (README.md, "Files") and the compilers we check with.
 ensure_build_deps() {
-    ensure_packages libuv1-dev nlohmann-json3-dev libcli11-dev doctest-dev meson ninja-build \
-        pkg-config g++ clang
+    ensure_packages libuv1-dev libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev doctest-dev \
+        meson ninja-build pkg-config g++ clang
+}
+
+# What the cluster tests start (tests/integration/cluster_test.cpp): a real etcd
+# on loopback ports, and openssl for their TLS certificates.
+ensure_test_deps() {
+    ensure_packages etcd-server etcd-client openssl
 }
 
 # configure DIR [meson options...]: set up a build folder, or reuse it.

@@ -21,6 +21,7 @@
  *                 leave may still take effect when it resumes
  * Each call that talks to chipd (chip_connect, join, leave) gives up after
  * 30 s: it never blocks for ever on a chipd that does not answer.
+ *   -ENOTCONN     (chip_members_cluster) chipd's spec has no "cluster"
  * No function throws, and none keeps global state: a chip_client is one
  * connection (made by the first join or leave); use one per thread.
  */
@@ -41,6 +42,12 @@ typedef struct {
     char name[65];
     uint32_t count;
 } chip_group_info;
+
+/* A member of a group on some host of the cluster (README.md, "Cluster"). */
+typedef struct {
+    char node[65];
+    pid_t pid;
+} chip_cluster_member;
 
 /* A client of chipd's control socket: SOCKET_PATH, else $CHIP_SOCKET, else the
  * default path. It checks the socket's folder and that the socket exists, but
@@ -67,6 +74,17 @@ ssize_t chip_members(chip_client *c, const char *registry, const char *group, pi
 /* Groups of REGISTRY with their member counts, from shared memory: writes at
  * most CAP entries and returns the group count. */
 ssize_t chip_groups(chip_client *c, const char *registry, chip_group_info *out, size_t cap);
+
+/* Members of GROUP on every host of the cluster, from the cluster view chipd
+ * keeps in shared memory (as etcd last told it): writes at most CAP entries
+ * to OUT, sorted by node then pid, and returns the member count. -ENOTCONN
+ * when chipd's spec has no "cluster". */
+ssize_t chip_members_cluster(chip_client *c, const char *registry, const char *group,
+                             chip_cluster_member *out, size_t cap);
+
+/* Groups of REGISTRY over every host of the cluster, sorted by name, with
+ * their member counts: like chip_groups, -ENOTCONN without "cluster". */
+ssize_t chip_groups_cluster(chip_client *c, const char *registry, chip_group_info *out, size_t cap);
 
 /* Names of the registries this chipd serves (from its registry index): writes
  * at most CAP names and returns their count. */

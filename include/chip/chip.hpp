@@ -62,6 +62,12 @@ struct GroupInfo {
     std::uint32_t count = 0;
 };
 
+// A member of a group on some host of the cluster.
+struct ClusterMember {
+    std::string node;
+    pid_t pid = 0;
+};
+
 class Client {
 public:
     // Connects to SOCKET_PATH, else $CHIP_SOCKET, else the default path.
@@ -107,6 +113,26 @@ public:
                 return out;
             }
             out.resize(static_cast<std::size_t>(n));  // grew meanwhile: again, bigger
+        }
+    }
+
+    // GROUP's members on every host of the cluster, sorted by node then pid,
+    // from chipd's cluster view (no round trip). Throws ClientError with
+    // ENOTCONN when chipd's spec has no "cluster".
+    std::vector<ClusterMember> members_cluster(std::string_view group,
+                                               std::string_view registry = {}) {
+        Name g(group), r(registry);
+        std::vector<chip_cluster_member> buf(16);
+        for (;;) {
+            ssize_t n = chip_members_cluster(c_, r.get(), g.get(), buf.data(), buf.size());
+            check(n, "cannot read the cluster members of", group);
+            if (static_cast<std::size_t>(n) <= buf.size()) {
+                std::vector<ClusterMember> out;
+                out.reserve(static_cast<std::size_t>(n));
+                for (ssize_t i = 0; i < n; ++i) out.push_back({buf[i].node, buf[i].pid});
+                return out;
+            }
+            buf.resize(static_cast<std::size_t>(n));
         }
     }
 

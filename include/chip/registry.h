@@ -132,6 +132,60 @@ static inline uint32_t chip_registry_hash(const char *name, size_t len) {
     return h;
 }
 
+/* The cluster view of a registry (cluster layout version 1).
+ *
+ * A chipd whose spec has "cluster" (README.md, "Cluster") keeps, beside each
+ * registry's region, a second shared-memory object with the registry's
+ * members on every host of the cluster as etcd last told it: the name is the
+ * registry's region name followed by "@cluster" ("/chip-<hash>-<registry>@cluster";
+ * registry names never hold '@'), mode 0644, written by chipd alone.
+ *
+ *   chip_cluster_header                        at 0
+ *   chip_cluster_entry entries[max_entries]    at header.entries_offset
+ *
+ * entries[0 .. count) are the members, sorted by group name, then node name,
+ * then pid (bytewise); the rest is unused. A group's members are therefore
+ * consecutive. chipd rewrites the entries under the same seqlock as the local
+ * region (header.seq odd while writing; readers copy, fence and check seq;
+ * every count and index is untrusted until the check: count is bounded by
+ * max_entries, names by their NUL within 65 bytes), and the same lifetime
+ * rules (header.dead, magic written last). A view with more members than
+ * max_entries (the registry's max_members) keeps the first max_entries.
+ */
+
+/* "CHIPCLU1" read as a little-endian uint64_t. */
+#define CHIP_CLUSTER_MAGIC 0x31554c4350494843ULL
+#define CHIP_CLUSTER_VERSION 1u
+
+typedef struct chip_cluster_header {
+    uint64_t magic;          /* CHIP_CLUSTER_MAGIC */
+    uint32_t version;        /* CHIP_CLUSTER_VERSION */
+    uint32_t header_size;    /* sizeof(chip_cluster_header) */
+    uint64_t total_size;     /* bytes of the whole region */
+    uint32_t max_entries;    /* entry slots */
+    uint32_t entry_size;     /* sizeof(chip_cluster_entry) */
+    uint64_t entries_offset; /* where entries[] starts */
+    int32_t writer_pid;      /* chipd's pid */
+    uint32_t reserved0;
+    char name[CHIP_REGISTRY_NAME_MAX + 1]; /* the registry's name, NUL-terminated */
+    uint8_t reserved1[7];
+
+    /* Dynamic fields, written under the seqlock (dead: at any time). */
+    uint64_t seq;        /* seqlock: even = stable, odd = write in progress */
+    uint64_t generation; /* incremented once per committed change */
+    uint32_t dead;       /* 1: this region is abandoned, re-open by name */
+    uint32_t count;      /* entries in use */
+    uint32_t connected;  /* 1 while chipd's session with etcd is up (the view is current) */
+    uint32_t reserved2;
+} chip_cluster_header;
+
+typedef struct chip_cluster_entry {
+    char group[CHIP_REGISTRY_NAME_MAX + 1]; /* NUL-terminated */
+    char node[CHIP_REGISTRY_NAME_MAX + 1];  /* NUL-terminated */
+    uint16_t reserved;
+    int32_t pid;
+} chip_cluster_entry;
+
 #ifdef __cplusplus
 }
 #endif

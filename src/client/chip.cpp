@@ -28,14 +28,23 @@
 #include "os/self.hpp"
 #include "os/shm.hpp"
 #include "os/socket.hpp"
+#include "registry/cluster_view.hpp"
 #include "registry/reader.hpp"
 
 namespace {
 
 struct MappedRegistry {
     std::string name;
+    std::string shm_name;  // as the index lists it: its cluster view is named after it
+    uid_t owner = 0;       // the index's, which the cluster view must have too
     chip::os::Mapping mapping;
     chip::registry::Reader reader;
+};
+
+struct MappedCluster {
+    std::string name;  // the registry's
+    chip::os::Mapping mapping;
+    chip::registry::ClusterReader reader;
 };
 
 }  // namespace
@@ -49,6 +58,7 @@ struct chip_client {
     std::vector<std::unique_ptr<MappedRegistry>> registries;
     MappedRegistry *last = nullptr;  // the most recently used one, for the fast path
     MappedRegistry *only = nullptr;  // what a NULL registry resolved to
+    std::vector<std::unique_ptr<MappedCluster>> clusters;  // cluster views, by registry
 };
 
 namespace {
@@ -82,6 +92,8 @@ std::unique_ptr<MappedRegistry> open_registry(const chip::client::Published &pub
     }
     auto reg = std::make_unique<MappedRegistry>();
     reg->name = name;
+    reg->shm_name = entry->shm_name;
+    reg->owner = pub.owner;
     reg->mapping = std::move(*m);
     if (int rc = reg->reader.attach(reg->mapping.cbytes()); rc < 0) {
         *err = rc;
@@ -159,6 +171,39 @@ MappedRegistry *find_registry(chip_client *c, const char *registry, int *err) {
     else
         c->only = r;
     return r;
+}
+
+// The cluster view of REGISTRY (NULL: the only registry), mapped on first use
+// and again after chipd abandoned it. nullptr with *ERR set: -ENOTCONN when
+// the registry exists but has no view (no "cluster" in the spec).
+MappedCluster *find_cluster(chip_client *c, const char *registry, int *err) {
+    MappedRegistry *local = find_registry(c, registry, err);
+    if (!local) return nullptr;
+    for (auto it = c->clusters.begin(); it != c->clusters.end(); ++it) {
+        if ((*it)->name != local->name) continue;
+        if (!(*it)->reader.dead()) return it->get();
+        c->clusters.erase(it);
+        break;
+    }
+    // Only the view chipd made: named after its registry, owned as it is.
+    auto m = chip::os::open_shm_readonly(chip::cluster_shm_name(local->shm_name), local->owner);
+    if (!m) {
+        *err = m.error().code == ENOENT ? -ENOTCONN : -m.error().code;
+        return nullptr;
+    }
+    auto view = std::make_unique<MappedCluster>();
+    view->name = local->name;
+    view->mapping = std::move(*m);
+    if (int rc = view->reader.attach(view->mapping.cbytes()); rc < 0) {
+        *err = rc;
+        return nullptr;
+    }
+    if (view->reader.dead()) {
+        *err = -ENOTCONN;
+        return nullptr;
+    }
+    c->clusters.push_back(std::move(view));
+    return c->clusters.back().get();
 }
 
 bool is_transport_loss(int code) {
@@ -273,6 +318,32 @@ ssize_t chip_groups(chip_client *c, const char *registry, chip_group_info *out, 
     }
 }
 
+ssize_t chip_members_cluster(chip_client *c, const char *registry, const char *group,
+                             chip_cluster_member *out, size_t cap) {
+    try {
+        if (!c || !group || (!out && cap > 0)) return -EINVAL;
+        int err = 0;
+        MappedCluster *v = find_cluster(c, registry, &err);
+        if (!v) return err;
+        return v->reader.members(group, out, cap);
+    } catch (...) {
+        return -ENOMEM;
+    }
+}
+
+ssize_t chip_groups_cluster(chip_client *c, const char *registry, chip_group_info *out,
+                            size_t cap) {
+    try {
+        if (!c || (!out && cap > 0)) return -EINVAL;
+        int err = 0;
+        MappedCluster *v = find_cluster(c, registry, &err);
+        if (!v) return err;
+        return v->reader.groups(out, cap);
+    } catch (...) {
+        return -ENOMEM;
+    }
+}
+
 ssize_t chip_registries(chip_client *c, char (*names)[65], size_t cap) {
     try {
         if (!c || (!names && cap > 0)) return -EINVAL;
@@ -333,6 +404,9 @@ const char *chip_strerror(int code) {
             return "chipd is not reachable (connection refused)";
         case EPROTO:
             return "chipd answered something unexpected";
+        case ENOTCONN:
+            return "not connected (the connection to chipd was lost; for the cluster calls: "
+                   "chipd's spec has no cluster)";
         case ESTALE:
             return "the shared memory is not a chip registry of this layout version";
         case EAGAIN:
@@ -345,7 +419,6 @@ const char *chip_strerror(int code) {
             return "permission denied";
         case EPIPE:
         case ECONNRESET:
-        case ENOTCONN:
         case ECONNABORTED:
             return "the connection to chipd was lost";
         case ENAMETOOLONG:

@@ -58,6 +58,7 @@ constexpr std::array kErrnos{
     ErrnoEntry{"EIO", EIO},
     ErrnoEntry{"EBUSY", EBUSY},
     ErrnoEntry{"EACCES", EACCES},
+    ErrnoEntry{"ENOTCONN", ENOTCONN},
     ErrnoEntry{"EEXIST", EEXIST},
     ErrnoEntry{"EAGAIN", EAGAIN},
 };
@@ -182,6 +183,10 @@ std::string format_mode(mode_t mode) {
     char buf[8];
     std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
     return buf;
+}
+
+std::string cluster_shm_name(std::string_view registry_shm) {
+    return std::string(registry_shm) + "@cluster";
 }
 
 }  // namespace chip

@@ -59,6 +59,10 @@ std::string registry_shm_name(std::string_view token, std::string_view registry)
 // The file beside the socket SOCKET_NAME (a file name, no folder) that
 // publishes its registries' shared-memory names: "SOCKET_NAME.registries".
 std::string registry_index_name(const std::string &socket_name);
+// The shared-memory object name of a registry's cluster view (include/chip/
+// registry.h, "The cluster view"): the registry's own REGISTRY_SHM followed by
+// "@cluster", so that it is as unguessable and found through the same index.
+std::string cluster_shm_name(std::string_view registry_shm);
 
 // A prefix "chip-<hash>-" unique to the chipd at SOCKET_PATH (16 hex digits of
 // FNV-1a 64 over the path made lexically normal), for names that must not

@@ -265,13 +265,43 @@ int cmd_status(const Context &ctx, const std::string &path) {
 }
 
 int cmd_members(const Context &ctx, const std::optional<std::string> &registry,
-                const std::string &group) {
+                const std::string &group, bool cluster) {
     if (!check_group(group)) return kExitFailed;
     int exit = kExitOk;
     Client c = connect_client(ctx, exit);
     if (!c) return exit;
     std::string reg;
     if (int rc = pick_registry(c.get(), "members", registry, reg); rc != kExitOk) return rc;
+    if (cluster) {
+        // Every host's members, from the cluster view: NODE PID lines.
+        std::vector<chip_cluster_member> all(64);
+        for (;;) {
+            ssize_t n =
+                chip_members_cluster(c.get(), reg.c_str(), group.c_str(), all.data(), all.size());
+            if (n < 0) {
+                complain(
+                    n == -ENOTCONN
+                        ? "members --cluster: chipd's spec has no \"cluster\""
+                        : libchip_error(n, reg, "cannot read the cluster members of " + group));
+                return kExitFailed;
+            }
+            if (static_cast<std::size_t>(n) <= all.size()) {
+                all.resize(static_cast<std::size_t>(n));
+                break;
+            }
+            all.resize(static_cast<std::size_t>(n) + static_cast<std::size_t>(n) / 4 + 8);
+        }
+        if (ctx.json) {
+            json out = json::array();
+            for (const auto &m : all)
+                out.push_back({{"node", std::string(m.node, strnlen(m.node, 65))}, {"pid", m.pid}});
+            std::cout << out.dump() << '\n';
+        } else {
+            for (const auto &m : all)
+                std::cout << std::string(m.node, strnlen(m.node, 65)) << ' ' << m.pid << '\n';
+        }
+        return kExitOk;
+    }
 
     // The group may grow between two reads: retry until the buffer holds it all.
     std::vector<pid_t> pids(64);
@@ -295,7 +325,7 @@ int cmd_members(const Context &ctx, const std::optional<std::string> &registry,
     return kExitOk;
 }
 
-int cmd_groups(const Context &ctx, const std::optional<std::string> &registry) {
+int cmd_groups(const Context &ctx, const std::optional<std::string> &registry, bool cluster) {
     int exit = kExitOk;
     Client c = connect_client(ctx, exit);
     if (!c) return exit;
@@ -304,7 +334,12 @@ int cmd_groups(const Context &ctx, const std::optional<std::string> &registry) {
 
     std::vector<chip_group_info> infos(64);
     for (;;) {
-        ssize_t n = chip_groups(c.get(), reg.c_str(), infos.data(), infos.size());
+        ssize_t n = cluster ? chip_groups_cluster(c.get(), reg.c_str(), infos.data(), infos.size())
+                            : chip_groups(c.get(), reg.c_str(), infos.data(), infos.size());
+        if (n == -ENOTCONN && cluster) {
+            complain("groups --cluster: chipd's spec has no \"cluster\"");
+            return kExitFailed;
+        }
         if (n < 0) {
             complain(libchip_error(n, reg, "cannot read the groups of " + reg));
             return kExitFailed;
@@ -343,11 +378,12 @@ int cmd_membership(const Context &ctx, const std::string &op,
     return failed(reply);
 }
 
-int cmd_signal(const Context &ctx, const std::string &signal,
+int cmd_signal(const Context &ctx, const std::string &signal, bool cluster,
                const std::optional<std::string> &path, const std::optional<std::string> &group,
                const std::optional<std::string> &registry) {
     auto sig = parse_signal(signal);
     if (!sig) return usage_error("signal", "unknown signal " + quoted(signal));
+    if (cluster && !group) return usage_error("signal", "--cluster goes with --group");
     if (path && group) return usage_error("signal", "give PATH or --group, not both");
     if (!path && !group) return usage_error("signal", "give PATH or --group GROUP");
     if (registry && !group) return usage_error("signal", "-r goes with --group");
@@ -359,6 +395,7 @@ int cmd_signal(const Context &ctx, const std::string &signal,
         if (!check_group(*group) || !check_registry(registry)) return kExitFailed;
         request["group"] = *group;
         request["registry"] = registry_json(registry);
+        if (cluster) request["cluster"] = true;
     }
     Reply reply = call(ctx, request);
     if (reply.exit != kExitOk) return reply.exit;
@@ -367,8 +404,52 @@ int cmd_signal(const Context &ctx, const std::string &signal,
             return registry_ambiguous_or(ctx, "signal", reply);
         return failed(reply);
     }
+    if (cluster) {
+        // NODE PID... per node that answered; the silent ones on stderr.
+        json nodes = reply.body.value("nodes", json::object());
+        json silent = reply.body.value("silent", json::array());
+        if (ctx.json) {
+            std::cout << json{{"nodes", nodes}, {"silent", silent}}.dump() << '\n';
+        } else {
+            for (const auto &[node, pids] : nodes.items()) {
+                std::cout << node;
+                for (const auto &p : pids) std::cout << ' ' << p.dump();
+                std::cout << '\n';
+            }
+        }
+        for (const auto &n : silent)
+            complain("signal --cluster: node " + n.get<std::string>() +
+                     " did not answer within the timeout");
+        return silent.empty() ? kExitOk : kExitFailed;
+    }
     if (ctx.json)
         std::cout << json{{"pids", reply.body.value("pids", json::array())}}.dump() << '\n';
+    return kExitOk;
+}
+
+int cmd_cluster(const Context &ctx) {
+    Reply reply = call(ctx, json{{"op", "cluster"}});
+    if (reply.exit != kExitOk) return reply.exit;
+    if (!reply.ok()) return failed(reply);
+    json out = reply.body;
+    out.erase("ok");
+    if (ctx.json) {
+        std::cout << out.dump() << '\n';
+        return kExitOk;
+    }
+    std::string nodes;
+    for (const auto &n : out.value("nodes", json::array()))
+        nodes += (nodes.empty() ? "" : " ") + n.get<std::string>();
+    const json &lease = out["lease"];
+    std::cout << "cluster   " << out.value("name", "") << '\n'
+              << "node      " << out.value("node", "") << '\n'
+              << "state     " << out.value("state", "")
+              << (out.contains("error") ? " (" + out["error"].get<std::string>() + ")" : "") << '\n'
+              << "etcd      " << out.value("endpoint", "") << '\n'
+              << "lease     " << (lease.is_string() ? lease.get<std::string>() : "-") << " (ttl "
+              << out.value("lease_ttl", 0) << " s)" << '\n'
+              << "nodes     " << nodes << '\n'
+              << "members   " << out.value("members", 0) << '\n';
     return kExitOk;
 }
 

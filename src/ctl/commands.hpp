@@ -37,14 +37,17 @@ struct Context {
 int cmd_status(const Context &ctx, const std::string &path);
 // From the registry's shared memory through libchip.
 int cmd_members(const Context &ctx, const std::optional<std::string> &registry,
-                const std::string &group);
-int cmd_groups(const Context &ctx, const std::optional<std::string> &registry);
+                const std::string &group, bool cluster = false);
+int cmd_groups(const Context &ctx, const std::optional<std::string> &registry,
+               bool cluster = false);
+// chipd's session with etcd (op "cluster").
+int cmd_cluster(const Context &ctx);
 // OP is "join" or "leave"; PID defaults to chipctl's parent (the calling shell).
 int cmd_membership(const Context &ctx, const std::string &op,
                    const std::optional<std::string> &registry, const std::string &group,
                    std::optional<pid_t> pid);
 // Exactly one of PATH and GROUP; REGISTRY only with GROUP.
-int cmd_signal(const Context &ctx, const std::string &signal,
+int cmd_signal(const Context &ctx, const std::string &signal, bool cluster,
                const std::optional<std::string> &path, const std::optional<std::string> &group,
                const std::optional<std::string> &registry);
 // OP is "start", "stop" or "restart"; chipd answers once it is done.

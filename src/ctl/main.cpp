@@ -71,6 +71,7 @@ int run(int argc, char **argv) {
     std::optional<pid_t> pid;
     std::size_t lines = 10;
     bool follow = false;
+    bool cluster = false;
 
     auto *status =
         app.add_subcommand("status", "show the tree (or the subtree at PATH) as a table");
@@ -80,13 +81,22 @@ int run(int argc, char **argv) {
     auto *members = app.add_subcommand("members", "list the member pids of GROUP, in join order");
     members->add_option("-r,--registry", registry, "registry (default: the only one)");
     members->add_option("GROUP", group, "group name")->required();
-    members->callback(
-        [&] { action = [&](const Context &c) { return cmd_members(c, registry, group); }; });
+    members->add_flag("--cluster", cluster,
+                      "every host's members (NODE PID), from the cluster view");
+    members->callback([&] {
+        action = [&](const Context &c) { return cmd_members(c, registry, group, cluster); };
+    });
 
     auto *groups =
         app.add_subcommand("groups", "list the groups of a registry and their member counts");
     groups->add_option("-r,--registry", registry, "registry (default: the only one)");
-    groups->callback([&] { action = [&](const Context &c) { return cmd_groups(c, registry); }; });
+    groups->add_flag("--cluster", cluster, "the groups over every host, from the cluster view");
+    groups->callback(
+        [&] { action = [&](const Context &c) { return cmd_groups(c, registry, cluster); }; });
+
+    auto *cluster_cmd = app.add_subcommand(
+        "cluster", "show chipd's session with etcd: state, node, lease, the nodes seen");
+    cluster_cmd->callback([&] { action = [&](const Context &c) { return cmd_cluster(c); }; });
 
     for (const char *name : {"join", "leave"}) {
         auto *sub = app.add_subcommand(
@@ -107,9 +117,10 @@ int run(int argc, char **argv) {
     sig->add_option("PATH", opt_path, "node path: every running worker under it");
     sig->add_option("-g,--group", opt_group, "signal every member of this group instead");
     sig->add_option("-r,--registry", registry, "registry of --group (default: the only one)");
+    sig->add_flag("--cluster", cluster, "the group's members on every host, through etcd");
     sig->callback([&] {
         action = [&](const Context &c) {
-            return cmd_signal(c, signal, opt_path, opt_group, registry);
+            return cmd_signal(c, signal, cluster, opt_path, opt_group, registry);
         };
     });
 

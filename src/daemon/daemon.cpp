@@ -107,6 +107,31 @@ void Daemon::setup() {
         auto r = registries_->create_shared(rs, os::self_pid());
         if (!r) throw std::runtime_error(r.error().message);
     }
+    if (spec_.cluster) {
+        cluster_ = std::make_unique<Cluster>(
+            loop_, *spec_.cluster, socket_path_, warn,
+            [this](const std::string &registry, const std::string &group, int sig) {
+                std::vector<pid_t> pids;
+                if (Registry *r = registries_->find(registry))
+                    for (pid_t p : r->table.members(group))
+                        if (os::kill_pid(p, sig) == 0) pids.push_back(p);
+                return pids;
+            });
+        for (const auto &rs : spec_.registries)
+            if (auto r = cluster_->add_registry(rs, registries_->find(rs.name)->shm_name,
+                                                os::self_pid());
+                !r)
+                throw std::runtime_error(r.error().message);
+        registries_->observe(
+            {[] { return true; },
+             [this](const Membership &m) {
+                 const core::Node *n = spawning_ ? spawning_ : tree_->node_by_pid(m.pid);
+                 if (m.joined)
+                     cluster_->joined(m.registry, m.group, m.pid, n ? n->path : "");
+                 else
+                     cluster_->left(m.registry, m.group, m.pid);
+             }});
+    }
     registries_->observe({[this] { return streaming(); },
                           [this](const Membership &m) {
                               // A worker just spawned is not yet known by its pid.
@@ -163,9 +188,16 @@ void Daemon::setup() {
 
 int Daemon::run() {
     setup();
+    if (cluster_) cluster_->start();
     tree_->start(now());
     after_events();
     if (!exiting_) loop_.run();
+    // The lease is revoked before chipd goes: its members leave every view
+    // at once instead of after lease_ttl.
+    if (cluster_ && cluster_->close([this] { loop_.stop(); })) {
+        closing_cluster_ = true;
+        loop_.run();
+    }
     cleanup();
     return exit_code_;
 }
@@ -175,6 +207,7 @@ void Daemon::cleanup() {
     systemd_->stopping();
     launcher_->finish();
     cgroups_->finish();
+    if (cluster_) cluster_->remove_views();
     registries_->close();
     control_->stop_listening();
     os::remove_in(socket_folder_, socket_folder_.socket_name);
@@ -196,7 +229,7 @@ void Daemon::after_events() {
     systemd_->after_turn(tree_->settled(), now());
     // The turn's events to their subscribers, the last ones before an exit too.
     control_->flush();
-    if (exiting_) loop_.stop();
+    if (exiting_ && !closing_cluster_) loop_.stop();
 }
 
 void Daemon::answer_requests() {
@@ -413,6 +446,10 @@ std::vector<std::string> Daemon::refused(const spec::Spec &next) {
         why.push_back(
             "the control socket's group and mode cannot change while chipd runs; restart chipd "
             "to change them");
+    if (next.cluster != spec_.cluster)
+        why.push_back(
+            "the cluster settings cannot change while chipd runs; restart chipd to "
+            "change them");
     return why;
 }
 
@@ -426,12 +463,19 @@ void Daemon::reload_begins(const spec::Spec &next, const std::vector<core::Chang
     for (const auto &rs : spec::diff_registries(spec_.registries, next.registries).added)
         if (auto r = registries_->create_shared(rs, os::self_pid()); !r)
             warn("reload: registry " + rs.name + ": " + r.error().message);
+        else if (cluster_)
+            if (auto c = cluster_->add_registry(rs, registries_->find(rs.name)->shm_name,
+                                                os::self_pid());
+                !c)
+                warn("reload: registry " + rs.name + ": " + c.error().message);
 }
 
 void Daemon::reload_ends(const Result<void> &result, spec::Spec next) {
     // Dropped registries go once the nodes changed (their members are gone).
-    for (const auto &name : spec::diff_registries(spec_.registries, next.registries).removed)
+    for (const auto &name : spec::diff_registries(spec_.registries, next.registries).removed) {
         registries_->remove(name);
+        if (cluster_) cluster_->remove_registry(name);
+    }
     auto when = os::wall_now();
     write_log([&](LogStyle style) { return format_reload_end(result, when, style); });
     if (streaming()) publish(nullptr, format_reload_end(result, when, LogStyle{true, false}));
@@ -451,6 +495,27 @@ std::optional<RequestEffects::CgroupUsage> Daemon::cgroup_of(std::uint64_t id) {
     auto u = cgroups_->usage(id);
     if (!u) return std::nullopt;
     return CgroupUsage{std::move(u->path), u->cpu_s};
+}
+
+}  // namespace chip::daemon
+
+namespace chip::daemon {
+
+// ---- the cluster -------------------------------------------------------------
+
+std::optional<nlohmann::json> Daemon::cluster_status() {
+    if (!cluster_) return std::nullopt;
+    return cluster_->status();
+}
+
+bool Daemon::cluster_signal(std::uint64_t conn, const std::string &registry,
+                            const std::string &group, int sig, std::chrono::milliseconds timeout) {
+    if (!cluster_) return false;
+    cluster_->send_signal(registry, group, sig, timeout, [this, conn](const auto &o) {
+        control_->respond(
+            conn, Requests::text(Requests::cluster_signal_answer(o.signalled, o.silent, o.error)));
+    });
+    return true;
 }
 
 }  // namespace chip::daemon

@@ -11,6 +11,7 @@
 //   requests.hpp    the protocol's operations
 //   systemd.hpp     READY=1, STATUS=, STOPPING=1, WATCHDOG=1 to systemd
 //   events.hpp      the event log's lines
+//   cluster.hpp     etcd: memberships mirrored, the cluster view, signals
 //
 // This file holds the set-up, the loop's turn and the wiring; it decides no
 // supervision rule (the core does) and words no protocol answer. Everything
@@ -31,6 +32,7 @@
 
 #include "core/tree.hpp"
 #include "daemon/cgroups.hpp"
+#include "daemon/cluster.hpp"
 #include "daemon/control.hpp"
 #include "daemon/events.hpp"
 #include "daemon/launcher.hpp"
@@ -92,6 +94,9 @@ private:
     const std::vector<std::pair<std::string, std::string>> *exports_of(std::uint64_t id) override;
     pid_t pid_max() override { return pid_max_; }
     std::optional<CgroupUsage> cgroup_of(std::uint64_t id) override;
+    std::optional<nlohmann::json> cluster_status() override;
+    bool cluster_signal(std::uint64_t conn, const std::string &registry, const std::string &group,
+                        int sig, std::chrono::milliseconds timeout) override;
 
     void setup();
     void cleanup();
@@ -125,6 +130,8 @@ private:
     std::unique_ptr<SystemProcesses> procs_;
     std::unique_ptr<Registries> registries_;
     std::unique_ptr<Cgroups> cgroups_;
+    std::unique_ptr<Cluster> cluster_;  // with "cluster" in the spec
+    bool closing_cluster_ = false;      // the loop runs on until the lease is revoked
     std::unique_ptr<Launcher> launcher_;
     std::unique_ptr<Systemd> systemd_;
     std::unique_ptr<FileSink> log_file_;  // --log-file

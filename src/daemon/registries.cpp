@@ -33,7 +33,11 @@ void Registries::publish_in(const os::SocketFolder &folder) {
     if (old->owner != procs_.own_uid()) return;
     auto entries = registry::parse_index(old->text);
     if (!entries) return;
-    for (const auto &e : *entries) os::remove_stale_shm(e.shm_name, procs_.own_uid());
+    // A registry's cluster view is named after it (common/names.hpp).
+    for (const auto &e : *entries) {
+        os::remove_stale_shm(e.shm_name, procs_.own_uid());
+        os::remove_stale_shm(cluster_shm_name(e.shm_name), procs_.own_uid());
+    }
 }
 
 Result<void> Registries::publish() {
@@ -88,7 +92,7 @@ int Registries::join_in(Registry &r, std::string_view group, pid_t pid) {
     bool before = false;
     for (pid_t p : r.table.members(group)) before = before || p == pid;
     int rc = r.table.join(group, pid);
-    if (rc == 0 && !before) observer_.changed({true, r.spec.name, group, pid});
+    if (rc == 0 && !before) notify({true, r.spec.name, group, pid});
     return rc;
 }
 
@@ -97,7 +101,7 @@ int Registries::leave_in(Registry &r, std::string_view group, pid_t pid) {
     bool before = false;
     for (pid_t p : r.table.members(group)) before = before || p == pid;
     int rc = r.table.leave(group, pid);
-    if (rc == 0 && before) observer_.changed({false, r.spec.name, group, pid});
+    if (rc == 0 && before) notify({false, r.spec.name, group, pid});
     return rc;
 }
 
@@ -211,7 +215,7 @@ void Registries::member_died(pid_t pid) {
         std::vector<std::string> groups;
         if (observed) groups = r->table.groups_of(pid);
         r->table.remove_pid(pid);
-        for (const auto &g : groups) observer_.changed({false, r->spec.name, g, pid});
+        for (const auto &g : groups) notify({false, r->spec.name, g, pid});
     }
     procs_.unwatch(pid);
 }

@@ -78,10 +78,11 @@ public:
         std::function<void(const Membership &)> changed;
     };
     Registries(Processes &procs, IsWorker is_worker, Warn warn);
-    // Every membership change from now on goes to OBSERVER: joins and leaves
+    // Every membership change from now on goes to OBSERVER (beside those
+    // observing already: the event stream, the cluster): joins and leaves
     // that change something (a join of a member, a leave of a non-member are
     // not changes), declared ones, and one leave per group of a member that dies.
-    void observe(Observer observer) { observer_ = std::move(observer); }
+    void observe(Observer observer) { observers_.push_back(std::move(observer)); }
     Registries(const Registries &) = delete;
     Registries &operator=(const Registries &) = delete;
 
@@ -131,11 +132,19 @@ private:
     Result<void> publish();
     const os::SocketFolder *folder_ = nullptr;
     Result<void> format(Registry &r, std::span<std::byte> region, pid_t writer);
-    bool observed() const { return observer_.wanted && observer_.wanted(); }
+    bool observed() const {
+        for (const auto &o : observers_)
+            if (o.wanted && o.wanted()) return true;
+        return false;
+    }
+    void notify(const Membership &m) {
+        for (const auto &o : observers_)
+            if (o.wanted && o.wanted()) o.changed(m);
+    }
     // Joins / leaves through R's table, telling the observer of a change.
     int join_in(Registry &r, std::string_view group, pid_t pid);
     int leave_in(Registry &r, std::string_view group, pid_t pid);
-    Observer observer_;
+    std::vector<Observer> observers_;
 
     Processes &procs_;
     IsWorker is_worker_;

@@ -141,6 +141,7 @@ const Requests::Op Requests::kOps[] = {
     {"shutdown", &Requests::shutdown}, {"reload", &Requests::reload},
     {"scale", &Requests::scale},       {"add", &Requests::add},
     {"remove", &Requests::remove},     {"events", &Requests::events},
+    {"cluster", &Requests::cluster},
 };
 
 Requests::Requests(core::Tree &tree, Registries &registries, RequestEffects &fx)
@@ -420,6 +421,27 @@ Requests::Reply Requests::signal(const Call &c) {
     json pids = json::array();
     if (c.req.contains("group") && c.req.contains("path"))
         return {error(EINVAL, "give \"path\" or \"group\", not both")};
+    if (auto cl = c.req.find("cluster"); cl != c.req.end() && !cl->is_null()) {
+        if (!cl->is_boolean()) return {error(EINVAL, "\"cluster\" must be true or false")};
+        if (cl->get<bool>()) {
+            // Every host's members: through etcd, answered once the nodes have.
+            auto group = group_of(c.req);
+            if (!group) return {error(EINVAL, "a cluster-wide signal needs \"group\"")};
+            std::optional<json> err;
+            Registry *r = registry_of(c.req, err);
+            if (!r) return {*err};
+            double timeout = 2.0;
+            if (auto t = c.req.find("timeout"); t != c.req.end() && !t->is_null()) {
+                if (!t->is_number() || t->get<double>() <= 0 || t->get<double>() > 60)
+                    return {error(EINVAL, "\"timeout\" must be a number of seconds from 0 to 60")};
+                timeout = t->get<double>();
+            }
+            if (!fx_.cluster_signal(c.conn, r->spec.name, *group, *sig,
+                                    std::chrono::milliseconds(static_cast<long>(timeout * 1000))))
+                return {error(ENOTCONN, "the spec has no \"cluster\"")};
+            return {std::nullopt};
+        }
+    }
     if (c.req.contains("group")) {
         auto group = group_of(c.req);
         if (!group) return {error(EINVAL, "invalid group name")};
@@ -441,6 +463,23 @@ Requests::Reply Requests::signal(const Call &c) {
     // A path with nothing running: worth telling, unlike an empty group.
     if (pids.empty()) return {error(ESRCH, "no running worker at " + path)};
     return {json{{"ok", true}, {"pids", pids}}};
+}
+
+Requests::Reply Requests::cluster(const Call &) {
+    auto status = fx_.cluster_status();
+    if (!status) return {error(ENOTCONN, "the spec has no \"cluster\"")};
+    json out = *status;
+    out["ok"] = true;
+    return {out};
+}
+
+json Requests::cluster_signal_answer(const std::map<std::string, std::vector<pid_t>> &signalled,
+                                     const std::vector<std::string> &silent,
+                                     const std::string &err) {
+    if (!err.empty()) return error(ENOTCONN, "cluster: " + err);
+    json nodes = json::object();
+    for (const auto &[node, pids] : signalled) nodes[node] = pids;
+    return json{{"ok", true}, {"nodes", nodes}, {"silent", silent}};
 }
 
 Requests::Reply Requests::logs(const Call &c) {

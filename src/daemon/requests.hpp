@@ -11,8 +11,10 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -79,6 +81,18 @@ public:
         (void)id;
         return std::nullopt;
     }
+    // ---- the cluster (README.md, "Cluster") ----
+    // What `chipctl cluster` shows; nullopt when the spec has no "cluster".
+    virtual std::optional<nlohmann::json> cluster_status() { return std::nullopt; }
+    // Signals GROUP of REGISTRY on every host with SIG, answering CONN's
+    // deferred request within TIMEOUT (cluster_signal_answer). False when the
+    // spec has no "cluster" (nothing sent).
+    virtual bool cluster_signal(std::uint64_t conn, const std::string &registry,
+                                const std::string &group, int sig,
+                                std::chrono::milliseconds timeout) {
+        (void)conn, (void)registry, (void)group, (void)sig, (void)timeout;
+        return false;
+    }
 };
 
 class Requests {
@@ -117,6 +131,11 @@ public:
     // The connections that asked for the event stream (op "events").
     const Subscribers &subscribers() const { return subscribers_; }
 
+    // The answer to a cluster-wide signal: the pids signalled per node that
+    // answered, and the nodes that did not; ERROR (non-empty): nothing was sent.
+    static json cluster_signal_answer(const std::map<std::string, std::vector<pid_t>> &signalled,
+                                      const std::vector<std::string> &silent,
+                                      const std::string &error);
     // The answer to a request line over 64 KiB.
     static json oversized();
     // RESP as one line of the protocol (bytes that are not UTF-8 replaced).
@@ -162,6 +181,7 @@ private:
     Reply add(const Call &c);
     Reply remove(const Call &c);
     Reply events(const Call &c);
+    Reply cluster(const Call &c);
 
     Reply command(const Call &c, core::Command cmd);
     // Begins a reload to the spec at PATH for connection CONN (none: SIGHUP).

@@ -20,4 +20,10 @@ gid_t real_gid() {
     return ::getgid();
 }
 
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+    return buf;
+}
+
 }  // namespace chip::os

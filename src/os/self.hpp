@@ -3,6 +3,8 @@
 
 #include <sys/types.h>
 
+#include <string>
+
 namespace chip::os {
 
 // getpid(2).
@@ -13,5 +15,7 @@ pid_t parent_pid();
 uid_t real_uid();
 // getgid(2): the real gid.
 gid_t real_gid();
+// gethostname(2): this machine's name; empty when it has none.
+std::string host_name();
 
 }  // namespace chip::os

@@ -8,65 +8,9 @@
 #include "common/names.hpp"
 #include "os/clock.hpp"
 #include "registry/layout.hpp"
+#include "registry/seqlock.hpp"
 
 namespace chip::registry {
-
-namespace {
-
-// Retry budget: spin briefly (a write section lasts well under a microsecond),
-// then yield so a writer preempted on our CPU can finish, then sleep 50 us at a
-// time (yielding readers can starve a writer on a busy machine), for at most
-// 250 ms of CLOCK_MONOTONIC in all: then EAGAIN, a chipd stopped or killed
-// inside a write.
-constexpr int kSpinAttempts = 64;
-constexpr int kYieldAttempts = 1024;
-constexpr std::int64_t kBudgetNs = 250 * 1000 * 1000;
-constexpr std::chrono::microseconds kNap{50};
-
-inline void backoff(int attempt) {
-    if (attempt < kSpinAttempts) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        asm volatile("yield");
-#endif
-    } else if (attempt < kYieldAttempts) {
-        os::yield_cpu();
-    } else {
-        os::sleep_for(kNap);
-    }
-}
-
-// The seqlock's read side (Boehm's pattern): acquire-load seq, relaxed loads
-// of the payload, an acquire fence, a relaxed reload of seq. If seq did not
-// change (and is even), no write overlapped the payload loads, so the copy is
-// a consistent snapshot. The payload loads are atomic (relaxed) so that a
-// torn read is merely a stale value we discard, not undefined behaviour.
-template <typename Body>
-ssize_t read_consistent(const chip_registry_header *hdr, Body body) {
-    std::int64_t give_up = 0;  // read the clock only once spinning did not do
-    for (int attempt = 0;; ++attempt) {
-        if (attempt == kSpinAttempts) give_up = os::monotonic_now().count() + kBudgetNs;
-        if (attempt > kSpinAttempts && (attempt & 15) == 0 && os::monotonic_now().count() > give_up)
-            return -EAGAIN;
-        std::uint64_t s1 = load_acquire(hdr->seq);
-        if (s1 & 1) {
-            backoff(attempt);
-            continue;
-        }
-        bool bad = false;
-        ssize_t n = body(&bad);
-        std::atomic_thread_fence(std::memory_order_acquire);
-        if (load(hdr->seq) != s1) {
-            backoff(attempt);
-            continue;
-        }
-        // A stable snapshot with broken links: not a torn read but a corrupt region.
-        return bad ? -EIO : n;
-    }
-}
-
-}  // namespace
 
 int Reader::attach(std::span<const std::byte> region, std::string *why) {
     auto fail = [&](std::string reason) {
@@ -141,7 +85,7 @@ ssize_t Reader::members(std::string_view group, pid_t *out, std::size_t cap) con
     if (!hdr_) return -EINVAL;
     if (!valid_group_name(group) || (!out && cap > 0)) return -EINVAL;
     const std::uint32_t hash = chip_registry_hash(group.data(), group.size());
-    return read_consistent(hdr_, [&](bool *bad) -> ssize_t {
+    return read_consistent(hdr_->seq, [&](bool *bad) -> ssize_t {
         std::uint32_t g = find(group, hash, bad);
         if (g == kNone) return 0;
         std::size_t n = 0;
@@ -161,7 +105,7 @@ ssize_t Reader::members(std::string_view group, pid_t *out, std::size_t cap) con
 ssize_t Reader::groups(chip_group_info *out, std::size_t cap) const {
     if (!hdr_) return -EINVAL;
     if (!out && cap > 0) return -EINVAL;
-    return read_consistent(hdr_, [&](bool *bad) -> ssize_t {
+    return read_consistent(hdr_->seq, [&](bool *bad) -> ssize_t {
         std::size_t n = 0;
         for (std::uint32_t g = load(hdr_->group_head); g != kNone;
              g = load(groups_[g].next_group)) {

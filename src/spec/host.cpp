@@ -5,6 +5,7 @@
 #include "os/accounts.hpp"
 #include "os/file.hpp"
 #include "os/folder.hpp"
+#include "os/self.hpp"
 
 namespace chip::spec {
 
@@ -48,6 +49,7 @@ public:
         return p && *p ? p : "/usr/local/bin:/usr/bin:/bin";
     }
     std::string current_dir() const override { return os::current_dir(); }
+    std::string host_name() const override { return os::host_name(); }
 };
 
 }  // namespace

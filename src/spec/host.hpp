@@ -55,6 +55,9 @@ public:
     virtual std::string search_path() const = 0;
     // The working directory, against which a relative spec folder is taken.
     virtual std::string current_dir() const = 0;
+    // This machine's name: a cluster node's name when the spec gives none.
+    // Empty when unknown (a host that does not say).
+    virtual std::string host_name() const { return {}; }
 };
 
 // The machine this process runs on.

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cctype>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -37,7 +38,15 @@ SpecError::SpecError(std::vector<std::string> errors)
 // The key lists below are the contract's tables, in the order a user reads them
 // in README.md; "unknown key" messages list them in this order.
 const std::vector<std::string> &top_level_keys() {
-    static const std::vector<std::string> keys{"registries", "root", "socket"};
+    static const std::vector<std::string> keys{"registries", "root", "socket", "cluster"};
+    return keys;
+}
+const std::vector<std::string> &cluster_keys() {
+    static const std::vector<std::string> keys{"etcd", "name", "node", "lease_ttl", "tls"};
+    return keys;
+}
+const std::vector<std::string> &tls_keys() {
+    static const std::vector<std::string> keys{"ca", "cert", "key"};
     return keys;
 }
 const std::vector<std::string> &registry_keys() {
@@ -287,6 +296,7 @@ private:
     // leaves the defaults of core/spec.hpp where the spec says nothing.
     void registries(const Json &v, const std::string &pointer, std::vector<RegistrySpec> &out);
     void socket(const Json &v, const std::string &pointer, Spec &spec);
+    std::optional<ClusterSpec> cluster(const Json &v, const std::string &pointer);
     void supervisor(const Json &v, const std::string &pointer, core::SupervisorSpec &s, int depth);
     // The items of a "children" array (or of an included file's), children
     // and include entries, appended to OUT.
@@ -436,6 +446,7 @@ Spec Loader::load(const Json &doc) {
     // Registries first: "join" anywhere in the tree refers to them.
     if (const Json *v = member(doc, "registries")) registries(*v, "/registries", spec.registries);
     if (const Json *v = member(doc, "socket")) socket(*v, "/socket", spec);
+    if (const Json *v = member(doc, "cluster")) spec.cluster = cluster(*v, "/cluster");
     auto root = std::make_shared<core::SupervisorSpec>();
     if (const Json *v = member(doc, "root"))
         supervisor(*v, "/root", *root, 0);
@@ -549,6 +560,125 @@ void Loader::registries(const Json &v, const std::string &pointer, std::vector<R
         // "join" does not pile a second error onto the same mistake.
         if (ok) out.push_back(std::move(r));
     }
+}
+
+// "cluster": {"etcd": [URL, ...], "name", "node", "lease_ttl", "tls": {"ca",
+// "cert", "key"}}; "etcd" and "name" required. The TLS files are read once
+// here, so that a missing or unreadable one is a spec error, not a warning later.
+std::optional<ClusterSpec> Loader::cluster(const Json &v, const std::string &pointer) {
+    constexpr std::string_view kShape =
+        "expected an object {\"etcd\": [URL, ...], \"name\", \"node\", \"lease_ttl\", \"tls\"}";
+    constexpr std::string_view kEndpoint =
+        "expected an etcd endpoint URL http://HOST:PORT or https://HOST:PORT";
+    if (!v.is_object()) {
+        fail(pointer, kShape, v);
+        return std::nullopt;
+    }
+    check_keys(v, pointer, cluster_keys());
+    std::size_t before = errors_.size();
+    ClusterSpec c;
+    std::string etcd_pointer = child_pointer(pointer, "etcd");
+    if (const Json *e = member(v, "etcd"); !e) {
+        fail_with(etcd_pointer, "expected an array of etcd endpoint URLs", kNothing);
+    } else if (!e->is_array() || e->empty() || e->size() > 16) {
+        fail(etcd_pointer, "expected an array of 1 to 16 etcd endpoint URLs", *e);
+    } else {
+        for (std::size_t i = 0; i < e->size(); ++i) {
+            const Json &url = (*e)[i];
+            std::string p = child_pointer(etcd_pointer, i);
+            if (!url.is_string()) {
+                fail(p, kEndpoint, url);
+                continue;
+            }
+            // SCHEME://AUTHORITY with at most a trailing '/': the client adds the
+            // gateway's paths itself. No user info, query or fragment; no spaces.
+            std::string s = url.get<std::string>();
+            while (s.size() > 1 && s.back() == '/') s.pop_back();
+            std::string_view rest = s;
+            bool ok = false;
+            for (std::string_view scheme : {"http://", "https://"})
+                if (rest.starts_with(scheme)) {
+                    rest.remove_prefix(scheme.size());
+                    ok = true;
+                }
+            ok = ok && !rest.empty() && rest.size() <= 255 && rest.front() != ':' &&
+                 std::all_of(rest.begin(), rest.end(), [](char ch) {
+                     return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ||
+                            ch == '-' || ch == ':' || ch == '[' || ch == ']' || ch == '_';
+                 });
+            if (!ok) {
+                fail(p, kEndpoint, url);
+                continue;
+            }
+            c.etcd.push_back(std::move(s));
+        }
+    }
+    std::string name_pointer = child_pointer(pointer, "name");
+    if (const Json *n = member(v, "name"); !n)
+        fail_with(name_pointer, kGroupName, kNothing);
+    else if (!n->is_string() || !valid_group_name(n->get_ref<const std::string &>()))
+        fail(name_pointer, kGroupName, *n);
+    else
+        c.name = n->get<std::string>();
+    std::string node_pointer = child_pointer(pointer, "node");
+    if (const Json *n = member(v, "node")) {
+        if (!n->is_string() || !valid_group_name(n->get_ref<const std::string &>()))
+            fail(node_pointer, kGroupName, *n);
+        else
+            c.node = n->get<std::string>();
+    } else {
+        c.node = host_.host_name();
+        if (!valid_group_name(c.node))
+            fail_with(node_pointer,
+                      "expected a node name (the host name is not one); " + std::string(kGroupName),
+                      c.node.empty() ? kNothing : describe(Json(c.node)));
+    }
+    if (const Json *t = member(v, "lease_ttl")) {
+        auto n = integer(*t, child_pointer(pointer, "lease_ttl"), 2, 3600);
+        if (n) c.lease_ttl = static_cast<unsigned>(*n);
+    }
+    if (const Json *t = member(v, "tls")) {
+        std::string tls_pointer = child_pointer(pointer, "tls");
+        if (!t->is_object()) {
+            fail(tls_pointer, "expected an object {\"ca\": PATH, \"cert\": PATH, \"key\": PATH}",
+                 *t);
+        } else {
+            check_keys(*t, tls_pointer, tls_keys());
+            ClusterSpec::Tls tls;
+            // Each file must be there and readable now: a typo is found at load.
+            auto file = [&](const char *key, std::string &out, bool required) {
+                std::string p = child_pointer(tls_pointer, key);
+                const Json *f = member(*t, key);
+                if (!f) {
+                    if (required)
+                        fail_with(p, "expected the path of a readable PEM file", kNothing);
+                    return;
+                }
+                auto path = this->path(*f, p, "expected the path of a readable PEM file");
+                if (!path) return;
+                auto text = host_.read_file(*path, 1u << 20);
+                if (!text) {
+                    fail_with(
+                        p, "expected the path of a readable PEM file",
+                        describe(Json(*path)) + " (" + std::strerror(text.error().code) + ")");
+                    return;
+                }
+                out = *path;
+            };
+            file("ca", tls.ca, true);
+            file("cert", tls.cert, false);
+            file("key", tls.key, false);
+            if (member(*t, "cert") && !member(*t, "key"))
+                fail_with(child_pointer(tls_pointer, "key"),
+                          "expected the client certificate's key beside \"cert\"", kNothing);
+            if (member(*t, "key") && !member(*t, "cert"))
+                fail_with(child_pointer(tls_pointer, "cert"),
+                          "expected the client certificate beside \"key\"", kNothing);
+            c.tls = std::move(tls);
+        }
+    }
+    if (errors_.size() != before) return std::nullopt;
+    return c;
 }
 
 // A supervisor body: strategy, max_restarts, period, children. DEPTH counts

@@ -73,6 +73,8 @@ const std::vector<std::string> &socket_keys();            // "socket" as an obje
 const std::vector<std::string> &output_keys();            // "stdout"/"stderr" as an object
 const std::vector<std::string> &backoff_keys();           // "backoff"
 const std::vector<std::string> &include_keys();           // an include entry among children
+const std::vector<std::string> &cluster_keys();           // "cluster"
+const std::vector<std::string> &tls_keys();               // "cluster"'s "tls"
 
 // Limits the loader enforces beyond the contract's lower bounds (also in the schema).
 inline constexpr unsigned kMaxInstances = 100000;

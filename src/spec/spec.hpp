@@ -63,6 +63,24 @@ struct SocketAccess {
     bool operator==(const SocketAccess &) const = default;
 };
 
+// "cluster": this chipd's place among the hosts sharing groups through etcd
+// (README.md, "Cluster").
+struct ClusterSpec {
+    std::vector<std::string> etcd;  // endpoints "http(s)://HOST[:PORT]", without a trailing '/'
+    std::string name;               // the cluster's name: keys live under /chip/<name>/
+    std::string node;               // this host's name in the cluster
+    unsigned lease_ttl = 10;        // seconds
+    struct Tls {
+        std::string ca;    // absolute paths, readable when the spec was loaded
+        std::string cert;  // empty: no client certificate (then key is empty too)
+        std::string key;
+        bool operator==(const Tls &) const = default;
+    };
+    std::optional<Tls> tls;
+
+    bool operator==(const ClusterSpec &) const = default;
+};
+
 struct Spec {
     std::string file;  // the spec file as given
     std::string dir;   // its folder, absolute
@@ -70,6 +88,7 @@ struct Spec {
     std::shared_ptr<const core::SupervisorSpec> root;
     std::optional<std::string> socket;  // absolute when set
     SocketAccess socket_access;
+    std::optional<ClusterSpec> cluster;
 };
 
 // The launch fields of a worker's definition (every worker the loader makes has them).

@@ -11,8 +11,15 @@ Holds chip's layering, read from the sources under SRC (the repository's src/):
            src/uv/ calls libuv only.
   clock    The clock is read (std::chrono::*_clock::now(), clock_gettime, time,
            gettimeofday, uv_now, uv_hrtime, ...) only in src/os/ and src/uv/.
-  libuv    <uv.h> is included only in src/uv/, and "uv/uv.hpp" only in src/uv/
-           and src/daemon/; libuv (uv_*) is called only in src/uv/.
+  libuv    <uv.h> is included only in src/uv/, and "uv/uv.hpp" (and the other
+           headers of src/uv/, such as "uv/http.hpp") only in src/uv/ and
+           src/daemon/; libuv (uv_*) is called only in src/uv/.
+  libcurl  <curl/curl.h> (or any <curl/...>) is included only in src/uv/, and
+           libcurl (curl_*) is called only there: the HTTP client is driven by
+           the loop, so it lives beside it (src/uv/http.cpp).
+  cluster  src/cluster/ (etcd's protocol, one chipd's session) is pure like
+           the core: it includes only the standard library, nlohmann/json,
+           cluster/ and common/ headers.
   core     src/core/ includes only the standard library (and <sys/types.h>, for
            pid_t: types only), core/ and common/ headers.
   common   src/common/, the bottom layer, includes no other folder of src/.
@@ -152,7 +159,8 @@ STD_HEADERS = set('''
 # POSIX headers the core may use for their types alone (pid_t).
 CORE_TYPE_HEADERS = {'sys/types.h'}
 
-SRC_FOLDERS = ('os', 'uv', 'core', 'spec', 'registry', 'daemon', 'client', 'ctl', 'common')
+SRC_FOLDERS = ('os', 'uv', 'core', 'spec', 'registry', 'daemon', 'client', 'ctl', 'common',
+               'cluster')
 
 CALL = re.compile(r'\b([A-Za-z_]\w*)\s*\(')
 INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]*)[>"]', re.M)
@@ -453,6 +461,8 @@ def libc_rule(name, shown):
         return ('syscall', shown + ' is a system call: only src/os makes them')
     if name.startswith('uv_'):
         return ('libuv', shown + ' calls libuv: only src/uv does')
+    if name.startswith('curl_'):
+        return ('libcurl', shown + ' calls libcurl: only src/uv does')
     return None
 
 
@@ -461,7 +471,7 @@ def allowed(rule, folder):
         return folder == 'os'
     if rule == 'clock':
         return folder in ('os', 'uv')
-    if rule == 'libuv':
+    if rule in ('libuv', 'libcurl'):
         return folder == 'uv'
     return False
 
@@ -488,8 +498,17 @@ def check_includes(f):
         line = f.line_of(m.start(2))
         if angle and header == 'uv.h' and f.folder != 'uv':
             yield line, 'libuv', shown + ': only src/uv includes libuv'
-        if not angle and header == 'uv/uv.hpp' and f.folder not in ('uv', 'daemon'):
+        if not angle and header.startswith('uv/') and f.folder not in ('uv', 'daemon'):
             yield line, 'libuv', shown + ': only src/uv and src/daemon include it'
+        if angle and header.startswith('curl/') and f.folder != 'uv':
+            yield line, 'libcurl', shown + ': only src/uv includes libcurl'
+        if f.folder == 'cluster':
+            ok = (header in STD_HEADERS or header in CORE_TYPE_HEADERS or
+                  header.startswith('nlohmann/')) if angle else \
+                header.startswith(('cluster/', 'common/'))
+            if not ok:
+                yield line, 'cluster', (shown + ': src/cluster includes only the standard '
+                                        'library, nlohmann/json, cluster/ and common/')
         if f.folder == 'core':
             ok = (header in STD_HEADERS or header in CORE_TYPE_HEADERS) if angle else \
                 header.startswith(('core/', 'common/'))

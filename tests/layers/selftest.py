@@ -16,6 +16,10 @@ EXPECTED = [
     'standard library, core/ and common/',
     'src/core/tree.cpp.txt:9: clock: std::chrono::steady_clock::now() reads the clock: '
     'only src/os and src/uv do',
+    'src/cluster/session.cpp.txt:6: cluster: #include "os/clock.hpp": src/cluster includes only '
+    'the standard library, nlohmann/json, cluster/ and common/',
+    'src/daemon/cluster.cpp.txt:2: libcurl: #include <curl/curl.h>: only src/uv includes libcurl',
+    'src/daemon/cluster.cpp.txt:8: libcurl: curl_easy_init() calls libcurl: only src/uv does',
     'src/daemon/daemon.cpp.txt:2: libuv: #include <uv.h>: only src/uv includes libuv',
     'src/spec/loader.cpp.txt:7: syscall: ::open() is a system call: only src/os makes them',
 ]

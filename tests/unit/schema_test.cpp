@@ -68,10 +68,10 @@ public:
     }
     static bool known(const std::string &k) {
         static const std::set<std::string> keywords{
-            "$ref",     "type",        "properties", "required",     "additionalProperties",
-            "items",    "prefixItems", "enum",       "const",        "oneOf",
-            "anyOf",    "not",         "minimum",    "maximum",      "exclusiveMinimum",
-            "minItems", "minLength",   "pattern",    "propertyNames"};
+            "$ref",     "type",        "properties", "required", "additionalProperties",
+            "items",    "prefixItems", "enum",       "const",    "oneOf",
+            "anyOf",    "not",         "minimum",    "maximum",  "exclusiveMinimum",
+            "minItems", "maxItems",    "minLength",  "pattern",  "propertyNames"};
         return ignored(k) || keywords.count(k) > 0;
     }
 
@@ -130,6 +130,8 @@ private:
                 if (v.is_number() && v.get<double>() <= sub.get<double>()) fail("exclusiveMinimum");
             } else if (k == "minItems") {
                 if (v.is_array() && v.size() < sub.get<std::size_t>()) fail("minItems");
+            } else if (k == "maxItems") {
+                if (v.is_array() && v.size() > sub.get<std::size_t>()) fail("maxItems");
             } else if (k == "minLength") {
                 if (v.is_string() && code_points(v.get<std::string>()) < sub.get<std::size_t>())
                     fail("minLength");
@@ -296,6 +298,9 @@ TEST_CASE("valid specs pass the schema and the loader") {
         worker(R"("start": false)"),
         R"({"root": {"children": [{"name": "s", "start": true, "supervisor": {}}]}})",
         R"({"root": {"children": [{"include": "/nonexistent-chip-dir/*.json"}]}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://127.0.0.1:2379"], "name": "prod", "node": "a"}})",
+        R"({"root": {}, "cluster": {"etcd": ["https://etcd-1.example:2379/", "http://[::1]:2379"], "name": "p:1", "node": "host-a.b", "lease_ttl": 2}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "lease_ttl": 3600, "tls": {"ca": "/etc/hostname"}}})",
     };
     for (const auto &text : valid) {
         INFO(text);
@@ -392,6 +397,27 @@ TEST_CASE("invalid specs fail the schema and the loader alike") {
         R"({"root": {"children": [{"include": ""}]}})",
         R"({"root": {"children": [{"include": 5}]}})",
         R"({"root": {"children": [{"include": "/nonexistent-chip-dir/*.json", "name": "x"}]}})",
+        R"({"root": {}, "cluster": []})",
+        R"({"root": {}, "cluster": {"name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e:1"], "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": [], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": "http://e:1", "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["e:2379"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["ftp://e:2379"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e:2379/v3"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://:2379"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://u@e:2379"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e", "http://e"], "name": "p", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "a/b", "node": "n"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "a b"}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "lease_ttl": 1}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "lease_ttl": 2.5}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "lease_ttl": 3601}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "tls": {}}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "tls": {"ca": ""}}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "tls": {"ca": "/etc/hostname", "pin": "x"}}})",
+        R"({"root": {}, "cluster": {"etcd": ["http://e"], "name": "p", "node": "n", "extra": 1}})",
     };
     for (const auto &text : invalid) {
         INFO(text);
@@ -411,9 +437,13 @@ TEST_CASE("the schema allows exactly the keys the loader accepts") {
     CHECK(property_names(defs.at("backoff")) == sorted(spec::backoff_keys()));
     CHECK(property_names(defs.at("include")) == sorted(spec::include_keys()));
     CHECK(property_names(defs.at("socket")) == sorted(spec::socket_keys()));
-    for (const json *s : {&schema(), &defs.at("registry"), &defs.at("supervisor"),
-                          &defs.at("worker"), &defs.at("supervisor_child"), &output_object_schema(),
-                          &defs.at("backoff"), &defs.at("include"), &defs.at("socket")})
+    CHECK(property_names(defs.at("cluster")) == sorted(spec::cluster_keys()));
+    const json &tls = defs.at("cluster").at("properties").at("tls");
+    CHECK(property_names(tls) == sorted(spec::tls_keys()));
+    for (const json *s :
+         {&schema(), &defs.at("registry"), &defs.at("supervisor"), &defs.at("worker"),
+          &defs.at("supervisor_child"), &output_object_schema(), &defs.at("backoff"),
+          &defs.at("include"), &defs.at("socket"), &defs.at("cluster"), &tls})
         CHECK(s->at("additionalProperties") == false);
 }
 
@@ -426,6 +456,8 @@ TEST_CASE("the schema's required keys are the loader's") {
     CHECK(output_object_schema().at("required") == json{"file"});
     CHECK(defs.at("backoff").at("required") == json{"initial"});
     CHECK(defs.at("include").at("required") == json{"include"});
+    CHECK(defs.at("cluster").at("required") == json{"etcd", "name"});
+    CHECK(defs.at("cluster").at("properties").at("tls").at("required") == json{"ca"});
     CHECK_FALSE(loader_accepts(worker(R"("backoff": {"max": 1})")));
     CHECK_FALSE(loader_accepts(R"({"registries": []})"));
     CHECK_FALSE(loader_accepts(R"({"root": {"children": [{"name": "w"}]}})"));

@@ -75,6 +75,8 @@ struct TestHost final : spec::Host {
     }
     std::string search_path() const override { return path; }
     std::string current_dir() const override { return "/work/here"; }
+    std::string host_name() const override { return hostname; }
+    std::string hostname = "box-1";
 };
 
 TestHost host;
@@ -416,7 +418,7 @@ TEST_CASE("an unknown key that differs only in case suggests the known one") {
 
 TEST_CASE("an unknown key far from every known key gets no suggestion") {
     CHECK(one_error(R"({"description": "no", "root": {}})") ==
-          "t.json: /description: unknown key; expected one of registries, root, socket");
+          "t.json: /description: unknown key; expected one of registries, root, socket, cluster");
 }
 
 TEST_CASE("unknown keys are found in registries and outputs too") {
@@ -517,7 +519,7 @@ TEST_CASE("every backoff field error is reported at its pointer") {
 
 TEST_CASE("keys with / and ~ are escaped in pointers") {
     CHECK(one_error(R"({"a/b~c": 1, "root": {}})") ==
-          "t.json: /a~1b~0c: unknown key; expected one of registries, root, socket");
+          "t.json: /a~1b~0c: unknown key; expected one of registries, root, socket, cluster");
 }
 
 TEST_CASE("a duplicate child name is reported at the second sibling") {
@@ -1091,6 +1093,12 @@ std::string root_with(const std::string &children) {
     return R"({"root": {"children": [)" + children + "]}}";
 }
 
+// ---- cluster ----
+
+std::string cluster_spec(const std::string &fields) {
+    return R"({"root": {}, "cluster": {)" + fields + "}}";
+}
+
 }  // namespace
 
 TEST_CASE("comments are allowed anywhere white space is") {
@@ -1327,4 +1335,111 @@ TEST_CASE("Checks::Machine looks into included files too") {
           std::vector<std::string>{tmp.path +
                                    "/conf.d/a.json: /command/0: expected a program in PATH "
                                    "(/usr/bin:/bin); got \"nosuch\", not found"});
+}
+
+TEST_CASE("cluster: defaults, the node from the host name, endpoints without trailing '/'") {
+    auto spec = load(R"({"root": {}})");
+    CHECK_FALSE(spec.cluster.has_value());
+    spec = load(cluster_spec(
+        R"("etcd": ["http://127.0.0.1:2379/", "https://e.example:2379"], "name": "prod")"));
+    REQUIRE(spec.cluster.has_value());
+    CHECK(spec.cluster->etcd ==
+          std::vector<std::string>{"http://127.0.0.1:2379", "https://e.example:2379"});
+    CHECK(spec.cluster->name == "prod");
+    CHECK(spec.cluster->node == "box-1");
+    CHECK(spec.cluster->lease_ttl == 10u);
+    CHECK_FALSE(spec.cluster->tls.has_value());
+    spec =
+        load(cluster_spec(R"("etcd": ["http://e:1"], "name": "p", "node": "a:b", "lease_ttl": 2)"));
+    CHECK(spec.cluster->node == "a:b");
+    CHECK(spec.cluster->lease_ttl == 2u);
+}
+
+TEST_CASE("cluster: each wrong field is reported at its pointer") {
+    CHECK(one_error(R"({"root": {}, "cluster": 1})") ==
+          "t.json: /cluster: expected an object {\"etcd\": [URL, ...], \"name\", \"node\", "
+          "\"lease_ttl\", \"tls\"}; got 1");
+    CHECK(one_error(cluster_spec(R"("name": "p")")) ==
+          "t.json: /cluster/etcd: expected an array of etcd endpoint URLs; got nothing");
+    CHECK(one_error(cluster_spec(R"("etcd": [], "name": "p")")) ==
+          "t.json: /cluster/etcd: expected an array of 1 to 16 etcd endpoint URLs; got []");
+    CHECK(one_error(cluster_spec(R"("etcd": ["http://e:1", "e:2379"], "name": "p")")) ==
+          "t.json: /cluster/etcd/1: expected an etcd endpoint URL http://HOST:PORT or "
+          "https://HOST:PORT; got \"e:2379\"");
+    for (const char *bad : {"ftp://e", "http://", "http://:1", "http://e/v3", "http://u@e",
+                            "http://e:1?x", "http://e 1"}) {
+        INFO(bad);
+        CHECK(errors_of(cluster_spec(R"("etcd": [")" + std::string(bad) + R"("], "name": "p")"))
+                  .size() == 1);
+    }
+    CHECK(one_error(cluster_spec(R"("etcd": ["http://e"])")) ==
+          "t.json: /cluster/name: expected a name of 1 to 64 letters, digits, '_', '.', ':' or "
+          "'-'; got nothing");
+    CHECK(one_error(cluster_spec(R"("etcd": ["http://e"], "name": "a/b")")) ==
+          "t.json: /cluster/name: expected a name of 1 to 64 letters, digits, '_', '.', ':' or "
+          "'-'; got \"a/b\"");
+    CHECK(one_error(cluster_spec(R"("etcd": ["http://e"], "name": "p", "node": "")")) ==
+          "t.json: /cluster/node: expected a name of 1 to 64 letters, digits, '_', '.', ':' or "
+          "'-'; got \"\"");
+    CHECK(one_error(cluster_spec(R"("etcd": ["http://e"], "name": "p", "lease_ttl": 1)")) ==
+          "t.json: /cluster/lease_ttl: expected an integer from 2 to 3600; got 1");
+    CHECK(one_error(cluster_spec(R"("etcd": ["http://e"], "name": "p", "lease_tll": 5)")) ==
+          "t.json: /cluster/lease_tll: unknown key; expected one of etcd, name, node, lease_ttl, "
+          "tls; did you mean \"lease_ttl\"?");
+    // Every mistake at once.
+    CHECK(errors_of(cluster_spec(R"("etcd": 1, "name": 2, "node": 3, "lease_ttl": "x")")).size() ==
+          4);
+}
+
+TEST_CASE("cluster: a host name that is not a node name needs /cluster/node") {
+    TestHost odd;
+    odd.hostname = "box 1";
+    auto errors = [&](const std::string &text) {
+        try {
+            load_string(text, "t.json", "/spec", odd);
+        } catch (const SpecError &e) {
+            return e.errors();
+        }
+        return std::vector<std::string>{};
+    };
+    CHECK(errors(cluster_spec(R"("etcd": ["http://e"], "name": "p")")) ==
+          std::vector<std::string>{
+              "t.json: /cluster/node: expected a node name (the host name is not one); expected a "
+              "name of 1 to 64 letters, digits, '_', '.', ':' or '-'; got \"box 1\""});
+    CHECK(errors(cluster_spec(R"("etcd": ["http://e"], "name": "p", "node": "n")")).empty());
+}
+
+TEST_CASE("cluster: TLS files must be readable; cert and key go together") {
+    TempDir dir;
+    for (const char *f : {"ca.pem", "cert.pem", "key.pem"})
+        std::ofstream(dir.path + "/" + f) << "x";
+    auto spec = load(
+        cluster_spec(
+            R"("etcd": ["https://e"], "name": "p", "tls": {"ca": "ca.pem", "cert": "cert.pem", "key": "key.pem"})"),
+        dir.path);
+    REQUIRE(spec.cluster->tls.has_value());
+    CHECK(spec.cluster->tls->ca == dir.path + "/ca.pem");
+    CHECK(spec.cluster->tls->cert == dir.path + "/cert.pem");
+    CHECK(spec.cluster->tls->key == dir.path + "/key.pem");
+    CHECK(
+        one_error(cluster_spec(R"("etcd": ["https://e"], "name": "p", "tls": {"ca": "none.pem"})"),
+                  dir.path) ==
+        "t.json: /cluster/tls/ca: expected the path of a readable PEM file; got \"" + dir.path +
+            "/none.pem\" (No such file or directory)");
+    CHECK(
+        one_error(
+            cluster_spec(
+                R"("etcd": ["https://e"], "name": "p", "tls": {"cert": "cert.pem", "key": "key.pem"})"),
+            dir.path) ==
+        "t.json: /cluster/tls/ca: expected the path of a readable PEM file; got nothing");
+    CHECK(
+        one_error(
+            cluster_spec(
+                R"("etcd": ["https://e"], "name": "p", "tls": {"ca": "ca.pem", "cert": "cert.pem"})"),
+            dir.path) ==
+        "t.json: /cluster/tls/key: expected the client certificate's key beside \"cert\"; got "
+        "nothing");
+    CHECK(one_error(cluster_spec(R"("etcd": ["https://e"], "name": "p", "tls": {"ca": "."})"),
+                    dir.path)
+              .find("(Is a directory)") != std::string::npos);
 }
