@@ -45,6 +45,7 @@ core::Time Daemon::now() {
 // ---- set-up ------------------------------------------------------------------
 
 void Daemon::setup() {
+    worker_fd_limit_ = os::fd_soft_limit();
     std::size_t fd_limit = os::raise_fd_limit(kFdLimitWanted);
     pid_max_ = os::pid_max();
     os::become_subreaper();
@@ -150,6 +151,7 @@ void Daemon::setup() {
     launcher_ = std::make_unique<Launcher>(loop_, socket_path_, *cgroups_, warn,
                                            [this](std::uint64_t id) { on_ready(id); });
     if (style_.json) launcher_->inherit_as_json();
+    launcher_->set_worker_fd_limit(worker_fd_limit_);
     Systemd::Env env;
     for (auto [name, value] : {std::pair{"NOTIFY_SOCKET", &env.notify_socket},
                                {"WATCHDOG_USEC", &env.watchdog_usec},

@@ -136,6 +136,7 @@ private:
     std::unique_ptr<Systemd> systemd_;
     std::unique_ptr<FileSink> log_file_;  // --log-file
     bool log_file_opening_ = false;       // its first open: a failure is fatal
+    std::size_t worker_fd_limit_ = 0;     // the soft fd limit chipd was given
     std::unique_ptr<core::Tree> tree_;
     std::unique_ptr<Requests> requests_;
     std::unique_ptr<Control> control_;

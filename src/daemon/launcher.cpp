@@ -271,6 +271,7 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     // If chipd dies, its workers get SIGTERM (README.md, "Orphans"; what
     // outlives it: "Containment").
     plan.parent_death_signal = SIGTERM;
+    plan.fd_soft_limit = worker_fd_limit_;
     plan.cgroup = cgroup->get();
     if (w.uid || w.gid) {
         plan.set_ids = true;

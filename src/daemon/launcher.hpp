@@ -87,6 +87,8 @@ public:
     void after_turn();
     // chipd's exit: what is left in the pipes is written, notify sockets removed.
     void finish();
+    // Workers get LIMIT as their soft fd limit (chipd raises its own).
+    void set_worker_fd_limit(std::size_t limit) { worker_fd_limit_ = limit; }
     // Inherited output as JSON objects (--log-format json), for workers
     // spawned from now on.
     void inherit_as_json() {
@@ -147,6 +149,7 @@ private:
     std::vector<const char *> base_env_;
     os::UniqueFd dev_null_;
     std::shared_ptr<Sink> inherit_out_, inherit_err_;
+    std::size_t worker_fd_limit_ = 0;
     std::unordered_map<const spec::Launch *, std::unique_ptr<Cached>> cache_;
     std::unordered_map<std::string, std::shared_ptr<FileSink>> file_sinks_;  // by log file path
     std::unordered_map<std::uint64_t, Slot> slots_;

@@ -102,6 +102,16 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void *arg) {
             goto fail;
         }
     }
+    // Workers get the soft fd limit chipd was given, as a program started from
+    // a shell would: many use select() or close every fd up to the limit.
+    // Best effort: a limit that cannot be set leaves chipd's.
+    if (p.fd_soft_limit) {
+        struct rlimit rl;
+        if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && p.fd_soft_limit < rl.rlim_cur) {
+            rl.rlim_cur = p.fd_soft_limit;
+            (void)::setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
     // As the worker's user: it must be allowed into its folder.
     a->step = SpawnStep::Chdir;
     if (p.cwd && ::chdir(p.cwd) < 0) {
@@ -406,6 +416,13 @@ std::size_t raise_fd_limit(std::size_t want) {
     ::setrlimit(RLIMIT_NOFILE, &rl);
     ::getrlimit(RLIMIT_NOFILE, &rl);
     return static_cast<std::size_t>(rl.rlim_cur);
+}
+
+std::size_t fd_soft_limit() {
+    struct rlimit rl;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) < 0) return 1024;
+    return rl.rlim_cur == RLIM_INFINITY ? std::size_t{1} << 20
+                                        : static_cast<std::size_t>(rl.rlim_cur);
 }
 
 pid_t pid_max() {

@@ -33,6 +33,9 @@ struct SpawnPlan {
     std::size_t group_count = 0;
     int parent_death_signal = 0;  // PR_SET_PDEATHSIG
     int cgroup = -1;              // a cgroup's folder, open: the child starts in it
+    // RLIMIT_NOFILE's soft limit for the worker (0: chipd's own): what chipd
+    // was given, not the one it raised for itself.
+    std::size_t fd_soft_limit = 0;
 };
 
 // The steps of spawn(), in the order the child takes them.
@@ -117,6 +120,8 @@ std::vector<gid_t> groups_of_user(const std::string &name, gid_t gid);
 // Raises RLIMIT_NOFILE's soft limit to the hard limit (and the hard limit to
 // WANT when privileged). Returns the new soft limit.
 std::size_t raise_fd_limit(std::size_t want);
+// RLIMIT_NOFILE's soft limit now (1024 if it cannot be read).
+std::size_t fd_soft_limit();
 
 // The largest pid the kernel hands out: /proc/sys/kernel/pid_max, else
 // kPidMaxLimit (the kernel's own ceiling on 64-bit systems).

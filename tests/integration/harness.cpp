@@ -330,7 +330,7 @@ Child::Child(const std::vector<std::string> &argv, const ChildOptions &opts) {
             if (::getppid() != parent) ::_exit(127);  // the test died already
         }
         if (opts.max_fds) {
-            struct rlimit rl = {*opts.max_fds, *opts.max_fds};
+            struct rlimit rl = {*opts.max_fds, opts.max_fds_hard.value_or(*opts.max_fds)};
             if (::setrlimit(RLIMIT_NOFILE, &rl) < 0) ::_exit(127);
         }
         constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC;
@@ -584,6 +584,7 @@ void Chipd::start(const std::vector<std::string> &extra) {
     // If the test dies, chipd is told to shut down (and so its workers).
     opts.death_signal = SIGTERM;
     opts.max_fds = max_fds_;
+    opts.max_fds_hard = max_fds_hard_;
     proc_ = std::make_unique<Child>(argv, opts);
 }
 

@@ -147,8 +147,10 @@ struct ChildOptions {
     bool err_to_out = false;
     // Sent to the child if the test process dies (PR_SET_PDEATHSIG); 0 for none.
     int death_signal = SIGKILL;
-    // RLIMIT_NOFILE (soft and hard) of the child, else the test's own.
+    // RLIMIT_NOFILE (soft and hard) of the child, else the test's own...
     std::optional<unsigned long> max_fds;
+    // ...with this hard limit instead, when set.
+    std::optional<unsigned long> max_fds_hard;
 };
 
 // A child process of the test: ARGV[0] (a path, no $PATH search) executed with
@@ -254,6 +256,12 @@ public:
     // The next start() runs chipd with RLIMIT_NOFILE at N, soft and hard (so
     // that it cannot raise it).
     void limit_fds(unsigned long n) { max_fds_ = n; }
+    // The same with a soft limit N below the hard limit HARD (which chipd may
+    // raise its soft limit to).
+    void limit_fds(unsigned long n, unsigned long hard) {
+        max_fds_ = n;
+        max_fds_hard_ = hard;
+    }
     // Polls status until the root is `running`. False if chipd exited or the
     // scaled DEADLINE passed.
     bool wait_ready(Ms deadline = kDeadline);
@@ -314,7 +322,7 @@ private:
     std::string socket_;
     std::unique_ptr<Child> proc_;
     std::vector<pid_t> workers_;
-    std::optional<unsigned long> max_fds_;
+    std::optional<unsigned long> max_fds_, max_fds_hard_;
 };
 
 }  // namespace chip::test

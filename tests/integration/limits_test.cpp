@@ -167,6 +167,27 @@ TEST_CASE("fd limit: connections beyond RLIMIT_NOFILE are closed at once, one wa
     CHECK(d.stop() == 0);
 }
 
+TEST_CASE("fd limit: chipd raises its own soft limit, its workers keep the one it was given") {
+    Chipd d(spec(json::array({worker("w", helper("sleep"))})));
+    d.limit_fds(256, 8192);
+    d.start_ready();
+    // "Max open files            SOFT                 HARD                 files"
+    auto soft_hard = [](pid_t pid) {
+        for (const auto &line : split_lines(read_file("/proc/" + std::to_string(pid) + "/limits")))
+            if (line.rfind("Max open files", 0) == 0) {
+                auto words = split_words(line.substr(14));
+                std::vector<std::string> w;
+                for (auto &x : words)
+                    if (!x.empty()) w.push_back(x);
+                return w.size() >= 2 ? w[0] + "/" + w[1] : std::string();
+            }
+        return std::string();
+    };
+    CHECK(soft_hard(d.pid()) == "8192/8192");
+    CHECK(soft_hard(d.pid_of("w")) == "256/8192");
+    CHECK(d.stop() == 0);
+}
+
 TEST_CASE("fd limit: chipd --check warns when the spec needs more descriptors, and exits 0") {
     TempDir dir;
     write_file(dir.file("spec.json"),
