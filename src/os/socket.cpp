@@ -1,6 +1,7 @@
 #include "os/socket.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -198,6 +199,16 @@ ssize_t read_some(int fd, char *buf, std::size_t cap) {
         if (n >= 0) return n;
         if (errno != EINTR) return -errno;
     }
+}
+
+bool peer_closed(int fd) {
+    // A Unix stream socket reports POLLHUP once both directions are shut: the
+    // peer closed, or shut both. poll() reports it whatever is asked for.
+    struct pollfd p = {fd, 0, 0};
+    int n;
+    do n = ::poll(&p, 1, 0);
+    while (n < 0 && errno == EINTR);
+    return n > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
 Result<void> write_all(int fd, const char *buf, std::size_t len) {
