@@ -140,6 +140,17 @@ void Control::on_io(std::uint64_t id, int events) {
             if (c.in.size() > kMaxRequest) break;
         }
         process_lines(c);
+        // Gone entirely while its request waits for an answer or its event
+        // stream is quiet: once at EOF the socket is no longer watched, so
+        // nothing else would free it until an answer or an event is due,
+        // which may be never (a wait without timeout, a stopped subtree).
+        // Lines it sent after that request are still carried out when the
+        // answer comes, as for a client that only shut its writing side.
+        if (conns_.count(id) && c.eof && c.busy && c.in.find('\n') == std::string::npos &&
+            os::peer_closed(c.fd.get())) {
+            drop(id);
+            return;
+        }
     }
     if (conns_.count(id)) watch(c);
 }

@@ -82,6 +82,12 @@ std::pair<std::string, std::string> split_path(std::string path) {
     return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
 }
 
+std::vector<std::string> paths_of(const std::vector<core::Node *> &nodes) {
+    std::vector<std::string> out;
+    for (const core::Node *n : nodes) out.push_back(n->path);
+    return out;
+}
+
 // "path" of status and events: absent or null is the root. A wrong type
 // throws: a bad request.
 std::string path_of(const json &req) {
@@ -276,7 +282,8 @@ Requests::Reply Requests::scale(const Call &c) {
     if (!sup || sup->size() != 1 || !core::Tree::pool(*sup->front(), name))
         return {error(EINVAL, required_path(c.req) + " is not a pool")};
     core::Node &s = *sup->front();
-    auto before = core::Tree::instances(s, name);
+    // Paths, not nodes: the core erases stopped instances within scale().
+    auto before = paths_of(core::Tree::instances(s, name));
     unsigned want = static_cast<unsigned>(count->get<long long>());
     auto ticket = tree_.scale(s, name, want, c.now);
     if (!ticket) return {error(ticket.error())};
@@ -285,7 +292,7 @@ Requests::Reply Requests::scale(const Call &c) {
     for (std::size_t k = before.size(); k < want; ++k)
         changes.push_back({base + "." + std::to_string(k), core::Change::Kind::Add});
     for (std::size_t k = before.size(); k-- > want;)
-        changes.push_back({before[k]->path, core::Change::Kind::Remove});
+        changes.push_back({before[k], core::Change::Kind::Remove});
     return deferred(c, *ticket, std::move(changes));
 }
 
@@ -335,12 +342,12 @@ Requests::Reply Requests::remove(const Call &c) {
                 path.find_first_not_of('/') != std::string::npos;
     if (pool) {
         core::Node &s = *sup->front();
-        auto instances = core::Tree::instances(s, name);
+        auto instances = paths_of(core::Tree::instances(s, name));
         auto ticket = tree_.remove_pool(s, name, c.now);
         if (!ticket) return {error(ticket.error())};
         std::vector<core::Change> changes;
         for (auto it = instances.rbegin(); it != instances.rend(); ++it)
-            changes.push_back({(*it)->path, core::Change::Kind::Remove});
+            changes.push_back({*it, core::Change::Kind::Remove});
         return deferred(c, *ticket, std::move(changes));
     }
     auto nodes = tree_.resolve(path);
@@ -350,9 +357,10 @@ Requests::Reply Requests::remove(const Call &c) {
     if (n.pooled())
         return {error(EINVAL, n.path + " is an instance of the pool " + n.base +
                                   ": change its size with chipctl scale")};
+    std::string removed = n.path;  // a stopped N is erased within remove()
     auto ticket = tree_.remove(n, c.now);
     if (!ticket) return {error(ticket.error())};
-    return deferred(c, *ticket, {{n.path, core::Change::Kind::Remove}});
+    return deferred(c, *ticket, {{removed, core::Change::Kind::Remove}});
 }
 
 // ---- the event stream ------------------------------------------------------------

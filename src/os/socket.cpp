@@ -254,6 +254,16 @@ ssize_t read_some(int fd, char *buf, std::size_t cap) {
     }
 }
 
+bool peer_closed(int fd) {
+    // A Unix stream socket reports POLLHUP once both directions are shut: the
+    // peer closed, or shut both. poll() reports it whatever is asked for.
+    struct pollfd p = {fd, 0, 0};
+    int n;
+    do n = ::poll(&p, 1, 0);
+    while (n < 0 && errno == EINTR);
+    return n > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 Result<void> write_all(int fd, const char *buf, std::size_t len) {
     while (len > 0) {
         ssize_t n = ::write(fd, buf, len);

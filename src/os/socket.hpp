@@ -77,6 +77,9 @@ Datagram recv_datagram_cred(int fd, char *buf, std::size_t cap);
 Result<void> make_pipe(UniqueFd &read_end, UniqueFd &write_end);
 // read(2) retrying EINTR; -errno on failure (-EAGAIN when empty).
 ssize_t read_some(int fd, char *buf, std::size_t cap);
+// Whether the peer of the stream socket FD closed it entirely (POLLHUP), not
+// only shut its writing side (which reads as EOF all the same).
+bool peer_closed(int fd);
 // Writes all of BUF to a blocking fd, retrying EINTR and short writes.
 Result<void> write_all(int fd, const char *buf, std::size_t len);
 // send(2) without blocking and without SIGPIPE: bytes sent, or -errno

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <memory>
 #include <set>
 
 #include "harness.hpp"
@@ -310,6 +312,54 @@ TEST_CASE(
     // Then chipd closes the connection, without waiting for the client.
     CHECK(big.wait_closed());
     CHECK(d.run_ctl({"status"}).exit_code == 0);
+    CHECK(d.stop() == 0);
+}
+
+namespace {
+
+// The sockets chipd (PID) has open.
+std::size_t open_sockets(pid_t pid) {
+    std::size_t n = 0;
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    for (const auto &e : std::filesystem::directory_iterator(dir)) {
+        std::error_code ec;
+        auto target = std::filesystem::read_symlink(e.path(), ec);
+        n += !ec && target.string().starts_with("socket:");
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "protocol: a client gone while its wait or event stream is quiet is forgotten at once; a "
+    "half-closed one still gets its events") {
+    Chipd d(spec(json::array({worker("a", helper("sleep")), worker("b", helper("sleep"))})));
+    d.start_ready();
+    REQUIRE(d.run_ctl({"stop", "a"}).exit_code == 0);
+    std::size_t before = open_sockets(d.pid());
+    {
+        // Waits that never end and streams of a stopped worker: nothing would
+        // ever be written to them.
+        std::vector<std::unique_ptr<Client>> gone;
+        for (int i = 0; i < 5; ++i) {
+            gone.push_back(std::make_unique<Client>(d.socket()));
+            gone.back()->send_raw("{\"op\": \"wait\", \"path\": \"a\"}\n");
+            gone.push_back(std::make_unique<Client>(d.socket()));
+            CHECK(gone.back()->request({{"op", "events"}, {"path", "a"}})["ok"] == true);
+        }
+        REQUIRE(wait_until([&] { return open_sockets(d.pid()) == before + 10; }));
+    }
+    CHECK(wait_until([&] { return open_sockets(d.pid()) == before; }));
+
+    // Only its writing side shut: the stream goes on.
+    Client half(d.socket());
+    CHECK(half.request({{"op", "events"}, {"path", "b"}})["ok"] == true);
+    REQUIRE(::shutdown(half.fd(), SHUT_WR) == 0);
+    REQUIRE(d.run_ctl({"restart", "b"}).exit_code == 0);
+    auto ev = half.read_line();
+    REQUIRE(ev.has_value());
+    CHECK(json::parse(*ev)["path"] == "b");
     CHECK(d.stop() == 0);
 }
 

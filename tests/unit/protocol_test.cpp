@@ -783,6 +783,21 @@ TEST_CASE("add and remove: checked children, dynamic in status, pools and the ro
             R"(1: {"changes":[{"change":"remove","path":"pool.1"},{"change":"remove","path":"pool.0"}],"ok":true})"});
 }
 
+TEST_CASE("scale and remove of stopped nodes: gone at once, answered with their paths") {
+    // Until n is ready, pool.0, pool.1 and sup are stopped: the core erases
+    // them within the request (found by tests/fuzz/request.cpp).
+    World w;
+    CHECK_FALSE(w.ask({{"op", "scale"}, {"path", "pool"}, {"count", 1}}).body);
+    CHECK(w.settle() == std::vector<std::string>{
+                            R"(1: {"changes":[{"change":"remove","path":"pool.1"}],"ok":true})"});
+    CHECK_FALSE(w.ask({{"op", "remove"}, {"path", "pool"}}).body);
+    CHECK(w.settle() == std::vector<std::string>{
+                            R"(1: {"changes":[{"change":"remove","path":"pool.0"}],"ok":true})"});
+    CHECK_FALSE(w.ask({{"op", "remove"}, {"path", "sup/b"}}).body);
+    CHECK(w.settle() == std::vector<std::string>{
+                            R"(1: {"changes":[{"change":"remove","path":"sup/b"}],"ok":true})"});
+}
+
 TEST_CASE("events: a subscription to a path, a pool or everything; the connection's last request") {
     World w;
     using Conns = std::vector<std::uint64_t>;
