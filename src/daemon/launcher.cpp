@@ -166,26 +166,53 @@ Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &la
     }
     // One sink per log file, whoever writes to it (both streams of a worker,
     // several workers): a file is rotated by one owner, its lines never torn.
-    auto sink_for = [&](const spec::OutputSpec &o) {
-        auto &sink = file_sinks_[o.file];
-        if (!sink) sink = std::make_shared<FileSink>(o, warn_);
-        return sink;
-    };
-    if (w.out.mode == spec::OutputSpec::Mode::File) c.out_file = sink_for(w.out);
-    if (w.err.mode == spec::OutputSpec::Mode::File) c.err_file = sink_for(w.err);
+    // Per-worker files ({name}, {instance}) are each node's (spawn).
+    using Mode = spec::OutputSpec::Mode;
+    if (w.out.mode == Mode::File && !spec::per_worker_file(w.out)) c.out_file = sink_for(w.out);
+    if (w.err.mode == Mode::File && !spec::per_worker_file(w.err)) c.err_file = sink_for(w.err);
     return c;
+}
+
+// One sink per log file, whoever writes to it (both streams of a worker,
+// several workers): a file is rotated by one owner, its lines never torn.
+std::shared_ptr<FileSink> Launcher::sink_for(const spec::OutputSpec &o) {
+    auto &sink = file_sinks_[o.file];
+    if (!sink) sink = std::make_shared<FileSink>(o, warn_);
+    return sink;
+}
+
+std::shared_ptr<FileSink> Launcher::own_sink(std::shared_ptr<FileSink> &held,
+                                             const spec::OutputSpec &o, const core::Node &node) {
+    spec::OutputSpec mine = o;
+    mine.file = spec::log_file_of(o, node.base, node.instance);
+    if (held && held->path() == mine.file) return held;
+    std::string old = held ? held->path() : std::string();
+    held = sink_for(mine);
+    if (!old.empty()) drop_unused_sinks({old});
+    return held;
+}
+
+// Drops the sinks of FILES that nothing writes to any more.
+void Launcher::drop_unused_sinks(const std::vector<std::string> &files) {
+    for (const auto &f : files)
+        if (auto s = file_sinks_.find(f); s != file_sinks_.end() && s->second.use_count() == 1)
+            file_sinks_.erase(s);
 }
 
 Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
     const spec::Launch &w = *node.worker->launch;
     Cached &c = cached(node.worker->launch);
+    Slot &slot = slots_[node.id];
+    // The files it writes: its definition's, or its own ({name}, {instance}).
+    std::shared_ptr<FileSink> out_file = c.out_file, err_file = c.err_file;
+    if (spec::per_worker_file(w.out)) out_file = own_sink(slot.out_file, w.out, node);
+    if (spec::per_worker_file(w.err)) err_file = own_sink(slot.err_file, w.err, node);
     // A log file chipd refuses (a symlink, a folder others can write to) is a
     // failed start, like a command that cannot be executed (README.md, "Log
     // files").
-    for (FileSink *f : {c.out_file.get(), c.err_file.get()})
+    for (FileSink *f : {out_file.get(), err_file.get()})
         if (f)
             if (auto r = f->open_for_start(now); !r) return r.error();
-    Slot &slot = slots_[node.id];
     if (slot.env_path.empty()) {
         slot.env_path = "CHIP_PATH=" + node.path;
         slot.env_instance = "CHIP_INSTANCE=" + std::to_string(node.instance);
@@ -243,18 +270,18 @@ Result<pid_t> Launcher::spawn(const core::Node &node, Time now) {
             close_notify(slot);
             return r.error();
         }
-        out_sink = w.out.mode == Mode::File ? c.out_file : inherit_out_;
+        out_sink = w.out.mode == Mode::File ? std::shared_ptr<Sink>(out_file) : inherit_out_;
         fd_out = out_w.get();
     }
     if (w.err.mode != Mode::Null) {
-        if (w.err.mode == Mode::File && c.err_file == c.out_file && out_w) {
+        if (w.err.mode == Mode::File && err_file == out_file && out_w) {
             fd_err = out_w.get();  // one file for both: one pipe keeps their order
         } else {
             if (auto r = os::make_pipe(err_r, err_w); !r) {
                 close_notify(slot);
                 return r.error();
             }
-            err_sink = w.err.mode == Mode::File ? c.err_file : inherit_err_;
+            err_sink = w.err.mode == Mode::File ? std::shared_ptr<Sink>(err_file) : inherit_err_;
             fd_err = err_w.get();
         }
     }
@@ -456,7 +483,11 @@ void Launcher::forget(std::uint64_t id) {
     if (auto s = slots_.find(id); s != slots_.end()) {
         close_notify(s->second);
         exporters_.erase(id);
+        std::vector<std::string> files;
+        for (const auto &f : {s->second.out_file, s->second.err_file})
+            if (f) files.push_back(f->path());
         slots_.erase(s);
+        drop_unused_sinks(files);
     }
 }
 
@@ -484,9 +515,7 @@ void Launcher::sweep() {
     }
     released_.clear();
     // Log files that neither a definition nor a pipe writes to any more.
-    for (const auto &f : files)
-        if (auto s = file_sinks_.find(f); s != file_sinks_.end() && s->second.use_count() == 1)
-            file_sinks_.erase(s);
+    drop_unused_sinks(files);
 }
 
 void Launcher::finish() {

@@ -120,6 +120,9 @@ private:
         pid_t pid = 0;                     // of the last spawn
         Exports exports;                   // CHIP_EXPORT_ lines taken since that spawn
         bool warned_stranger = false, warned_oversized = false;  // once per spawn
+        // Its own log files, when its definition's paths hold {name} or
+        // {instance} (a pool's worker each): held while the node lives.
+        std::shared_ptr<FileSink> out_file, err_file;
     };
     struct Closed {
         os::UniqueFd fd;
@@ -127,6 +130,12 @@ private:
     };
 
     Cached &cached(const std::shared_ptr<const spec::Launch> &launch);
+    std::shared_ptr<FileSink> sink_for(const spec::OutputSpec &o);
+    // HELD, pointed at NODE's own file for O (a per-worker file): kept, or
+    // replaced when the definition changed the file.
+    std::shared_ptr<FileSink> own_sink(std::shared_ptr<FileSink> &held, const spec::OutputSpec &o,
+                                       const core::Node &node);
+    void drop_unused_sinks(const std::vector<std::string> &files);
     void open_notify(Slot &slot, std::uint64_t id);
     void close_notify(Slot &slot);
     void on_notify(std::uint64_t id);

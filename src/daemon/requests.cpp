@@ -499,8 +499,9 @@ Requests::Reply Requests::logs(const Call &c) {
     // Per worker (a pool's instances in order): each stream's file, or where
     // it goes when it is not a file.
     using Mode = spec::OutputSpec::Mode;
-    auto file = [](const spec::OutputSpec &o) {
-        return o.mode == Mode::File ? json(o.file) : json(nullptr);
+    auto file = [](const spec::OutputSpec &o, const core::Node &n) {
+        return o.mode == Mode::File ? json(spec::log_file_of(o, n.base, n.instance))
+                                    : json(nullptr);
     };
     auto to = [](const spec::OutputSpec &o) {
         return o.mode == Mode::File ? "file" : o.mode == Mode::Inherit ? "inherit" : "null";
@@ -509,8 +510,8 @@ Requests::Reply Requests::logs(const Call &c) {
     for (const core::Node *n : *nodes) {
         const spec::Launch &l = *n->worker->launch;
         workers.push_back({{"path", n->path},
-                           {"stdout", file(l.out)},
-                           {"stderr", file(l.err)},
+                           {"stdout", file(l.out, *n)},
+                           {"stderr", file(l.err, *n)},
                            {"stdout_to", to(l.out)},
                            {"stderr_to", to(l.err)}});
     }

@@ -67,41 +67,68 @@ Result<void> make_parent_dirs(const std::string &path) {
 }
 
 Result<UniqueFd> listen_unix(const SocketFolder &folder, mode_t mode, std::optional<gid_t> group) {
-    const std::string path =
-        (folder.path == "/" ? std::string() : folder.path) + "/" + folder.socket_name;
+    const std::string base = folder.path == "/" ? std::string() : folder.path;
+    const std::string path = base + "/" + folder.socket_name;
     const char *name = folder.socket_name.c_str();
     sockaddr_un addr;
     auto len = make_addr(path, addr);
     if (!len) return len.error();
+    // The socket is made listening under a temporary name, then linked to its
+    // own: a client never finds it there before chipd listens (ECONNREFUSED),
+    // and the link fails if the name is taken. A path too long for the
+    // temporary name is bound in place.
+    const std::string tmp_name = "." + folder.socket_name + "." + std::to_string(::getpid());
+    sockaddr_un tmp_addr;
+    auto tmp_len = make_addr(base + "/" + tmp_name, tmp_addr);
+    const bool in_place = !tmp_len;
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) return sys_error("socket");
     // bind(2) creates the file with the umask applied: with this one it gets
     // MODE itself, never a moment with more access.
-    auto bind_with_mode = [&] {
+    auto bind_with_mode = [&](const sockaddr_un &at, socklen_t at_len) {
         mode_t old = ::umask(~mode & 0777);
-        int rc = ::bind(fd.get(), reinterpret_cast<sockaddr *>(&addr), *len);
+        int rc = ::bind(fd.get(), reinterpret_cast<const sockaddr *>(&at), at_len);
         int e = errno;
         ::umask(old);
         errno = e;
         return rc;
     };
-    if (bind_with_mode() < 0) {
-        if (errno != EADDRINUSE) return sys_error("cannot bind " + path);
-        // Someone's socket file: a live chipd answers, a stale one does not.
+    // Someone's socket file at PATH: a live chipd answers, a stale one does not.
+    auto live = [&] {
         UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        if (::connect(probe.get(), reinterpret_cast<sockaddr *>(&addr), *len) == 0)
-            return make_error(EADDRINUSE, "another chipd is already running on " + path);
-        ::unlinkat(folder.fd.get(), name, 0);
-        if (bind_with_mode() < 0) return sys_error("cannot bind " + path);
+        return ::connect(probe.get(), reinterpret_cast<sockaddr *>(&addr), *len) == 0;
+    };
+    const char *bound = in_place ? name : tmp_name.c_str();
+    if (in_place) {
+        if (bind_with_mode(addr, *len) < 0) {
+            if (errno != EADDRINUSE) return sys_error("cannot bind " + path);
+            if (live())
+                return make_error(EADDRINUSE, "another chipd is already running on " + path);
+            ::unlinkat(folder.fd.get(), name, 0);
+            if (bind_with_mode(addr, *len) < 0) return sys_error("cannot bind " + path);
+        }
+    } else {
+        ::unlinkat(folder.fd.get(), bound, 0);  // a leftover of a chipd with this pid
+        if (bind_with_mode(tmp_addr, *tmp_len) < 0) return sys_error("cannot bind " + path);
     }
+    auto fail = [&](Error e) {
+        ::unlinkat(folder.fd.get(), bound, 0);
+        return e;
+    };
     // Relative to the checked folder, and never through a symlink.
-    if (group && ::fchownat(folder.fd.get(), name, static_cast<uid_t>(-1), *group,
-                            AT_SYMLINK_NOFOLLOW) < 0) {
-        auto err = sys_error("cannot give " + path + " to group " + std::to_string(*group));
+    if (group &&
+        ::fchownat(folder.fd.get(), bound, static_cast<uid_t>(-1), *group, AT_SYMLINK_NOFOLLOW) < 0)
+        return fail(sys_error("cannot give " + path + " to group " + std::to_string(*group)));
+    if (::listen(fd.get(), SOMAXCONN) < 0) return fail(sys_error("listen on " + path));
+    if (in_place) return fd;
+    for (int attempt = 0;; ++attempt) {
+        if (::linkat(folder.fd.get(), bound, folder.fd.get(), name, 0) == 0) break;
+        if (errno != EEXIST || attempt == 3) return fail(sys_error("cannot link " + path));
+        if (live())
+            return fail(make_error(EADDRINUSE, "another chipd is already running on " + path));
         ::unlinkat(folder.fd.get(), name, 0);
-        return err;
     }
-    if (::listen(fd.get(), SOMAXCONN) < 0) return sys_error("listen on " + path);
+    ::unlinkat(folder.fd.get(), bound, 0);
     return fd;
 }
 

@@ -321,7 +321,10 @@ private:
     void account(const Json &obj, const std::string &pointer, Launch &l);
     void stop_signal(const Json &v, const std::string &pointer, core::WorkerSpec &w);
     void join(const Json &v, const std::string &pointer, Launch &l);
-    void output(const Json &v, const std::string &pointer, OutputSpec &o);
+    // POOL: the worker has "instances" ({instance} allowed in the file name).
+    void output(const Json &v, const std::string &pointer, OutputSpec &o, bool pool);
+    // The {name} and {instance} of file F (at POINTER, made absolute as P).
+    void placeholders(const Json &f, const std::string &pointer, const fs::path &p, bool pool);
     std::optional<core::Backoff> backoff(const Json &v, const std::string &pointer);
 
     // P made absolute against the spec's folder, lexically normal, no trailing '/'.
@@ -962,8 +965,10 @@ void Loader::worker(const Json &v, const std::string &pointer, core::WorkerSpec 
         if (auto d = seconds(*x, at("stop_timeout"), true)) w.stop_timeout = *d;
     if (const Json *x = member(v, "stop_signal")) stop_signal(*x, at("stop_signal"), w);
     if (const Json *x = member(v, "join")) join(*x, at("join"), l);
-    if (const Json *x = member(v, "stdout")) output(*x, at("stdout"), l.out);
-    if (const Json *x = member(v, "stderr")) output(*x, at("stderr"), l.err);
+    if (const Json *x = member(v, "stdout"))
+        output(*x, at("stdout"), l.out, w.instances.has_value());
+    if (const Json *x = member(v, "stderr"))
+        output(*x, at("stderr"), l.err, w.instances.has_value());
     if (const Json *x = member(v, "backoff")) w.backoff = backoff(*x, at("backoff"));
 }
 
@@ -1204,11 +1209,41 @@ void Loader::join(const Json &v, const std::string &pointer, Launch &w) {
     }
 }
 
+// A log file's placeholders: {name} and {instance} (a pool's only), in the
+// file's name, not its folder (which is checked as it is written); no other
+// brace.
+void Loader::placeholders(const Json &f, const std::string &pointer, const fs::path &p, bool pool) {
+    std::string folder = p.parent_path().string();
+    if (folder.find_first_of("{}") != std::string::npos) {
+        fail(pointer, "expected {name} and {instance} in the file's name only, not its folder", f);
+        return;
+    }
+    std::string name = p.filename().string();
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if (name[i] != '{' && name[i] != '}') continue;
+        std::string_view rest = std::string_view(name).substr(i);
+        if (rest.starts_with("{name}")) {
+            i += 5;
+        } else if (rest.starts_with("{instance}")) {
+            if (!pool) {
+                fail(pointer,
+                     "expected {instance} only in a pool's log file (a worker with \"instances\")",
+                     f);
+                return;
+            }
+            i += 9;
+        } else {
+            fail(pointer, "expected no braces but the placeholders {name} and {instance}", f);
+            return;
+        }
+    }
+}
+
 // "stdout"/"stderr": "inherit", "null" or a rotated file. The file's folder is
 // checked now (it must exist, be writable, and be one chipd trusts): a spec
 // whose workers could not write their logs, or would fail every start, is
 // refused whole.
-void Loader::output(const Json &v, const std::string &pointer, OutputSpec &o) {
+void Loader::output(const Json &v, const std::string &pointer, OutputSpec &o, bool pool) {
     if (v.is_string()) {
         const auto &s = v.get_ref<const std::string &>();
         if (s == "inherit")
@@ -1244,10 +1279,12 @@ void Loader::output(const Json &v, const std::string &pointer, OutputSpec &o) {
                 folder_ok ? host_.log_folder_refusal(p.parent_path().string()) : "";
             if (!refusal.empty())
                 fail_with(file_pointer, kTrusted, describe(*f) + ": " + refusal);
-            else if (folder_ok && not_a_folder)
+            else if (folder_ok && not_a_folder) {
                 o.file = p.string();
-            else
+                placeholders(*f, file_pointer, p, pool);
+            } else {
                 fail(file_pointer, kFile, *f);
+            }
         }
     } else {
         fail_with(file_pointer, kFile, kNothing);

@@ -91,6 +91,30 @@ struct Spec {
     std::optional<ClusterSpec> cluster;
 };
 
+// A log file's path may hold {name} (the worker's name in the spec) and
+// {instance} (its index in its pool) in its file name: one file per worker of
+// a pool. True when O is such a file.
+inline bool per_worker_file(const OutputSpec &o) {
+    return o.mode == OutputSpec::Mode::File && o.file.find('{') != std::string::npos;
+}
+// O's file for the worker NAME (its spec name) of index INSTANCE.
+inline std::string log_file_of(const OutputSpec &o, std::string_view name, unsigned instance) {
+    std::string out;
+    std::string_view f = o.file;
+    for (std::size_t i = 0; i < f.size();) {
+        if (f.substr(i).starts_with("{name}")) {
+            out += name;
+            i += 6;
+        } else if (f.substr(i).starts_with("{instance}")) {
+            out += std::to_string(instance);
+            i += 10;
+        } else {
+            out += f[i++];
+        }
+    }
+    return out;
+}
+
 // The launch fields of a worker's definition (every worker the loader makes has them).
 inline const Launch &launch_of(const core::WorkerSpec &w) {
     return *w.launch;
