@@ -493,8 +493,10 @@ int cmd_logs(const Context &ctx, const std::string &path, std::size_t lines, boo
     Reply reply = call(ctx, json{{"op", "logs"}, {"path", path}});
     if (reply.exit != kExitOk) return reply.exit;
     if (!reply.ok()) return failed(reply);
-    // Each worker's file: its stdout's, else its stderr's.
+    // Each worker's file: its stdout's, else its stderr's; a pool's workers
+    // may share one or have their own ({instance} in its path).
     std::string file;
+    std::vector<std::pair<std::string, std::string>> files;  // (worker path, file), distinct files
     std::string elsewhere;  // where the output of workers without a file goes
     const json none = json::array();
     auto workers = reply.body.value("workers", none);
@@ -506,6 +508,9 @@ int cmd_logs(const Context &ctx, const std::string &path, std::size_t lines, boo
                 mine = it->get<std::string>();
         if (!mine.empty()) {
             if (file.empty()) file = mine;
+            bool seen = false;
+            for (const auto &pf : files) seen = seen || pf.second == mine;
+            if (!seen) files.emplace_back(w.value("path", path), mine);
             continue;
         }
         auto where = [&](const char *stream) {
@@ -525,8 +530,10 @@ int cmd_logs(const Context &ctx, const std::string &path, std::size_t lines, boo
         return kExitOk;
     }
     std::cout.flush();
-    auto done = follow_file ? follow(file, lines, STDOUT_FILENO, kFollowPoll)
-                            : print_last_lines(file, lines, STDOUT_FILENO);
+    // Several files: each line says whose it is.
+    auto done = files.size() > 1 ? show_files(files, lines, follow_file, STDOUT_FILENO, kFollowPoll)
+                : follow_file    ? follow(file, lines, STDOUT_FILENO, kFollowPoll)
+                                 : print_last_lines(file, lines, STDOUT_FILENO);
     if (!done) {
         complain(done.error().message);
         return kExitFailed;

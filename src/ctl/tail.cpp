@@ -1,12 +1,18 @@
 #include "ctl/tail.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "os/clock.hpp"
 #include "os/fd.hpp"
 #include "os/file.hpp"
+#include "os/self.hpp"
 #include "os/socket.hpp"
 
 namespace chip::ctl {
@@ -176,6 +182,78 @@ Result<void> follow(const std::string &file, std::size_t lines, int out,
             f.offset = 0;  // truncated in place: start over, as tail -F does
         }
     }
+}
+
+namespace {
+
+// Runs PRODUCE(fd) in a thread that writes to a pipe, and writes every line
+// read from it to OUT as "PREFIX: line" (under LOCK, whole), until the
+// producer is done. The producer's result.
+Result<void> prefixed(const std::string &prefix, const std::function<Result<void>(int)> &produce,
+                      int out, std::mutex &lock) {
+    os::UniqueFd r, w;
+    if (auto p = os::make_pipe(r, w, true); !p) return p.error();
+    std::optional<Result<void>> result;
+    std::thread producer([&] {
+        result = produce(w.get());
+        w.reset();  // EOF for the reader
+    });
+    std::string pending, lines;
+    std::vector<char> buf(kBlock);
+    for (;;) {
+        ssize_t n = os::read_some(r.get(), buf.data(), buf.size());
+        if (n <= 0) break;
+        pending.append(buf.data(), static_cast<std::size_t>(n));
+        lines.clear();
+        std::size_t start = 0;
+        for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1)
+            lines.append(prefix).append(": ").append(pending, start, nl + 1 - start);
+        pending.erase(0, start);
+        if (!lines.empty()) {
+            std::lock_guard<std::mutex> hold(lock);
+            (void)os::write_all(out, lines.data(), lines.size());
+        }
+    }
+    producer.join();
+    if (!pending.empty()) {
+        // A last line without its newline (the file ended there).
+        pending = prefix + ": " + pending + "\n";
+        std::lock_guard<std::mutex> hold(lock);
+        (void)os::write_all(out, pending.data(), pending.size());
+    }
+    return result.value_or(Result<void>{});
+}
+
+}  // namespace
+
+Result<void> show_files(const std::vector<std::pair<std::string, std::string>> &files,
+                        std::size_t lines, bool follow_them, int out,
+                        std::chrono::milliseconds poll) {
+    std::mutex lock;
+    if (!follow_them) {
+        for (const auto &[prefix, file] : files) {
+            auto r = prefixed(
+                prefix, [&, f = file](int fd) { return print_last_lines(f, lines, fd); }, out,
+                lock);
+            if (!r) return r;
+        }
+        return {};
+    }
+    // One thread a file, each following it to OUT; the first error ends
+    // them all (the others would follow for ever): its message, exit 1.
+    std::vector<std::thread> threads;
+    for (const auto &[prefix, file] : files)
+        threads.emplace_back([&, p = prefix, f = file] {
+            auto r = prefixed(
+                p, [&](int fd) { return follow(f, lines, fd, poll); }, out, lock);
+            if (r) return;
+            std::string msg = "chipctl: " + r.error().message + "\n";
+            std::lock_guard<std::mutex> hold(lock);
+            (void)os::write_all(2, msg.data(), msg.size());
+            os::exit_now(1);
+        });
+    for (auto &t : threads) t.join();
+    return {};
 }
 
 }  // namespace chip::ctl

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -35,5 +37,13 @@ Result<void> print_last_lines(const std::string &file, std::size_t lines, int ou
 // only on an I/O error (the user ends it with ^C).
 Result<void> follow(const std::string &file, std::size_t lines, int out,
                     std::chrono::milliseconds poll);
+
+// Several workers' files (a pool's, one per instance): FILES as (prefix,
+// file). Without FOLLOW, the last LINES lines of each in turn; with it, then
+// what is appended to any of them, as it comes. Every line goes to OUT whole,
+// as "PREFIX: line". Without FOLLOW it returns at the end or on an I/O error;
+// with it, an I/O error is said on stderr and ends the process (exit 1).
+Result<void> show_files(const std::vector<std::pair<std::string, std::string>> &files,
+                        std::size_t lines, bool follow, int out, std::chrono::milliseconds poll);
 
 }  // namespace chip::ctl

@@ -26,4 +26,8 @@ std::string host_name() {
     return buf;
 }
 
+void exit_now(int code) {
+    ::_exit(code);
+}
+
 }  // namespace chip::os

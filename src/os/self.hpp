@@ -18,4 +18,8 @@ gid_t real_gid();
 // gethostname(2): this machine's name; empty when it has none.
 std::string host_name();
 
+// Ends the process at once with CODE (_exit: no destructors, no other
+// thread waited for), for a CLI whose threads cannot be stopped otherwise.
+[[noreturn]] void exit_now(int code);
+
 }  // namespace chip::os

@@ -264,12 +264,12 @@ Datagram recv_datagram_cred(int fd, char *buf, std::size_t cap) {
     return d;
 }
 
-Result<void> make_pipe(UniqueFd &read_end, UniqueFd &write_end) {
+Result<void> make_pipe(UniqueFd &read_end, UniqueFd &write_end, bool blocking) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) < 0) return sys_error("pipe");
     read_end.reset(fds[0]);
     write_end.reset(fds[1]);
-    ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    if (!blocking) ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
     return {};
 }
 

@@ -73,8 +73,8 @@ struct Datagram {
 };
 Datagram recv_datagram_cred(int fd, char *buf, std::size_t cap);
 
-// A pipe whose read end is non-blocking; both ends close-on-exec.
-Result<void> make_pipe(UniqueFd &read_end, UniqueFd &write_end);
+// A pipe whose read end is non-blocking, unless BLOCKING; both ends close-on-exec.
+Result<void> make_pipe(UniqueFd &read_end, UniqueFd &write_end, bool blocking = false);
 // read(2) retrying EINTR; -errno on failure (-EAGAIN when empty).
 ssize_t read_some(int fd, char *buf, std::size_t cap);
 // Whether the peer of the stream socket FD closed it entirely (POLLHUP), not

@@ -4,6 +4,8 @@
 // its output goes.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "harness.hpp"
 
 using namespace chip::test;
@@ -113,4 +115,71 @@ TEST_CASE("chipctl logs on a worker without a log file says where its output goe
     CHECK(r.out.find("a: no log file; its stdout goes to chipd's own stdout, its stderr to "
                      "nowhere (discarded)") != std::string::npos);
     CHECK(d.stop() == 0);
+}
+
+TEST_CASE(
+    "{instance} and {name} in a log file: one file per worker of a pool; chipctl logs POOL "
+    "shows each, prefixed, and follows them all") {
+    TempDir logs;
+    json pool = worker("web", helper({"print:hello", "sleep"}),
+                       {{"instances", 2},
+                        {"stdout", {{"file", logs.path() + "/{name}.{instance}.log"}}},
+                        {"stderr", {{"file", logs.path() + "/{name}.{instance}.log"}}}});
+    Chipd d(spec(json::array({pool})));
+    d.start_ready();
+    std::string f0 = logs.path() + "/web.0.log", f1 = logs.path() + "/web.1.log";
+    REQUIRE(wait_until([&] { return read_lines(f0).size() == 2 && read_lines(f1).size() == 2; }));
+    CHECK(read_lines(f0) == std::vector<std::string>{"out:hello", "err:hello"});
+    // One instance: its file, as it is.
+    auto one = d.run_ctl({"logs", "web.1"});
+    CHECK(one.exit_code == 0);
+    CHECK(split_lines(one.out) == std::vector<std::string>{"out:hello", "err:hello"});
+    // The pool: every instance's lines, each with its worker.
+    auto all = d.run_ctl({"logs", "web", "-n", "1"});
+    INFO(all.out << all.err);
+    CHECK(all.exit_code == 0);
+    CHECK(split_lines(all.out) == std::vector<std::string>{"web.0: err:hello", "web.1: err:hello"});
+    // Followed: a restart of web.1 prints again, and it shows with its prefix.
+    std::string out = logs.path() + "/followed";
+    ChildOptions opts;
+    opts.out_file = out;
+    opts.err_to_out = true;
+    Child f({chipctl_path(), "--socket", d.socket(), "logs", "web", "-n", "1", "-f"}, opts);
+    REQUIRE(wait_until([&] { return read_lines(out).size() == 2; }));
+    pid_t old = d.pid_of("web.1");
+    REQUIRE(d.run_ctl({"restart", "web.1"}).exit_code == 0);
+    REQUIRE(d.wait_new_pid("web.1", old) != 0);
+    bool seen = wait_until([&] {
+        auto l = read_lines(out);
+        return std::count(l.begin(), l.end(), "web.1: out:hello") == 1 &&
+               std::count(l.begin(), l.end(), "web.1: err:hello") == 2;
+    });
+    f.kill();
+    INFO(read_file(out));
+    CHECK(seen);
+    CHECK(d.stop() == 0);
+}
+
+TEST_CASE(
+    "log file placeholders: {instance} outside a pool, an unknown one, one in the folder "
+    "are spec errors") {
+    TempDir logs;
+    auto check = [&](const json &w) {
+        TempDir dir;
+        write_file(dir.file("spec.json"), spec(json::array({w})).dump());
+        return run_process({chipd_path(), "--check", dir.file("spec.json")});
+    };
+    auto single = check(
+        worker("w", helper("sleep"), {{"stdout", {{"file", logs.path() + "/w.{instance}.log"}}}}));
+    CHECK(single.exit_code == 2);
+    CHECK(single.err.find("/stdout/file: expected {instance} only in a pool's log file") !=
+          std::string::npos);
+    auto unknown =
+        check(worker("w", helper("sleep"), {{"stdout", {{"file", logs.path() + "/{host}.log"}}}}));
+    CHECK(unknown.exit_code == 2);
+    CHECK(unknown.err.find("expected no braces but the placeholders {name} and {instance}") !=
+          std::string::npos);
+    auto named =
+        check(worker("w", helper("sleep"), {{"stdout", {{"file", logs.path() + "/{name}.log"}}}}));
+    CHECK(named.exit_code == 0);
 }
