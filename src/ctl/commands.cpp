@@ -252,15 +252,59 @@ int pick_registry(chip_client *c, const std::string &command,
 
 }  // namespace
 
-int cmd_status(const Context &ctx, const std::string &path) {
-    Reply reply = call(ctx, json{{"op", "status"}, {"path", path}});
+namespace {
+
+// `status -v`: a block per worker under the table.
+void print_details(const json &node) {
+    auto text = [&](const char *key) {
+        auto it = node.find(key);
+        return it != node.end() && it->is_string() ? it->get<std::string>() : std::string("-");
+    };
+    std::cout << '\n' << text("path") << '\n';
+    std::cout << "  command:   " << format_command(node.value("command", json()), 0) << '\n';
+    std::cout << "  cwd:       " << text("cwd") << '\n';
+    std::cout << "  user:      "
+              << (node.value("user", json()).is_string() ? text("user") : "(chipd's)") << '\n';
+    std::cout << "  stdout:    " << text("stdout") << "\n  stderr:    " << text("stderr") << '\n';
+    if (auto p = node.find("processes"); p != node.end() && p->is_array() && !p->empty()) {
+        std::cout << "  processes:\n";
+        for (const auto &x : *p)
+            std::cout << "    " << x.value("pid", 0) << "  " << x.value("command", "") << '\n';
+    }
+    if (auto e = node.find("exports"); e != node.end() && e->is_object())
+        for (const auto &[k, v] : e->items())
+            std::cout << "  export:    " << k << '=' << (v.is_string() ? v.get<std::string>() : "")
+                      << '\n';
+    // The last lines of its log: its stdout's file, else its stderr's.
+    std::string file = text("stdout");
+    if (file.empty() || file[0] != '/') file = text("stderr");
+    if (!file.empty() && file[0] == '/') {
+        std::cout << "  last lines of " << file << ":\n";
+        std::cout.flush();
+        auto shown = show_files({{"   ", file}}, 5, false, STDOUT_FILENO, kFollowPoll);
+        if (!shown) std::cout << "    (" << shown.error().message << ")\n";
+    }
+}
+
+}  // namespace
+
+int cmd_status(const Context &ctx, const std::string &path, bool verbose) {
+    // With the usage columns (CPU, RSS, start, command), which chipd reads
+    // from /proc only when asked.
+    json request{{"op", "status"}, {"path", path}, {"usage", true}};
+    if (verbose) request["verbose"] = true;
+    Reply reply = call(ctx, request);
     if (reply.exit != kExitOk) return reply.exit;
     if (!reply.ok()) return failed(reply);
     const json nodes = reply.body.value("nodes", json::array());
-    if (ctx.json)
+    if (ctx.json) {
         std::cout << nodes.dump() << '\n';
-    else
-        std::cout << format_status_table(nodes);
+        return kExitOk;
+    }
+    std::cout << format_status_table(nodes);
+    if (verbose)
+        for (const auto &n : nodes)
+            if (n.is_object() && n.value("kind", "") == "worker") print_details(n);
     return kExitOk;
 }
 

@@ -34,7 +34,7 @@ struct Context {
     double timeout_s = 0;  // the seconds it was set from, for the message
 };
 
-int cmd_status(const Context &ctx, const std::string &path);
+int cmd_status(const Context &ctx, const std::string &path, bool verbose = false);
 // From the registry's shared memory through libchip.
 int cmd_members(const Context &ctx, const std::optional<std::string> &registry,
                 const std::string &group, bool cluster = false);

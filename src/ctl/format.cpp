@@ -74,13 +74,58 @@ std::size_t path_depth(std::string_view path) {
     return static_cast<std::size_t>(std::count(path.begin(), path.end(), '/')) + 1;
 }
 
-std::string format_status_table(const json &nodes) {
-    constexpr std::size_t kColumns = 6;
-    using Row = std::array<std::string, kColumns>;
-    std::vector<Row> rows{{"PATH", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"}};
+std::string format_cpu(const json &cpu_s) {
+    if (!cpu_s.is_number()) return "-";
+    double s = cpu_s.get<double>();
+    char buf[32];
+    if (s < 60)
+        std::snprintf(buf, sizeof buf, "%.2fs", s);
+    else
+        return format_uptime(static_cast<std::int64_t>(s));
+    return buf;
+}
 
+std::string format_bytes(const json &bytes) {
+    if (!bytes.is_number()) return "-";
+    double b = bytes.get<double>();
+    const char *units[] = {"B", "K", "M", "G", "T"};
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.1f%s", b, units[u]);
+    return buf;
+}
+
+std::string format_command(const json &command, std::size_t limit) {
+    if (!command.is_array()) return "-";
+    std::string out;
+    for (const auto &a : command) {
+        if (!a.is_string()) continue;
+        std::string s = a.get<std::string>();
+        // Shortened: the program by its name, not its folder.
+        if (limit && out.empty() && s.find('/') != std::string::npos)
+            s = s.substr(s.rfind('/') + 1);
+        if (!out.empty()) out += ' ';
+        bool plain = !s.empty() && s.find_first_of(" \t'\"\\$") == std::string::npos;
+        out += plain ? s : "'" + s + "'";
+    }
+    if (limit && out.size() > limit) out = out.substr(0, limit - 3) + "...";
+    return out;
+}
+
+std::string format_status_table(const json &nodes) {
     const json empty = json::array();
     const json &list = nodes.is_array() ? nodes : empty;
+    // The usage columns when chipd gave them (status with "usage").
+    bool usage = false;
+    for (const auto &node : list) usage = usage || (node.is_object() && node.contains("command"));
+    const std::size_t kColumns = usage ? 10 : 6;
+    using Row = std::vector<std::string>;
+    std::vector<Row> rows{{"PATH", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"}};
+    if (usage) rows[0].insert(rows[0].end(), {"CPU", "RSS", "STARTED", "COMMAND"});
     std::size_t base = SIZE_MAX;
     for (const auto &node : list)
         if (node.is_object()) base = std::min(base, path_depth(field_string(node, "path")));
@@ -99,9 +144,18 @@ std::string format_status_table(const json &nodes) {
         rows.push_back({shown, field_string(node, "state"), field_integer(node, "pid"),
                         format_uptime(get("uptime_s")), field_integer(node, "restarts"),
                         format_last_exit(get("last_exit"))});
+        if (usage) {
+            // "2024-05-01T12:00:00.123Z" -> "12:00:00Z" (UTC, as chipd's log)
+            std::string started = field_string(node, "started_at");
+            started = started.size() >= 20 ? started.substr(11, 8) + "Z" : "-";
+            rows.back().insert(
+                rows.back().end(),
+                {format_cpu(get("cpu_s")), format_bytes(get("rss_bytes")), started,
+                 node.contains("command") ? format_command(get("command"), 40) : std::string("-")});
+        }
     }
 
-    std::array<std::size_t, kColumns> width{};
+    std::vector<std::size_t> width(kColumns);
     for (const auto &row : rows)
         for (std::size_t c = 0; c < kColumns; ++c) width[c] = std::max(width[c], row[c].size());
 

@@ -18,6 +18,14 @@ namespace chip::ctl {
 std::string format_uptime(std::int64_t seconds);
 // The "uptime_s" field: "-" when null or not a number.
 std::string format_uptime(const nlohmann::json &uptime_s);
+// CPU seconds as "0.12s", or "3m02s" from a minute on; "-" for null.
+std::string format_cpu(const nlohmann::json &cpu_s);
+// A byte count as "512B", "12.3M"; "-" for null.
+std::string format_bytes(const nlohmann::json &bytes);
+// An argv as one line (arguments with spaces or quotes in single quotes);
+// with a LIMIT, shortened: the program without its folder, the line cut to
+// LIMIT characters with "..." (0: whole).
+std::string format_command(const nlohmann::json &command, std::size_t limit);
 
 // The "last_exit" field: "exit 3", "signal TERM" (a number becomes its name), "-" when null.
 std::string format_last_exit(const nlohmann::json &last_exit);

@@ -72,11 +72,16 @@ int run(int argc, char **argv) {
     std::size_t lines = 10;
     bool follow = false;
     bool cluster = false;
+    bool verbose = false;
 
     auto *status =
         app.add_subcommand("status", "show the tree (or the subtree at PATH) as a table");
     status->add_option("PATH", path, "node path (default: /, the whole tree)");
-    status->callback([&] { action = [&](const Context &c) { return cmd_status(c, path); }; });
+    status->add_flag("-v,--verbose", verbose,
+                     "also each worker's full command, cwd, user, log files, processes, "
+                     "exports and last log lines");
+    status->callback(
+        [&] { action = [&](const Context &c) { return cmd_status(c, path, verbose); }; });
 
     auto *members = app.add_subcommand("members", "list the member pids of GROUP, in join order");
     members->add_option("-r,--registry", registry, "registry (default: the only one)");

@@ -228,6 +228,13 @@ std::optional<Cgroups::Usage> Cgroups::usage(std::uint64_t id) const {
     return u;
 }
 
+std::optional<std::vector<pid_t>> Cgroups::pids(std::uint64_t id) const {
+    if (!on()) return std::nullopt;
+    auto it = groups_.find(id);
+    if (it == groups_.end()) return std::nullopt;
+    return os::cgroup_pids(folder_.get(), it->second.name, true);
+}
+
 void Cgroups::forget(std::uint64_t id) {
     if (!on()) return;
     auto it = groups_.find(id);

@@ -74,6 +74,8 @@ public:
         std::optional<double> cpu_s;
     };
     std::optional<Usage> usage(std::uint64_t id) const;
+    // The processes in node ID's cgroup; nullopt when it has none.
+    std::optional<std::vector<pid_t>> pids(std::uint64_t id) const;
     // Node ID left the tree: its cgroup is killed and removed once empty.
     void forget(std::uint64_t id);
     // chipd's exit: every cgroup killed and removed, waiting a little for

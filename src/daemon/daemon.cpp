@@ -10,6 +10,7 @@
 #include "common/names.hpp"
 #include "daemon/fd_budget.hpp"
 #include "os/clock.hpp"
+#include "os/procfs.hpp"
 #include "os/file.hpp"
 #include "os/private_folder.hpp"
 #include "os/process.hpp"
@@ -491,6 +492,23 @@ std::string Daemon::spec_dir() {
 
 const std::vector<std::pair<std::string, std::string>> *Daemon::exports_of(std::uint64_t id) {
     return launcher_->exports_of(id);
+}
+
+std::vector<pid_t> Daemon::processes_of(std::uint64_t id, pid_t pid, bool all) {
+    std::vector<pid_t> out{pid};
+    std::vector<pid_t> more;
+    if (auto in_cgroup = cgroups_->pids(id))
+        more = std::move(*in_cgroup);
+    else if (all)
+        more = os::process_group_members(pid);
+    for (pid_t p : more)
+        if (p != pid) out.push_back(p);
+    return out;
+}
+
+std::string Daemon::wall_time_of(core::Time t) {
+    auto ago = std::chrono::duration_cast<std::chrono::system_clock::duration>(now() - t);
+    return timestamp(os::wall_now() - ago);
 }
 
 std::optional<RequestEffects::CgroupUsage> Daemon::cgroup_of(std::uint64_t id) {

@@ -94,6 +94,8 @@ private:
     const std::vector<std::pair<std::string, std::string>> *exports_of(std::uint64_t id) override;
     pid_t pid_max() override { return pid_max_; }
     std::optional<CgroupUsage> cgroup_of(std::uint64_t id) override;
+    std::vector<pid_t> processes_of(std::uint64_t id, pid_t pid, bool all) override;
+    std::string wall_time_of(core::Time t) override;
     std::optional<nlohmann::json> cluster_status() override;
     bool cluster_signal(std::uint64_t conn, const std::string &registry, const std::string &group,
                         int sig, std::chrono::milliseconds timeout) override;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "common/names.hpp"
+#include "os/procfs.hpp"
 #include "spec/diff.hpp"
 #include "spec/loader.hpp"
 #include "spec/spec.hpp"
@@ -188,12 +189,60 @@ Requests::Reply Requests::handle(std::uint64_t conn, const os::PeerCred &peer, c
 
 // ---- the tree ---------------------------------------------------------------------
 
+// What "usage" (and "verbose") add to a worker's NODE object J.
+void add_usage(json &j, const core::Node &n, core::Time now, bool verbose, RequestEffects &fx) {
+    const spec::Launch &l = *n.worker->launch;
+    j["command"] = l.command;
+    bool live = n.pid != 0;
+    j["started_at"] = live ? json(fx.wall_time_of(n.since)) : json(nullptr);
+    std::vector<pid_t> pids = live ? fx.processes_of(n.id, n.pid, verbose) : std::vector<pid_t>{};
+    std::uint64_t rss = 0;
+    double cpu = 0;
+    bool any = false;
+    for (pid_t p : pids) {
+        if (auto r = os::process_rss_bytes(p)) {
+            rss += *r;
+            any = true;
+        }
+        if (auto s = os::process_cpu_seconds(p)) cpu += *s;
+    }
+    j["rss_bytes"] = any ? json(rss) : json(nullptr);
+    // The cgroup's CPU count covers the exited processes too; else the live ones'.
+    if (live && (!j.contains("cpu_s") || j["cpu_s"].is_null()) && any) j["cpu_s"] = cpu;
+    (void)now;
+    if (!verbose) return;
+    j["cwd"] = l.cwd;
+    j["user"] = l.user ? json(*l.user) : json(nullptr);
+    using Mode = spec::OutputSpec::Mode;
+    auto file = [&](const spec::OutputSpec &o) {
+        return o.mode == Mode::File      ? json(spec::log_file_of(o, n.base, n.instance))
+               : o.mode == Mode::Inherit ? json("inherit")
+                                         : json("null");
+    };
+    j["stdout"] = file(l.out);
+    j["stderr"] = file(l.err);
+    json procs = json::array();
+    for (pid_t p : pids) procs.push_back({{"pid", p}, {"command", os::process_command(p)}});
+    j["processes"] = procs;
+}
+
 Requests::Reply Requests::status(const Call &c) {
     auto nodes = tree_.resolve(path_of(c.req));
     if (!nodes) return {error(nodes.error())};
+    // Usage reads /proc per worker: only when asked (chipctl status does).
+    auto flag = [&](const char *key) {
+        auto it = c.req.find(key);
+        return it != c.req.end() && it->is_boolean() && it->get<bool>();
+    };
+    bool verbose = flag("verbose");
+    bool usage = verbose || flag("usage");
     json list = json::array();
     for (core::Node *n : *nodes)
-        core::Tree::walk(*n, [&](core::Node &x) { list.push_back(node_json(x, c.now, fx_)); });
+        core::Tree::walk(*n, [&](core::Node &x) {
+            json j = node_json(x, c.now, fx_);
+            if (usage && x.worker) add_usage(j, x, c.now, verbose, fx_);
+            list.push_back(std::move(j));
+        });
     return {json{{"ok", true}, {"nodes", list}}};
 }
 

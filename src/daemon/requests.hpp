@@ -81,6 +81,19 @@ public:
         (void)id;
         return std::nullopt;
     }
+    // The processes of worker ID whose main process is PID (which comes
+    // first): its cgroup's, else its process group's; with ALL false, only
+    // what is cheap to find (the cgroup's, else PID alone).
+    virtual std::vector<pid_t> processes_of(std::uint64_t id, pid_t pid, bool all) {
+        (void)id;
+        (void)all;
+        return pid ? std::vector<pid_t>{pid} : std::vector<pid_t>{};
+    }
+    // The wall-clock time of the monotonic time T ("2024-05-01T12:00:00.123Z").
+    virtual std::string wall_time_of(core::Time t) {
+        (void)t;
+        return {};
+    }
     // ---- the cluster (README.md, "Cluster") ----
     // What `chipctl cluster` shows; nullopt when the spec has no "cluster".
     virtual std::optional<nlohmann::json> cluster_status() { return std::nullopt; }

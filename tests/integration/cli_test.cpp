@@ -69,10 +69,17 @@ TEST_CASE(
         std::set<std::string> got;
         for (const auto &[k, v] : n.items()) got.insert(k);
         bool sup = n["path"] == "/" || n["path"] == "g";
-        // A worker's cgroup and CPU time (null without cgroups).
+        // A worker's cgroup and CPU time (null without cgroups), and what
+        // chipctl status asks for: its command, start, memory.
         std::set<std::string> want = keys;
-        if (!sup) want.insert({"cgroup", "cpu_s"});
+        if (!sup) want.insert({"cgroup", "cpu_s", "command", "started_at", "rss_bytes"});
         CHECK(got == want);
+        if (!sup) {
+            CHECK(n["command"] == json::array({helper_path(), "sleep"}));
+            CHECK(n["started_at"].get<std::string>().size() == 24);  // 2024-05-01T12:00:00.123Z
+            CHECK(n["rss_bytes"].get<std::uint64_t>() > 0);
+            CHECK(n["cpu_s"].is_number());
+        }
         CHECK(n["kind"] == (sup ? "supervisor" : "worker"));
         CHECK(n["state"] == "running");
         CHECK(n["restarts"] == 0);
@@ -96,6 +103,44 @@ TEST_CASE(
     auto near = d.run_ctl({"signal", "HUP", "i"});
     CHECK(near.exit_code == 1);
     CHECK(near.err.find("unknown path \"i\"; did you mean \"g/i\"?") != std::string::npos);
+    CHECK(d.stop() == 0);
+}
+
+TEST_CASE(
+    "status shows each worker's CPU, memory, start and command; -v its cwd, user, files, "
+    "processes, exports and last log lines") {
+    TempDir logs;
+    std::string log = logs.file("w.log");
+    Chipd d(
+        spec(json::array({worker("w",
+                                 helper({"print:one", "print:two",
+                                         "fork-orphan:" + logs.file("child") + ":600000", "sleep"}),
+                                 {{"stdout", {{"file", log}}}, {"cwd", "/"}})})));
+    d.start_ready();
+    REQUIRE(
+        wait_until([&] { return read_lines(log).size() == 2 && file_exists(logs.file("child")); }));
+    auto t = d.run_ctl({"status"});
+    INFO(t.out << t.err);
+    CHECK(t.exit_code == 0);
+    auto lines = split_lines(t.out);
+    REQUIRE(lines.size() >= 3);
+    for (const char *col : {"CPU", "RSS", "STARTED", "COMMAND"})
+        CHECK(lines[0].find(col) != std::string::npos);
+    CHECK(lines[2].find("chip_test_helper print:one") != std::string::npos);  // shortened
+    auto v = d.run_ctl({"status", "w", "-v"});
+    INFO(v.out << v.err);
+    CHECK(v.exit_code == 0);
+    CHECK(v.out.find("  command:   " + helper_path() + " print:one,print:two") !=
+          std::string::npos);
+    CHECK(v.out.find("  cwd:       /\n") != std::string::npos);
+    CHECK(v.out.find("  stdout:    " + log) != std::string::npos);
+    // The worker and the child it forked (still in its cgroup or process group).
+    std::string child = read_file(logs.file("child"));
+    while (!child.empty() && child.back() == '\n') child.pop_back();
+    CHECK(v.out.find("    " + std::to_string(d.pid_of("w")) + "  ") != std::string::npos);
+    CHECK(v.out.find("    " + child + "  ") != std::string::npos);
+    CHECK(v.out.find("last lines of " + log + ":\n   : out:one\n   : out:two\n") !=
+          std::string::npos);
     CHECK(d.stop() == 0);
 }
 

@@ -227,3 +227,18 @@ TEST_CASE("event stream objects as chipd's text log lines") {
     CHECK(format_event_line(json(3)) == "");
     CHECK_NOTHROW(format_event_line(json{{"event", 3}, {"pid", "x"}, {"changes", 2}}));
 }
+
+TEST_CASE("usage columns: CPU, memory, command shortened") {
+    using chip::ctl::format_bytes;
+    using chip::ctl::format_command;
+    using chip::ctl::format_cpu;
+    CHECK(format_cpu(json(0.123)) == "0.12s");
+    CHECK(format_cpu(json(125.0)) == "2m05s");
+    CHECK(format_cpu(json()) == "-");
+    CHECK(format_bytes(json(512)) == "512B");
+    CHECK(format_bytes(json(4.5 * 1024 * 1024)) == "4.5M");
+    CHECK(format_bytes(json()) == "-");
+    json argv = json::array({"/usr/bin/redis-server", "--save", "", "--port", "6380"});
+    CHECK(format_command(argv, 0) == "/usr/bin/redis-server --save '' --port 6380");
+    CHECK(format_command(argv, 20) == "redis-server --sa...");
+}
