@@ -13,6 +13,7 @@ nothing is left. Every wait has a deadline.
 """
 
 import argparse
+import base64
 import ctypes
 import json
 import os
@@ -672,6 +673,175 @@ def registry_session(ctx, scale):
     return res
 
 
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def etcd_answers(port):
+    """Whether etcd's v3 JSON gateway on PORT answers a range request."""
+    import urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v3/kv/range", data=b'{"key":"AA=="}',
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=1) as r:
+            return b"header" in r.read()
+    except OSError:
+        return False
+
+
+def etcd_put_ms(port, n):
+    """p50 of N puts to etcd's v3 JSON gateway over one kept-alive connection,
+    in ms: the floor of a membership reaching etcd (one commit, its fsync)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    times = []
+    try:
+        for i in range(n):
+            body = json.dumps({"key": "Zmxvb3I=", "value": base64.b64encode(str(i).encode()).decode()})  # "floor"
+            t0 = time.monotonic_ns()
+            conn.request("POST", "/v3/kv/put", body, {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            if b'"revision"' not in r.read():
+                raise OSError("etcd refused a put")
+            times.append((time.monotonic_ns() - t0) / 1e6)
+    finally:
+        conn.close()
+    return pct(times, 0.5)
+
+
+def etcd_watch_ms(port, n):
+    """p50 of put -> its event on a watch stream of the JSON gateway, in ms
+    (both by this driver, one connection each): the floor of a membership on
+    one host reaching another's chipd through etcd."""
+    import http.client
+    watch = socket.create_connection(("127.0.0.1", port), timeout=10)
+    put = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    times = []
+    try:
+        body = json.dumps({"create_request": {"key": "d2F0Y2g="}}).encode()  # "watch"
+        watch.sendall(b"POST /v3/watch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        buf = b""
+        while b'"created":true' not in buf:
+            chunk = watch.recv(65536)
+            if not chunk:
+                raise OSError("etcd closed the watch")
+            buf += chunk
+        for i in range(n):
+            t0 = time.monotonic_ns()
+            put.request("POST", "/v3/kv/put", json.dumps({"key": "d2F0Y2g=", "value": base64.b64encode(str(i).encode()).decode()}),
+                        {"Content-Type": "application/json"})
+            if b'"revision"' not in put.getresponse().read():
+                raise OSError("etcd refused a put")
+            buf = b""
+            while b'"events"' not in buf:
+                chunk = watch.recv(65536)
+                if not chunk:
+                    raise OSError("etcd closed the watch")
+                buf += chunk
+            times.append((time.monotonic_ns() - t0) / 1e6)
+    finally:
+        watch.close()
+        put.close()
+    return pct(times, 0.5)
+
+
+def cluster_session(ctx, n_rounds):
+    """Two chipds (hosts a and b, lease_ttl 2) on one etcd on loopback ports
+    with its own data folder: join on a -> seen in b's cluster view over
+    N_ROUNDS join/leave rounds (cluster_bench, a worker of a), then chipd a
+    killed with SIGKILL and the time until its members leave b's view."""
+    d = tempfile.mkdtemp(prefix="chip-bench-cluster-", dir="/tmp")
+    res = {}
+    etcd = pa = pb = None
+    sock_a = sock_b = None
+    left_shm = []
+    env = dict(os.environ)
+    env.pop("NOTIFY_SOCKET", None)
+    try:
+        client, peer = free_port(), free_port()
+        url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
+        etcd = subprocess.Popen(
+            [ctx.etcd, "--name", "bench", "--data-dir", os.path.join(d, "etcd-data"),
+             "--listen-client-urls", url, "--advertise-client-urls", url,
+             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+             "--initial-cluster", f"bench={peer_url}", "--log-level", "error"],
+            stdout=open(os.path.join(d, "etcd.log"), "w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not etcd_answers(client):
+            if etcd.poll() is not None or time.monotonic() > deadline:
+                res["error"] = "cluster: etcd did not serve in 30 s"
+                return res
+            time.sleep(0.05)
+        res["etcd_put_ms_p50"] = etcd_put_ms(client, n_rounds)
+        res["etcd_watch_ms_p50"] = etcd_watch_ms(client, n_rounds)
+        out = os.path.join(d, "rounds.json")
+
+        def host(node, children):
+            hd = os.path.join(d, node)
+            os.mkdir(hd)
+            spec = {"registries": ["bench"],
+                    "cluster": {"etcd": [url], "name": "bench", "node": node, "lease_ttl": 2},
+                    "root": {"children": children}}
+            path = os.path.join(hd, "spec.json")
+            with open(path, "w") as f:
+                json.dump(spec, f)
+            return start_chipd(ctx, hd, path, env, 30)
+
+        pb, sock_b = host("b", [])
+        pa, sock_a = host("a", [{"name": "bench", "restart": "temporary",
+                                 "command": [ctx.cluster_bench, "rounds", out, sock_b, str(n_rounds)]}])
+        deadline = time.monotonic() + 300
+        while not os.path.exists(out):
+            if pa.poll() is not None or pb.poll() is not None or time.monotonic() > deadline:
+                res["error"] = "cluster: the join/leave rounds did not finish"
+                return res
+            time.sleep(0.1)
+        with open(out) as f:
+            res.update(json.load(f))
+        if "error" in res:
+            return res
+        # A killed chipd leaves its regions behind: removed below, by name.
+        for reg in chipd_request(sock_a, {"op": "registries"}).get("registries", []):
+            if reg.get("shm"):
+                left_shm += [reg["shm"], reg["shm"] + "@cluster"]
+        out = os.path.join(d, "expire.json")
+        r = subprocess.run([ctx.cluster_bench, "expire", out, sock_b, str(pa.pid), "a"], timeout=60)
+        pa.wait(10)
+        with open(out) as f:
+            res.update(json.load(f))
+        if r.returncode != 0 and "error" not in res:
+            res["error"] = "cluster: the expiry was not measured"
+    except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+        res["error"] = f"cluster: {e}"
+    finally:
+        if "error" in res:
+            for name in ("a/chipd.log", "b/chipd.log", "etcd.log"):
+                try:
+                    with open(os.path.join(d, name)) as f:
+                        log(f"bench: {name}:\n" + f.read()[-1500:])
+                except OSError:
+                    pass
+        # b first (a clean exit revokes its lease on etcd), then etcd, by pid.
+        for proc in (pb, pa, etcd):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
+        kill_everything()
+        for f in left_shm:
+            try:
+                os.unlink(f)
+            except OSError:
+                pass
+        shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
 # ---------------------------------------------------------------- the report
 
 
@@ -731,7 +901,11 @@ def main():
     ap.add_argument("--chipd", required=True)
     ap.add_argument("--out", help="write the Markdown report here")
     ap.add_argument("--tools", default="chip,supervisord,runit,s6,daemontools")
-    ap.add_argument("--skip", default="", help="comma list of: restart,start,big,registry,live,events")
+    parts = ["restart", "start", "big", "registry", "live", "events", "cluster"]
+    ap.add_argument("--skip", default="", help="comma list of: " + ",".join(parts))
+    ap.add_argument("--only", default="", help="comma list of the parts to run (the others skipped)")
+    ap.add_argument("--etcd", default=shutil.which("etcd") or "/usr/bin/etcd",
+                    help="etcd for the cluster part (Debian etcd-server)")
     args = ap.parse_args()
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -748,8 +922,13 @@ def main():
     ctx.bare_loop = os.path.join(args.bin, "bare_loop")
     ctx.registry_bench = os.path.realpath(os.path.join(args.bin, "registry_bench"))
     ctx.chipd = os.path.realpath(args.chipd)
+    ctx.cluster_bench = os.path.realpath(os.path.join(args.bin, "cluster_bench"))
+    ctx.etcd = args.etcd
     wanted = args.tools.split(",")
     skip = set(filter(None, args.skip.split(",")))
+    if args.only:
+        only = set(filter(None, args.only.split(",")))
+        skip |= set(parts) - only
     tools = [cls(ctx) for cls in (Chip, Supervisord, Runit, S6, Daemontools)
              if cls.name in wanted]
     missing = [t.name for t in tools if not t.available()]
@@ -874,6 +1053,18 @@ def main():
                         errors.append(res["error"])
                     else:
                         events.setdefault(n, []).append(res)
+        cluster = []
+        cluster_missing = None
+        if "cluster" not in skip and any(t.name == "chip" for t in tools):
+            if not os.access(ctx.etcd, os.X_OK):
+                cluster_missing = f"etcd ({ctx.etcd}) is not installed"
+            for r in range(reps if cluster_missing is None else 0):
+                log(f"bench: cluster (loopback etcd, 2 chipds), run {r + 1}/{reps}")
+                res = cluster_session(ctx, 100 if quick else 300)
+                if "error" in res:
+                    errors.append(res["error"])
+                else:
+                    cluster.append(res)
     except KeyboardInterrupt:
         log("bench: interrupted; stopping everything")
         kill_everything()
@@ -967,6 +1158,26 @@ def main():
                          "crash (start, exit, restart), from the workers' start lines; CPU is chipd's "
                          "(/proc/PID/schedstat) over the window, which includes its own log on stderr.")
 
+    if cluster:
+        def cl(key):
+            return {"chip": [r[key] for r in cluster]}
+        rep.add("cluster: join on a → in b's view p50", "ms", cl("join_ms_p50"))
+        rep.add("cluster: join on a → in b's view p99", "ms", cl("join_ms_p99"))
+        rep.add("cluster: join on a → in b's view max", "ms", cl("join_ms_max"))
+        rep.add("(floor) one etcd put over HTTP p50", "ms", cl("etcd_put_ms_p50"))
+        rep.add("(floor) etcd put → event on a watch, p50", "ms", cl("etcd_watch_ms_p50"))
+        rep.add("cluster: leave on a → gone from b's view p50", "ms", cl("leave_ms_p50"))
+        rep.add("cluster: leave on a → gone from b's view p99", "ms", cl("leave_ms_p99"))
+        rep.add("cluster: chipd a SIGKILLed → its members gone from b's view (lease_ttl 2 s)", "s",
+                {"chip": [r["expire_ms"] / 1000 for r in cluster]})
+        rep.notes.append(f"Cluster: one etcd on loopback ports, chipds a and b (lease_ttl 2) on it; "
+                         f"{cluster[0]['rounds']} join/leave rounds per run by cluster_bench, a worker "
+                         "of a, timed from before chip_join/chip_leave on a to the change seen by "
+                         "busy-polling b's view (chip_members_cluster); then chipd a killed with SIGKILL "
+                         f"with {cluster[0]['members']} members, polled every ms until b's view has none.")
+    elif cluster_missing:
+        rep.notes.append(f"Cluster: not measured, {cluster_missing}.")
+
     # ---- targets
     def med(d, k):
         return median_of(d.get(k, []))
@@ -1011,6 +1222,13 @@ def main():
         dm = statistics.median(r["death_us_max"] for r in registry)
         dp = statistics.median(r["death_us_p50"] for r in registry)
         target("member death → removed", f"p50 {fmt(dp)} µs, max {fmt(dm)} µs", dm <= 1000, "≤ 1 ms (max)")
+
+    if cluster:
+        cj = statistics.median(r["join_ms_p50"] for r in cluster)
+        target("cluster: join on a → in b's view p50", f"{fmt(cj)} ms", cj <= 10, "≤ 10 ms")
+        ce = max(r["expire_ms"] for r in cluster) / 1000
+        target("cluster: SIGKILLed chipd's members expire (max)", f"{fmt(ce)} s", ce <= 3,
+               "≤ lease_ttl + 1 s = 3 s")
 
     uname = os.uname()
     try:
