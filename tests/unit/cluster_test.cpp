@@ -382,3 +382,28 @@ TEST_CASE("session: a signal while disconnected fails at once") {
     REQUIRE(outcomes.size() == 1);
     CHECK(outcomes[0].error.find("not connected") != std::string::npos);
 }
+
+TEST_CASE("session: another host writing as this node is warned about, at most every 10 s") {
+    World w;
+    Call watch = w.connect();
+    // Node "a" is this session's; lease 7 is its own, lease 99 someone else's.
+    w.s.on_stream(watch.id,
+                  watch_line({{true, "/chip/prod/jobs/g/a/7", member_value("a", 7, "/p"), 7}}),
+                  w.now);
+    CHECK(w.s.take_warnings().empty());
+    w.s.on_stream(watch.id,
+                  watch_line({{true, "/chip/prod/jobs/g/a/8", member_value("a", 8, "/q"), 99}}),
+                  w.now);
+    auto warnings = w.s.take_warnings();
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0].find("another host writes as node \"a\"") != std::string::npos);
+    w.s.on_stream(watch.id,
+                  watch_line({{true, "/chip/prod/jobs/g/a/9", member_value("a", 9, "/q"), 99}}),
+                  w.now);
+    CHECK(w.s.take_warnings().empty());
+    w.now += 11s;
+    w.s.on_stream(watch.id,
+                  watch_line({{true, "/chip/prod/jobs/g/a/10", member_value("a", 10, "/q"), 99}}),
+                  w.now);
+    CHECK(w.s.take_warnings().size() == 1);
+}
