@@ -333,14 +333,20 @@ void Daemon::warn(const std::string &msg) {
     write_log([&](LogStyle style) { return format_warning(msg, when, style); });
 }
 
-void Daemon::write_log(const std::function<std::string(LogStyle)> &format) {
+std::string Daemon::write_log(const std::function<std::string(LogStyle)> &format) {
     std::string line = format(style_);
     // Blocking, like inherited worker output: chipd's stderr is a terminal,
     // the journal or a container runtime, which all read promptly.
     (void)os::write_all(2, line.data(), line.size());
-    if (!log_file_) return;
-    if (style_.journal) line = format(LogStyle{style_.json, false});
-    log_file_->write_lines({}, line.data(), line.size(), now());
+    if (log_file_) {
+        if (style_.journal) {
+            std::string plain = format(LogStyle{style_.json, false});
+            log_file_->write_lines({}, plain.data(), plain.size(), now());
+        } else {
+            log_file_->write_lines({}, line.data(), line.size(), now());
+        }
+    }
+    return line;
 }
 
 // ---- core::Effects -----------------------------------------------------------
@@ -367,8 +373,12 @@ void Daemon::kill_group(pid_t pgid, int sig) {
 void Daemon::log(const core::Event &e) {
     // Written to the log, streamed, and counted for systemd's STATUS=.
     auto when = os::wall_now();
-    write_log([&](LogStyle style) { return format_event(e, when, style); });
-    if (streaming()) publish(e.node, format_event(e, when, LogStyle{true, false}));
+    std::string line = write_log([&](LogStyle style) { return format_event(e, when, style); });
+    if (streaming()) {
+        // The log's own line when it is the stream's JSON, else JSON once for all.
+        bool same = style_.json && !style_.journal;
+        publish(e.node, same ? line : format_event(e, when, LogStyle{true, false}));
+    }
     systemd_->on_event(e, now());
 }
 

@@ -115,7 +115,8 @@ private:
     void warn(const std::string &msg);
     // Writes the line FORMAT makes in chipd's log style to stderr, and to the
     // --log-file (never with journal priorities: a file keeps timestamps).
-    void write_log(const std::function<std::string(LogStyle)> &format);
+    // Returns the line written to stderr.
+    std::string write_log(const std::function<std::string(LogStyle)> &format);
     // The event stream: whether anyone follows it, and LINE (a JSON object,
     // with or without its newline) to those following NODE (null: all of it).
     bool streaming() const;

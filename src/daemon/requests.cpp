@@ -134,6 +134,53 @@ const char *const kBadGroup = "invalid group name (expected [A-Za-z0-9_.:-]{1,64
 // Past this a wait has no deadline: nanoseconds since the clock's origin must fit.
 constexpr double kForever = 1e9;
 
+// Where worker output O goes: "file", "inherit" (chipd's own stream) or "null".
+const char *output_target(const spec::OutputSpec &o) {
+    using Mode = spec::OutputSpec::Mode;
+    return o.mode == Mode::File ? "file" : o.mode == Mode::Inherit ? "inherit" : "null";
+}
+
+// Node N's file for O ({name} and {instance} filled in), or null.
+json output_file(const spec::OutputSpec &o, const core::Node &n) {
+    return o.mode == spec::OutputSpec::Mode::File ? json(spec::log_file_of(o, n.base, n.instance))
+                                                  : json(nullptr);
+}
+
+// What "usage" (and "verbose") add to a worker's NODE object J.
+void add_usage(json &j, const core::Node &n, bool verbose, RequestEffects &fx) {
+    const spec::Launch &l = *n.worker->launch;
+    j["command"] = l.command;
+    bool live = n.pid != 0;
+    j["started_at"] = live ? json(fx.wall_time_of(n.since)) : json(nullptr);
+    std::vector<pid_t> pids = live ? fx.processes_of(n.id, n.pid, verbose) : std::vector<pid_t>{};
+    std::uint64_t rss = 0;
+    double cpu = 0;
+    bool any = false;
+    for (pid_t p : pids) {
+        if (auto r = os::process_rss_bytes(p)) {
+            rss += *r;
+            any = true;
+        }
+        if (auto s = os::process_cpu_seconds(p)) cpu += *s;
+    }
+    j["rss_bytes"] = any ? json(rss) : json(nullptr);
+    // The cgroup's CPU count covers the exited processes too; else the live ones'.
+    if (live && (!j.contains("cpu_s") || j["cpu_s"].is_null()) && any) j["cpu_s"] = cpu;
+    if (!verbose) return;
+    j["cwd"] = l.cwd;
+    j["user"] = l.user ? json(*l.user) : json(nullptr);
+    // A file, else where the stream goes.
+    auto where = [&](const spec::OutputSpec &o) {
+        json f = output_file(o, n);
+        return f.is_null() ? json(output_target(o)) : f;
+    };
+    j["stdout"] = where(l.out);
+    j["stderr"] = where(l.err);
+    json procs = json::array();
+    for (pid_t p : pids) procs.push_back({{"pid", p}, {"command", os::process_command(p)}});
+    j["processes"] = procs;
+}
+
 }  // namespace
 
 // The dispatch table: every op of README.md, "Protocol". Searched in order:
@@ -189,43 +236,6 @@ Requests::Reply Requests::handle(std::uint64_t conn, const os::PeerCred &peer, c
 
 // ---- the tree ---------------------------------------------------------------------
 
-// What "usage" (and "verbose") add to a worker's NODE object J.
-void add_usage(json &j, const core::Node &n, core::Time now, bool verbose, RequestEffects &fx) {
-    const spec::Launch &l = *n.worker->launch;
-    j["command"] = l.command;
-    bool live = n.pid != 0;
-    j["started_at"] = live ? json(fx.wall_time_of(n.since)) : json(nullptr);
-    std::vector<pid_t> pids = live ? fx.processes_of(n.id, n.pid, verbose) : std::vector<pid_t>{};
-    std::uint64_t rss = 0;
-    double cpu = 0;
-    bool any = false;
-    for (pid_t p : pids) {
-        if (auto r = os::process_rss_bytes(p)) {
-            rss += *r;
-            any = true;
-        }
-        if (auto s = os::process_cpu_seconds(p)) cpu += *s;
-    }
-    j["rss_bytes"] = any ? json(rss) : json(nullptr);
-    // The cgroup's CPU count covers the exited processes too; else the live ones'.
-    if (live && (!j.contains("cpu_s") || j["cpu_s"].is_null()) && any) j["cpu_s"] = cpu;
-    (void)now;
-    if (!verbose) return;
-    j["cwd"] = l.cwd;
-    j["user"] = l.user ? json(*l.user) : json(nullptr);
-    using Mode = spec::OutputSpec::Mode;
-    auto file = [&](const spec::OutputSpec &o) {
-        return o.mode == Mode::File      ? json(spec::log_file_of(o, n.base, n.instance))
-               : o.mode == Mode::Inherit ? json("inherit")
-                                         : json("null");
-    };
-    j["stdout"] = file(l.out);
-    j["stderr"] = file(l.err);
-    json procs = json::array();
-    for (pid_t p : pids) procs.push_back({{"pid", p}, {"command", os::process_command(p)}});
-    j["processes"] = procs;
-}
-
 Requests::Reply Requests::status(const Call &c) {
     auto nodes = tree_.resolve(path_of(c.req));
     if (!nodes) return {error(nodes.error())};
@@ -240,7 +250,7 @@ Requests::Reply Requests::status(const Call &c) {
     for (core::Node *n : *nodes)
         core::Tree::walk(*n, [&](core::Node &x) {
             json j = node_json(x, c.now, fx_);
-            if (usage && x.worker) add_usage(j, x, c.now, verbose, fx_);
+            if (usage && x.worker) add_usage(j, x, verbose, fx_);
             list.push_back(std::move(j));
         });
     return {json{{"ok", true}, {"nodes", list}}};
@@ -547,22 +557,14 @@ Requests::Reply Requests::logs(const Call &c) {
         return {error(EINVAL, path + " is a supervisor: name a worker or a pool")};
     // Per worker (a pool's instances in order): each stream's file, or where
     // it goes when it is not a file.
-    using Mode = spec::OutputSpec::Mode;
-    auto file = [](const spec::OutputSpec &o, const core::Node &n) {
-        return o.mode == Mode::File ? json(spec::log_file_of(o, n.base, n.instance))
-                                    : json(nullptr);
-    };
-    auto to = [](const spec::OutputSpec &o) {
-        return o.mode == Mode::File ? "file" : o.mode == Mode::Inherit ? "inherit" : "null";
-    };
     json workers = json::array();
     for (const core::Node *n : *nodes) {
         const spec::Launch &l = *n->worker->launch;
         workers.push_back({{"path", n->path},
-                           {"stdout", file(l.out, *n)},
-                           {"stderr", file(l.err, *n)},
-                           {"stdout_to", to(l.out)},
-                           {"stderr_to", to(l.err)}});
+                           {"stdout", output_file(l.out, *n)},
+                           {"stderr", output_file(l.err, *n)},
+                           {"stdout_to", output_target(l.out)},
+                           {"stderr_to", output_target(l.err)}});
     }
     // An empty pool has nothing to show.
     if (workers.empty()) return {error(ESRCH, "no worker at " + path + " (an empty pool)")};

@@ -43,28 +43,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-from bench import descendants, kill_everything, log, proc_table, reap, shm_prefix  # noqa: E402
+from bench import (  # noqa: E402
+    chipd_request, descendants, kill_everything, log, proc_table, reap, shm_prefix)
 
 FLOOD_MAX_BYTES = 1 << 20
 FLOOD_KEEP = 1000  # the most a spec allows: ~1 GiB before rotation drops a line
 
 
 # ---------------------------------------------------------------- chipd
-
-
-def request(sock_path, req, timeout_s=30):
-    """One request on a connection of its own; its JSON answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout_s)
-        s.connect(sock_path)
-        s.sendall((json.dumps(req) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                raise OSError("chipd closed the connection")
-            buf += chunk
-    return json.loads(buf)
 
 
 def fds(pid):
@@ -260,13 +246,13 @@ class Load:
     def connection(self, what):
         if what == "status":
             t0 = time.monotonic()
-            r = request(self.sock, {"op": "status"})
+            r = chipd_request(self.sock, {"op": "status"}, timeout_s=30)
             self.status_ms.append((time.monotonic() - t0) * 1000)
             if not r.get("ok"):
                 self.error(f"status: {r}")
             return
         if what == "members":
-            r = request(self.sock, {"op": "groups"})
+            r = chipd_request(self.sock, {"op": "groups"}, timeout_s=30)
             if not r.get("ok"):
                 self.error(f"groups: {r}")
             return
@@ -318,7 +304,7 @@ class Load:
                 time.sleep(0.02)
             return
         try:
-            r = request(self.sock, {"op": "reload"}, timeout_s=60)
+            r = chipd_request(self.sock, {"op": "reload"}, timeout_s=60)
             self.count("reload (op)")
             if not r.get("ok"):
                 self.error(f"reload: {r}")
@@ -375,7 +361,7 @@ def quiesce(sock, chipd_pid, load):
     """Pauses the driver's load and stops the load supervisor; then the
     measurement: open files, RSS, zombies (after the orphans are gone)."""
     load.pause()
-    r = request(sock, {"op": "stop", "path": "load"}, timeout_s=60)
+    r = chipd_request(sock, {"op": "stop", "path": "load"}, timeout_s=60)
     if not r.get("ok"):
         raise RuntimeError(f"stop load: {r}")
     # The orphans' sleeps (at most 0.3 s) end and are reaped; then nothing but
@@ -434,7 +420,7 @@ def main():
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if request(sock, {"op": "wait", "path": "flood", "timeout": 10}).get("ok"):
+                if chipd_request(sock, {"op": "wait", "path": "flood", "timeout": 10}, timeout_s=30).get("ok"):
                     break
             except OSError:
                 time.sleep(0.05)
@@ -448,7 +434,7 @@ def main():
         time.sleep(warmup)
         base = quiesce(sock, proc.pid, load)
         log(f"soak: baseline: {len(base['fds'])} fds, {base['rss_kib']} KiB RSS")
-        if request(sock, {"op": "start", "path": "load"}, timeout_s=60).get("ok") is not True:
+        if chipd_request(sock, {"op": "start", "path": "load"}, timeout_s=60).get("ok") is not True:
             raise RuntimeError("start load failed")
         load.resume()
 
@@ -478,13 +464,13 @@ def main():
 
         # chipd still answers, promptly.
         t0 = time.monotonic()
-        status = request(sock, {"op": "status"}, timeout_s=5)
+        status = chipd_request(sock, {"op": "status"}, timeout_s=5)
         answer_ms = (time.monotonic() - t0) * 1000
         if not status.get("ok"):
             failures.append(f"status at the end: {status}")
 
         # The flooder stops (its "end N" line), chipd writes what its pipe held.
-        r = request(sock, {"op": "stop", "path": "flood"}, timeout_s=60)
+        r = chipd_request(sock, {"op": "stop", "path": "flood"}, timeout_s=60)
         if not r.get("ok"):
             failures.append(f"stop flood: {r}")
         seen, last, files, other = flood_lines(d)
