@@ -178,6 +178,10 @@ TEST_CASE("a worker run as nobody gets nobody's HOME, USER, LOGNAME and SHELL un
     d.start_ready();
     pid_t n = d.pid_of("as-nobody"), o = d.pid_of("own-home"), c = d.pid_of("as-chipd");
     REQUIRE(n > 0);
+    // "ready: started" is the exec's success, which the kernel reports (the
+    // close-on-exec pipe closing) before it lays out the new environment.
+    REQUIRE(wait_until(
+        [&] { return environ_of(n, "PATH") && environ_of(o, "PATH") && environ_of(c, "PATH"); }));
     CHECK(environ_of(n, "HOME") == home);
     CHECK(environ_of(n, "USER") == std::string("nobody"));
     CHECK(environ_of(n, "LOGNAME") == std::string("nobody"));
