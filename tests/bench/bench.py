@@ -447,12 +447,12 @@ def cpu_ns(pid):
         return int(f.read().split()[0])
 
 
-def start_chipd(ctx, d, spec_path, env, deadline_s):
-    """chipd on SPEC_PATH with its socket and log in D; returns (process,
-    socket path) once the socket exists (or DEADLINE_S passed)."""
+def start_chipd(ctx, d, spec_path, env, deadline_s, options=()):
+    """chipd (with OPTIONS) on SPEC_PATH with its socket and log in D; returns
+    (process, socket path) once the socket exists (or DEADLINE_S passed)."""
     sock = os.path.join(d, "chipd.sock")
     err = open(os.path.join(d, "chipd.log"), "w")
-    proc = subprocess.Popen([ctx.chipd, "--socket", sock, spec_path], env=env, stdout=err, stderr=err)
+    proc = subprocess.Popen([ctx.chipd, "--socket", sock, *options, spec_path], env=env, stdout=err, stderr=err)
     deadline = time.monotonic() + deadline_s
     while not os.path.exists(sock) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -521,6 +521,190 @@ def live_session(ctx, n):
             kill_everything()
         shutil.rmtree(d, ignore_errors=True)
     return res
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def numbered_lines(base):
+    """Checks the numbered lines of tests/bench/line_writer.c in the log file
+    BASE and its rotations (BASE.K, ..., BASE.1, BASE: oldest first):
+    (lines, lost, repeated or out of order, malformed, files)."""
+    files = []
+    k = 1
+    while os.path.exists(f"{base}.{k}"):
+        files.append(f"{base}.{k}")
+        k += 1
+    files.reverse()
+    files.append(base)
+    lines = lost = disorder = bad = 0
+    last = -1
+    for path in files:
+        with open(path, "rb") as f:
+            for line in f:
+                num = line[:10]
+                if len(num) != 10 or not num.isdigit() or not line.endswith(b"\n"):
+                    bad += 1
+                    continue
+                v = int(num)
+                lines += 1
+                if v > last + 1:
+                    lost += v - last - 1
+                elif v <= last:
+                    disorder += 1
+                last = max(last, v)
+    return lines, lost, disorder, bad, len(files)
+
+
+def answer_times(sock, req, stop, out):
+    """Sends REQ on a fresh connection to SOCK, again and again until STOP is
+    set; appends (CLOCK_MONOTONIC ns, True) for every answer that is ok and
+    (ns, False) for every failure (refused, closed, not ok)."""
+    line = (json.dumps(req) + "\n").encode()
+    while not stop.is_set():
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(30)
+                s.connect(sock)
+                s.sendall(line)
+                buf = b""
+                while not buf.endswith(b"\n"):
+                    chunk = s.recv(1 << 16)
+                    if not chunk:
+                        raise OSError("chipd closed the connection")
+                    buf += chunk
+            out.append((now_ns(), json.loads(buf).get("ok") is True))
+        except (OSError, ValueError):
+            out.append((now_ns(), False))
+            time.sleep(0.0005)
+
+
+def reexec_session(ctx, n, reexecs, writers=4, cgroups=True):
+    """N sleeping workers (a worker "probe" and a pool of N - 1) and WRITERS
+    line_writers (a line every ms to rotated log files, 16 KiB each), all
+    started; then REEXECS reexecs, one after the other, while a thread sends
+    `status probe` on fresh connections as fast as it is answered: per reexec
+    the longest time between two answers around it and its own round trip;
+    then the workers' pids and restart counts against those before, chipd's
+    open descriptors before and after, and the writers' lines after chipd
+    stopped (every number there, none lost or repeated)."""
+    d = tempfile.mkdtemp(prefix="chip-bench-reexec-", dir="/tmp")
+    logs = os.path.join(d, "logs")
+    os.mkdir(logs, 0o755)
+    env = dict(os.environ, BENCH_LOG=os.path.join(d, "workers.log"))
+    env.pop("NOTIFY_SOCKET", None)
+    open(env["BENCH_LOG"], "w").close()
+    quiet = {"stdout": "null", "stderr": "null"}
+    spec = {"root": {"max_restarts": 1000000, "period": 1, "children": [
+        dict(name="probe", command=[ctx.worker], **quiet),
+        dict(name="writer", command=[ctx.line_writer, "1000"], instances=writers, stderr="null",
+             stdout={"file": os.path.join(logs, "{name}.{instance}.log"), "max_bytes": 16384, "keep": 1000}),
+        dict(name="sleeper", command=[ctx.worker], instances=n - 1, **quiet),
+    ]}}
+    path = os.path.join(d, "spec.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    res = {"load_before": os.getloadavg()[0]}
+    proc = sock = None
+    stop = threading.Event()
+    poller = None
+    try:
+        t0 = time.monotonic()
+        proc, sock = start_chipd(ctx, d, path, env, 120, () if cgroups else ("--no-cgroups",))
+        if chipd_request(sock, {"op": "wait", "path": "/", "timeout": 300}).get("ok") is not True:
+            res["error"] = "reexec: the tree did not start"
+            return res
+        res["start_s"] = time.monotonic() - t0
+        probe = {"op": "status", "path": "probe"}
+        res["in_cgroups"] = "cgroup" in chipd_request(sock, probe)["nodes"][0]
+        log(f"bench: reexec: {n + writers} workers started in {res['start_s']:.1f} s, "
+            f"{'each in its cgroup' if res['in_cgroups'] else 'without cgroups'}")
+
+        def workers():
+            nodes = chipd_request(sock, {"op": "status"})["nodes"]
+            return {x["path"]: (x["pid"], x["restarts"]) for x in nodes if x["kind"] == "worker"}
+
+        before = workers()
+        res["workers"] = len(before)
+        res["fds_before"] = fd_count(proc.pid)
+        c0, t0 = cpu_ns(proc.pid), time.monotonic()
+        for _ in range(20):
+            chipd_request(sock, probe)
+        res["probe_us"] = (time.monotonic() - t0) / 20 * 1e6
+        res["probe_cpu_us"] = (cpu_ns(proc.pid) - c0) / 20 / 1e3
+        res["gap_ms"], res["roundtrip_ms"], res["idle_gap_ms"], res["failed"] = [], [], [], 0
+        res["fds"] = []
+        for i in range(reexecs):
+            answers = []
+            stop.clear()
+            poller = threading.Thread(target=answer_times, args=(sock, probe, stop, answers), daemon=True)
+            poller.start()
+            time.sleep(0.5)
+            a = now_ns()
+            reply = chipd_request(sock, {"op": "reexec"}, timeout_s=60)
+            b = now_ns()
+            time.sleep(0.5)
+            stop.set()
+            poller.join(30)
+            poller = None
+            if reply.get("ok") is not True:
+                res["error"] = f"reexec {i + 1}: {reply}"
+                return res
+            if proc.poll() is not None:
+                res["error"] = f"reexec {i + 1}: chipd exited with {proc.returncode}"
+                return res
+            ok = [t for t, good in answers if good]
+            res["failed"] += sum(1 for _, good in answers if not good)
+            spans = [(x, y) for x, y in zip(ok, ok[1:]) if y > a and x < b]
+            if not spans:
+                res["error"] = f"reexec {i + 1}: no answer before and after it"
+                return res
+            res["gap_ms"].append(max(y - x for x, y in spans) / 1e6)
+            res["roundtrip_ms"].append((b - a) / 1e6)
+            idle = [y - x for x, y in zip(ok, ok[1:]) if y <= a]
+            res["idle_gap_ms"].append(max(idle, default=0) / 1e6)
+            res["version"] = reply.get("version")
+            res["fds"].append(fd_count(proc.pid))
+            log(f"bench: reexec {i + 1}/{reexecs}: unanswered {res['gap_ms'][-1]:.1f} ms, "
+                f"round trip {res['roundtrip_ms'][-1]:.1f} ms, {len(answers)} probes, fds {res['fds'][-1]}")
+        res["fds_after"] = fd_count(proc.pid)
+        after = workers()
+        res["restarted"] = sum(1 for p, v in before.items() if after.get(p) != v)
+        res["missing"] = sum(1 for p in before if p not in after)
+        with open(os.path.join(d, "chipd.log")) as f:
+            res["took_over_lines"] = sum(1 for line in f if "reexec" in line and "took over" in line)
+        res["load_after"] = os.getloadavg()[0]
+        # The writers are stopped first, then chipd: what is left in the pipes is written.
+        if chipd_request(sock, {"op": "stop", "path": "writer"}).get("ok") is not True:
+            res["error"] = "reexec: the writers did not stop"
+            return res
+    except (OSError, ValueError, KeyError) as e:
+        res["error"] = f"reexec: {e}"
+    finally:
+        stop.set()
+        if poller is not None:
+            poller.join(30)
+        if proc is not None:
+            stop_chipd(proc, sock)
+        else:
+            kill_everything()
+        if "error" not in res:
+            counts = [numbered_lines(os.path.join(logs, f"writer.{i}.log")) for i in range(writers)]
+            res["lines"] = sum(c[0] for c in counts)
+            res["lost"] = sum(c[1] for c in counts)
+            res["disorder"] = sum(c[2] for c in counts)
+            res["malformed"] = sum(c[3] for c in counts)
+            res["log_files"] = sum(c[4] for c in counts)
+        else:
+            try:
+                with open(os.path.join(d, "chipd.log")) as f:
+                    log("bench: reexec: chipd's log:\n" + f.read()[-2000:])
+            except OSError:
+                pass
+        shutil.rmtree(d, ignore_errors=True)
+    return res
+
 
 
 def events_session(ctx, subscribers, run_s, slots=24):
@@ -901,7 +1085,7 @@ def main():
     ap.add_argument("--chipd", required=True)
     ap.add_argument("--out", help="write the Markdown report here")
     ap.add_argument("--tools", default="chip,supervisord,runit,s6,daemontools")
-    parts = ["restart", "start", "big", "registry", "live", "events", "cluster"]
+    parts = ["restart", "start", "big", "registry", "live", "reexec", "events", "cluster"]
     ap.add_argument("--skip", default="", help="comma list of: " + ",".join(parts))
     ap.add_argument("--only", default="", help="comma list of the parts to run (the others skipped)")
     ap.add_argument("--etcd", default=shutil.which("etcd") or "/usr/bin/etcd",
@@ -923,6 +1107,7 @@ def main():
     ctx.registry_bench = os.path.realpath(os.path.join(args.bin, "registry_bench"))
     ctx.chipd = os.path.realpath(args.chipd)
     ctx.cluster_bench = os.path.realpath(os.path.join(args.bin, "cluster_bench"))
+    ctx.line_writer = os.path.realpath(os.path.join(args.bin, "line_writer"))
     ctx.etcd = args.etcd
     wanted = args.tools.split(",")
     skip = set(filter(None, args.skip.split(",")))
@@ -1043,6 +1228,14 @@ def main():
                     errors.append(res["error"])
                 else:
                     live.append(res)
+        reexec = None
+        if "reexec" not in skip and any(t.name == "chip" for t in tools):
+            n_reexecs = 3 if quick else 5
+            log(f"bench: reexec ({n_big} sleeping workers, 4 writing lines), {n_reexecs} reexecs")
+            reexec = reexec_session(ctx, n_big, n_reexecs)
+            if "error" in reexec:
+                errors.append(reexec["error"])
+                reexec = None
         events = {}
         if "events" not in skip and any(t.name == "chip" for t in tools):
             for r in range(reps):
@@ -1144,6 +1337,31 @@ def main():
                          "from sending the request to its answer, which comes once the changed worker runs "
                          "again; it includes loading and checking the new spec and the diff of the whole tree.")
 
+    if reexec:
+        rx = reexec
+        rep.add(f"reexec, {n_big:,} workers: control socket unanswered", "ms", {"chip": rx["gap_ms"]})
+        rep.add(f"reexec, {n_big:,} workers: its request's round trip", "ms", {"chip": rx["roundtrip_ms"]})
+        rep.add("(floor) longest time between two answers without a reexec", "ms", {"chip": rx["idle_gap_ms"]})
+        rep.add("reexec: workers restarted", "count", {"chip": [rx["restarted"]]})
+        rep.add("reexec: log lines lost", "count", {"chip": [rx["lost"]]})
+        rep.add("reexec: chipd's open descriptors before", "count", {"chip": [rx["fds_before"]]})
+        rep.add("reexec: chipd's open descriptors after", "count", {"chip": [rx["fds_after"]]})
+        rep.notes.append(
+            f"Reexec: one chipd with {n_big:,} sleeping workers and 4 `line_writer`s (a numbered line "
+            f"every ms each, to log files of 16 KiB rotated), {'each in its cgroup' if rx['in_cgroups'] else 'without cgroups'}, "
+            f"started in {rx['start_s']:.1f} s; {len(rx['gap_ms'])} reexecs one after the "
+            "other (the rows' runs), while a thread sent `{\"op\": \"status\", \"path\": \"probe\"}` "
+            f"on a fresh connection as soon as the previous one was answered ({rx['probe_us']:.0f} µs "
+            f"a request, {rx['probe_cpu_us']:.0f} µs of chipd's CPU, before the reexecs). Unanswered = the "
+            "longest time between two consecutive answers around the reexec's request; the floor is "
+            "the same over the 0.5 s before it. "
+            f"{rx['failed']} probe connections failed (closed by the exec). Restarted: workers of "
+            f"{rx['workers']:,} whose pid or restart count changed; lines: {rx['lines']:,} in "
+            f"{rx['log_files']} files, read after chipd stopped ({rx['disorder']} repeated or out of "
+            f"order, {rx['malformed']} malformed); chipd logged {rx['took_over_lines']} `took over` "
+            f"lines. Load average {rx['load_before']:.1f} before, {rx['load_after']:.1f} after. "
+            "systemd's `daemon-reexec`, the only peer, is not measured (no systemd here).")
+
     if events:
         for n, runs in sorted(events.items()):
             rep.add(f"crash loop, {n} event subscribers: events", "events/s",
@@ -1214,6 +1432,16 @@ def main():
         target(f"reload of {n_big:,} workers, 1 changed: chipd CPU", f"{fmt(cpu)} ms", cpu <= 50, "≤ 50 ms")
         restarted = max(r["reload_restarted"] for r in live)
         target("reload: workers restarted", f"{restarted}", restarted == 1, "exactly 1")
+    if reexec:
+        gmax = max(reexec["gap_ms"])
+        target(f"reexec, {n_big:,} workers: control socket unanswered",
+               f"p50 {fmt(statistics.median(reexec['gap_ms']))} ms, max {fmt(gmax)} ms", gmax <= 200,
+               "≤ 200 ms (max)")
+        target("reexec: workers restarted, log lines lost", f"{reexec['restarted']}, {reexec['lost']}",
+               reexec["restarted"] == 0 and reexec["missing"] == 0 and reexec["lost"] == 0
+               and reexec["disorder"] == 0 and reexec["malformed"] == 0, "0, 0")
+        target("reexec: chipd's open descriptors", f"{reexec['fds_before']} → {reexec['fds_after']}",
+               reexec["fds_after"] <= reexec["fds_before"], "no more after")
     if registry:
         m16 = statistics.median(r["members_ns_16"] for r in registry)
         target("chip_members, 16 members", f"{fmt(m16)} ns", m16 <= 100, "≤ 100 ns")
