@@ -15,6 +15,7 @@ nothing is left. Every wait has a deadline.
 import argparse
 import base64
 import ctypes
+import datetime
 import json
 import os
 import shutil
@@ -672,8 +673,23 @@ def reexec_session(ctx, n, reexecs, writers=4, cgroups=True):
         after = workers()
         res["restarted"] = sum(1 for p, v in before.items() if after.get(p) != v)
         res["missing"] = sum(1 for p in before if p not in after)
+        # chipd's event log: "TIME chipd: reexec: executing ..." by the old
+        # process, "TIME chipd: reexec: chipd V took over N workers" by the new.
+        execs, took = [], []
         with open(os.path.join(d, "chipd.log")) as f:
-            res["took_over_lines"] = sum(1 for line in f if "reexec" in line and "took over" in line)
+            for line in f:
+                if " reexec: " not in line:
+                    continue
+                try:
+                    t = datetime.datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")).timestamp()
+                except ValueError:
+                    continue
+                if "executing" in line:
+                    execs.append(t)
+                elif "took over" in line:
+                    took.append(t)
+        res["took_over_lines"] = len(took)
+        res["exec_to_took_over_ms"] = [(b - a) * 1e3 for a, b in zip(execs, took)]
         res["load_after"] = os.getloadavg()[0]
         # The writers are stopped first, then chipd: what is left in the pipes is written.
         if chipd_request(sock, {"op": "stop", "path": "writer"}).get("ok") is not True:
@@ -1081,7 +1097,7 @@ def median_of(values):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="about a minute: one run of each, 3 s idle")
-    ap.add_argument("--bin", required=True, help="folder of worker, bare_loop, registry_bench")
+    ap.add_argument("--bin", required=True, help="folder of worker, bare_loop, registry_bench, cluster_bench, line_writer")
     ap.add_argument("--chipd", required=True)
     ap.add_argument("--out", help="write the Markdown report here")
     ap.add_argument("--tools", default="chip,supervisord,runit,s6,daemontools")
@@ -1342,6 +1358,8 @@ def main():
         rep.add(f"reexec, {n_big:,} workers: control socket unanswered", "ms", {"chip": rx["gap_ms"]})
         rep.add(f"reexec, {n_big:,} workers: its request's round trip", "ms", {"chip": rx["roundtrip_ms"]})
         rep.add("(floor) longest time between two answers without a reexec", "ms", {"chip": rx["idle_gap_ms"]})
+        if rx["exec_to_took_over_ms"]:
+            rep.add("reexec: `executing` → `took over` in chipd's log", "ms", {"chip": rx["exec_to_took_over_ms"]})
         rep.add("reexec: workers restarted", "count", {"chip": [rx["restarted"]]})
         rep.add("reexec: log lines lost", "count", {"chip": [rx["lost"]]})
         rep.add("reexec: chipd's open descriptors before", "count", {"chip": [rx["fds_before"]]})
