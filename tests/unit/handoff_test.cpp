@@ -131,7 +131,10 @@ State rich_state() {
     s.spec.socket = "/run/chip/chipd.sock";
     s.spec.socket_access = {"chip", 1001, 0640};
     s.spec.cluster = chip::spec::ClusterSpec{
-        {"https://etcd-1:2379", "http://etcd-2"}, "prod", "host-a", 15,
+        {"https://etcd-1:2379", "http://etcd-2"},
+        "prod",
+        "host-a",
+        15,
         chip::spec::ClusterSpec::Tls{"/etc/chip/ca.pem", "/etc/chip/c.pem", "/etc/chip/k.pem"}};
 
     auto &t = s.tree;
@@ -218,8 +221,15 @@ State rich_state() {
     s.pipes = {{10, "web", partial, 0},
                {11, "pool.0", "", 3},
                {12, "pool.1", std::string(64 * 1024, 'x'), 1}};
-    s.slots = {{1, 1001, 13, "/run/chip/notify/1", {{"PORT", "8080"}, {"EMPTY", ""}}, true,
-                false, 3, std::nullopt},
+    s.slots = {{1,
+                1001,
+                13,
+                "/run/chip/notify/1",
+                {{"PORT", "8080"}, {"EMPTY", ""}},
+                true,
+                false,
+                3,
+                std::nullopt},
                {2, 1002, -1, "", {}, false, true, std::nullopt, 2}};
     s.registries = {{{"jobs", 16, 64}, "/chip-abc-jobs", 14}};
     s.watches = {{777, 15}};
@@ -414,7 +424,7 @@ TEST_CASE("handoff: a State with every field set comes back equal, its sharing r
     // What was one definition is one again.
     const auto &c = d.tree.root.children;
     REQUIRE(c.size() == 5);
-    CHECK(c[1].worker == c[2].worker);             // the pool's instances
+    CHECK(c[1].worker == c[2].worker);               // the pool's instances
     CHECK(c[1].worker == d.tree.root.pools[0].def);  // ... and the pool
     CHECK(c[0].worker == d.spec.root->children[0].worker);
     CHECK(c[0].worker == c[3].sup->children[1].worker);
@@ -525,8 +535,8 @@ TEST_CASE("handoff: an unknown version is refused, named") {
         std::string bad = bytes;
         for (int i = 0; i < 4; ++i) bad[8 + i] = static_cast<char>(v >> (8 * i));
         CHECK(version_of(bad) == v);
-        CHECK(refusal(bad) == "hand-off: version " + std::to_string(v) +
-                                  " is not one this chipd reads (1 to 2)");
+        CHECK(refusal(bad) ==
+              "hand-off: version " + std::to_string(v) + " is not one this chipd reads (1 to 2)");
         CHECK(refusal(reseal(bad)) == refusal(bad));
     }
     CHECK(version_of(bytes.substr(0, kHeader - 1)) == 0);
