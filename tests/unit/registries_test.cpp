@@ -442,7 +442,8 @@ TEST_CASE("member watches handed over report deaths, also those during the exec"
     next.reset();
 }
 
-TEST_CASE("a cluster view handed over keeps its name and entries until the session's view changes") {
+TEST_CASE(
+    "a cluster view handed over keeps its name and entries until the session's view changes") {
     chip::uv::Loop loop;
     chip::spec::ClusterSpec cs;
     cs.etcd = {"http://127.0.0.1:1"};  // never reached: nothing here waits for etcd
