@@ -444,6 +444,26 @@ void within(const Label &label, const F &f, bool locate = false) {
     }
 }
 
+// NAME (read from the hand-off) as a reason shows it: on one line, printable,
+// at most 80 bytes.
+std::string shown(std::string_view name) {
+    constexpr std::size_t kMax = 80;
+    std::string out;
+    for (std::size_t i = 0; i < name.size() && i < kMax; ++i) {
+        auto c = static_cast<unsigned char>(name[i]);
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out += static_cast<char>(c);
+        } else {
+            static const char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    if (name.size() > kMax) out += "...";
+    return out;
+}
+
 std::string numbered(const char *what, std::size_t i) {
     return std::string(what) + " " + std::to_string(i);
 }
@@ -656,17 +676,19 @@ core::SupervisorSpec read_supervisor(Reader &r, const Defs &d, std::size_t self)
     s.children.resize(r.count("children", 4));
     for (std::size_t i = 0; i < s.children.size(); ++i) {
         auto &c = s.children[i];
-        within([&] { return numbered("child", i) + (c.name.empty() ? "" : " (" + c.name + ")"); },
-               [&] {
-                   c.name = r.str("name");
-                   c.is_supervisor = r.flags("child flags", 1) & 1;
-                   c.worker =
-                       lookup(d.workers, r.u("worker"), d.workers.size(), "worker definition");
-                   c.supervisor = lookup(d.sups, r.u("supervisor"), self, "supervisor definition");
-                   if (c.is_supervisor ? !c.supervisor : !c.worker)
-                       refuse(c.is_supervisor ? "a supervisor without a definition"
-                                              : "a worker without a definition");
-               });
+        within(
+            [&] {
+                return numbered("child", i) + (c.name.empty() ? "" : " (" + shown(c.name) + ")");
+            },
+            [&] {
+                c.name = r.str("name");
+                c.is_supervisor = r.flags("child flags", 1) & 1;
+                c.worker = lookup(d.workers, r.u("worker"), d.workers.size(), "worker definition");
+                c.supervisor = lookup(d.sups, r.u("supervisor"), self, "supervisor definition");
+                if (c.is_supervisor ? !c.supervisor : !c.worker)
+                    refuse(c.is_supervisor ? "a supervisor without a definition"
+                                           : "a worker without a definition");
+            });
     }
     return s;
 }
@@ -748,7 +770,7 @@ constexpr std::size_t kMinNodeBytes = 16;
 void read_node(Reader &r, TreeCheck &t, core::NodeSnapshot &n) {
     bool named = false;
     auto label = [&] {
-        if (named) return "node " + std::to_string(n.id) + " (" + path_of(t, n) + ")";
+        if (named) return "node " + std::to_string(n.id) + " (" + shown(path_of(t, n)) + ")";
         if (t.ancestors.empty()) return std::string("the root node");
         const auto &parent = *t.ancestors.back();
         return "a child of node " + std::to_string(parent.id);
@@ -805,7 +827,8 @@ void read_node(Reader &r, TreeCheck &t, core::NodeSnapshot &n) {
                 auto &p = n.pools[i];
                 within(
                     [&] {
-                        return numbered("pool", i) + (p.name.empty() ? "" : " (" + p.name + ")");
+                        return numbered("pool", i) +
+                               (p.name.empty() ? "" : " (" + shown(p.name) + ")");
                     },
                     [&] {
                         p.name = r.str("name");

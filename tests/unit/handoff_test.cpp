@@ -614,6 +614,10 @@ TEST_CASE("handoff: a sound checksum over an unsound payload is refused, saying 
         s.tree.root.children.push_back(s.tree.root.children[0]);
         s.tree.root.children[1].name = "b";
         CHECK(refusal(encode(s)) == "hand-off: node 1 (b): id 1 used twice");
+        // A name is shown on one line, printable, cut.
+        s.tree.root.children[1].name = "b\n\\" + std::string(100, 'x');
+        CHECK(refusal(encode(s)) ==
+              "hand-off: node 1 (b\\x0a\\x5c" + std::string(77, 'x') + "...): id 1 used twice");
         s = small_state();
         s.tree.next_id = 1;
         CHECK(refusal(encode(s)) == "hand-off: node 1 (a): id 1 is not below next_id 1");
