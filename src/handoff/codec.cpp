@@ -778,13 +778,13 @@ void read_node(Reader &r, TreeCheck &t, core::NodeSnapshot &n) {
     within(
         label,
         [&] {
-            if (t.ancestors.size() > kMaxNesting)
-                refuse("nested over " + std::to_string(kMaxNesting) + " deep");
             n.id = r.u("id");
             n.rank = r.u("rank");
             auto f = r.flags("node flags", 13);
             n.name = r.str("name");
             named = true;
+            if (t.ancestors.size() > kMaxNesting)
+                refuse("nested over " + std::to_string(kMaxNesting) + " deep");
             if (n.id >= t.next_id)
                 refuse("id " + std::to_string(n.id) + " is not below next_id " +
                        std::to_string(t.next_id));
@@ -986,7 +986,7 @@ State read_state(Reader &r, std::uint32_t version) {
                    p.sink = sink_index(r.u32("sink"), s.sinks.size());
                });
     std::unordered_set<std::uint64_t> ids;
-    s.slots.resize(r.count("slots", 7));
+    s.slots.resize(r.count("slots", 6));
     for (std::size_t i = 0; i < s.slots.size(); ++i)
         within([&] { return numbered("slot", i); },
                [&] {

@@ -650,6 +650,25 @@ TEST_CASE("handoff: a sound checksum over an unsound payload is refused, saying 
     }
 }
 
+TEST_CASE("handoff: a tree nested deeper than 1024 is refused; 1024 deep is read") {
+    auto nested = [](std::size_t depth) {
+        State s = small_state();
+        NodeSnapshot *n = &s.tree.root;
+        for (std::size_t i = 0; i < depth; ++i) {
+            NodeSnapshot c;
+            c.id = s.tree.next_id++;
+            c.name = "s";
+            c.is_supervisor = true;
+            c.sup = s.tree.root.sup;
+            n->children.push_back(c);
+            n = &n->children.back();
+        }
+        return s;
+    };
+    CHECK(decode(encode(nested(1024))).ok());
+    CHECK(refusal(encode(nested(1025))).ends_with("): nested over 1024 deep"));
+}
+
 TEST_CASE("handoff: a file descriptor named twice, or no descriptor, is refused") {
     State s = small_state();
     s.requester_fd = s.listen_fd;
