@@ -22,8 +22,15 @@
 // supervisors written before them: children before their parents), so that
 // reading is one pass and rebuilds the same sharing.
 //
-// Reading checks as it goes and throws Refused, caught in decode(): nothing
-// is returned in part.
+// Reading checks the header (magic, version, flags, length, checksum), then
+// the payload as it goes, and throws Refused, caught in decode(): nothing is
+// returned in part. Beyond the bytes, a State read is one chipd can go on
+// from: node ids unique and below next_id, tickets unique and below
+// next_ticket, every node with a definition of its kind (a worker without
+// children), every worker definition with a launch, sink indices in range,
+// pids >= 0, each fd >= 0 (or -1 where there may be none: the requester, a
+// notify socket) and named once, partial lines of at most 64 KiB, nodes
+// nested at most 1024 deep, at most one slot and one cgroup per node id.
 #include "handoff/codec.hpp"
 
 #include <algorithm>
