@@ -145,6 +145,9 @@ int main(int argc, char **argv) {
         }
         // Nothing else of the last chipd's stays open (close-on-exec missed).
         chip::os::close_fds_except(state->fds());
+        // Kept open across the exec, they are close-on-exec again: no worker
+        // started from now on inherits them.
+        for (int fd : state->fds()) (void)chip::os::set_cloexec(fd, true);
         opts.signal_mask = state->signal_mask;
         opts.handoff_version = version;
         try {
