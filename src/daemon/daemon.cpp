@@ -253,6 +253,12 @@ int Daemon::run() {
         closing_cluster_ = true;
         loop_.run();
     }
+    // The way out is taken: one more SIGTERM (a user pressing on) waits,
+    // blocked, and goes with the process, instead of killing it halfway
+    // through its cleanup once the loop's handlers are gone.
+    std::uint64_t term = 0;
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) term |= std::uint64_t{1} << (sig - 1);
+    os::set_signal_mask(os::signal_mask() | term);
     cleanup();
     return exit_code_;
 }
