@@ -51,7 +51,7 @@ std::string program_path(const char *argv0) {
             std::string dir =
                 path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
             std::string cand = (dir.empty() ? std::string(".") : dir) + "/" + a;
-            struct stat st{};
+            struct stat st {};
             if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
                 ::access(cand.c_str(), X_OK) == 0) {
                 if (cand[0] == '/') return cand;
@@ -104,7 +104,9 @@ RunOutcome run_program(const std::string &path, const std::vector<std::string> &
             out.timed_out = true;
             break;
         }
-        struct pollfd pfd{rd.get(), POLLIN, 0};
+        struct pollfd pfd {
+            rd.get(), POLLIN, 0
+        };
         int ms = static_cast<int>(
             std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::milliseconds>(left).count()));
         int n = ::poll(&pfd, 1, ms);
@@ -131,7 +133,9 @@ RunOutcome run_program(const std::string &path, const std::vector<std::string> &
                 ::kill(-r.pid, SIGKILL);  // its process group: it leads one
                 continue;
             }
-            struct timespec ts{0, 1000000};
+            struct timespec ts {
+                0, 1000000
+            };
             ::nanosleep(&ts, nullptr);
             continue;
         }
@@ -163,10 +167,11 @@ Result<UniqueFd> memfd_holding(std::string_view data) {
 }
 
 Result<std::string> read_whole(int fd, std::size_t limit) {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0) return make_error(errno, std::strerror(errno));
     std::string out;
-    if (st.st_size > 0) out.reserve(std::min<std::size_t>(limit, static_cast<std::size_t>(st.st_size)));
+    if (st.st_size > 0)
+        out.reserve(std::min<std::size_t>(limit, static_cast<std::size_t>(st.st_size)));
     char buf[64 * 1024];
     off_t at = 0;
     for (;;) {
@@ -184,7 +189,8 @@ Result<std::string> read_whole(int fd, std::size_t limit) {
 
 Result<void> set_cloexec(int fd, bool on) {
     int flags = ::fcntl(fd, F_GETFD);
-    if (flags < 0) return make_error(errno, "fd " + std::to_string(fd) + ": " + std::strerror(errno));
+    if (flags < 0)
+        return make_error(errno, "fd " + std::to_string(fd) + ": " + std::strerror(errno));
     int next = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
     if (next != flags && ::fcntl(fd, F_SETFD, next) != 0)
         return make_error(errno, "fd " + std::to_string(fd) + ": " + std::strerror(errno));

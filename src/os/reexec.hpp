@@ -25,7 +25,7 @@ std::string program_path(const char *argv0);
 
 // What a short-lived program did (run_program).
 struct RunOutcome {
-    int spawn_error = 0;  // errno of a failed start (ENOENT, EACCES, ...); then nothing else
+    int spawn_error = 0;     // errno of a failed start (ENOENT, EACCES, ...); then nothing else
     bool timed_out = false;  // killed after the deadline
     bool exited = false;     // else killed by a signal
     int status = 0;          // exit code, or the signal

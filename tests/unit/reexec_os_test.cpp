@@ -54,8 +54,8 @@ TEST_CASE("every descriptor but those kept is closed") {
         int fds[6];
         for (int &f : fds) f = ::open("/dev/null", O_RDONLY);
         os::close_fds_except({fds[1], fds[4], 1});
-        bool ok = os::fd_open(fds[1]) && os::fd_open(fds[4]) && os::fd_open(0) &&
-                  os::fd_open(1) && os::fd_open(2);
+        bool ok = os::fd_open(fds[1]) && os::fd_open(fds[4]) && os::fd_open(0) && os::fd_open(1) &&
+                  os::fd_open(2);
         for (int i : {0, 2, 3, 5}) ok = ok && !os::fd_open(fds[i]);
         ok = ok && os::open_fd_count() == 5;
         ::_exit(ok ? 0 : 1);
