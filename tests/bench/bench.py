@@ -1429,7 +1429,7 @@ def main():
             f"one was answered ({rx['probe_us']:.0f} µs a request, {rx['probe_cpu_us']:.0f} µs of chipd's CPU, "
             "measured before the reexecs). Unanswered = the longest time between two consecutive answers "
             "around the reexec's request; the floor is the same over the 0.5 s before it. "
-            f"{rx['failed']} probe connections failed. Restarted: workers of {rx['workers']:,} whose pid "
+            f"{rx['failed']} probe connection{'' if rx['failed'] == 1 else 's'} failed. Restarted: workers of {rx['workers']:,} whose pid "
             f"or restart count changed ({rx['missing']} missing); lines: {rx['lines']:,} in "
             f"{rx['log_files']} files, read after chipd stopped ({rx['disorder']} repeated or out of "
             f"order, {rx['malformed']} malformed); chipd logged {rx['took_over_lines']} `took over` lines; "
