@@ -39,18 +39,18 @@ struct Sink {
 // it stays there, what chipd had read of an unfinished line is PARTIAL.
 struct Pipe {
     int fd = -1;
-    std::string prefix;   // the worker's path, as lines are prefixed
-    std::string partial;  // bytes of an unfinished line, at most 64 KiB
+    std::string prefix;      // the worker's path, as lines are prefixed
+    std::string partial;     // bytes of an unfinished line, at most 64 KiB
     std::uint32_t sink = 0;  // index into State::sinks
     bool operator==(const Pipe &) const = default;
 };
 
 // The launcher's slot of a worker node.
 struct Slot {
-    std::uint64_t id = 0;           // the node's id
-    pid_t pid = 0;                  // of the last spawn
-    int notify_fd = -1;             // its NOTIFY_SOCKET, while it waits for READY=1
-    std::string notify_path;        // ... and that socket's path
+    std::uint64_t id = 0;     // the node's id
+    pid_t pid = 0;            // of the last spawn
+    int notify_fd = -1;       // its NOTIFY_SOCKET, while it waits for READY=1
+    std::string notify_path;  // ... and that socket's path
     std::vector<std::pair<std::string, std::string>> exports;  // CHIP_EXPORT_ NAME, VALUE
     bool warned_stranger = false, warned_oversized = false;
     std::optional<std::uint32_t> out_file, err_file;  // its own log files: index into sinks
@@ -77,8 +77,8 @@ struct Watch {
 
 // A worker's cgroup (README.md, "Containment").
 struct Cgroup {
-    std::uint64_t id = 0;        // the node's id
-    std::string name;            // in chipd's folder
+    std::uint64_t id = 0;         // the node's id
+    std::string name;             // in chipd's folder
     std::uint64_t base_usec = 0;  // cpu.stat's usage_usec at its last spawn
     bool operator==(const Cgroup &) const = default;
 };
@@ -109,13 +109,13 @@ struct Systemd {
 
 struct State {
     // The chipd that wrote it.
-    pid_t pid = 0;                  // the new process must have the same
-    std::string version;            // CHIP_VERSION
+    pid_t pid = 0;                      // the new process must have the same
+    std::string version;                // CHIP_VERSION
     std::uint64_t worker_fd_limit = 0;  // the soft fd limit workers get (chipd's first)
-    std::uint64_t signal_mask = 0;  // bit N-1 for signal N: the mask chipd was started with
-    std::string socket_path;        // absolute
-    int listen_fd = -1;             // the control socket, listening
-    int requester_fd = -1;          // the connection that asked for the reexec (-1: none)
+    std::uint64_t signal_mask = 0;      // bit N-1 for signal N: the mask chipd was started with
+    std::string socket_path;            // absolute
+    int listen_fd = -1;                 // the control socket, listening
+    int requester_fd = -1;              // the connection that asked for the reexec (-1: none)
 
     spec::Spec spec;      // the spec as last loaded (its definitions shared with the tree's)
     core::Snapshot tree;  // every node, with its definition, pid, deadlines and history

@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
     if (fd < 0) fail("memfd_create failed");
     if (!write_all(fd, bytes) || ::lseek(fd, 0, SEEK_SET) != 0) fail("cannot write the memfd");
     std::string fd_arg = std::to_string(fd);
-    std::vector<const char *> args{chipd.c_str(), "--socket", socket.c_str(), spec_path.c_str(),
+    std::vector<const char *> args{chipd.c_str(), "--socket",     socket.c_str(), spec_path.c_str(),
                                    "--handoff",   fd_arg.c_str(), nullptr};
     ::execv(chipd.c_str(), const_cast<char *const *>(args.data()));
     fail("cannot execute " + chipd);

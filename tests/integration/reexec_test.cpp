@@ -162,6 +162,15 @@ std::string signal_lines(pid_t pid) {
     return out;
 }
 
+// Whether PID ignores SIGTERM yet (chip_test_helper ignore-term sets it up a
+// moment after its exec, which is when chipd takes it as started).
+bool ignores_term(pid_t pid) {
+    for (const auto &line : read_lines("/proc/" + str(pid) + "/status"))
+        if (line.rfind("SigIgn:", 0) == 0)
+            return (std::stoull(line.substr(7), nullptr, 16) >> (SIGTERM - 1)) & 1;
+    return false;
+}
+
 // chipctl --json members GROUP (registry r): the pids, or nullopt on failure.
 std::optional<Pids> members(Chipd &d, const std::string &group) {
     ProcResult r = d.run_ctl({"--json", "members", group});
@@ -308,7 +317,9 @@ TEST_CASE(
         require_reexec(d);
         // The writers go on, and the new process writes what they write.
         long seen = last_number(read_lines(log), "");
-        auto inh_now = [&] { return last_number(split_lines(tail_of(d.file("chipd.out"), 4096)), "inh: "); };
+        auto inh_now = [&] {
+            return last_number(split_lines(tail_of(d.file("chipd.out"), 4096)), "inh: ");
+        };
         long seen_inh = inh_now();
         CHECK(wait_until([&] { return last_number(read_lines(log), "") > seen + 200; }));
         CHECK(wait_until([&] { return inh_now() > seen_inh + 200; }));
@@ -319,9 +330,8 @@ TEST_CASE(
         auto l = read_lines(log);
         return !l.empty() && l.back().rfind("end ", 0) == 0;
     }));
-    CHECK(wait_until([&] {
-        return tail_of(d.file("chipd.out"), 4096).find("inh: end ") != std::string::npos;
-    }));
+    CHECK(wait_until(
+        [&] { return tail_of(d.file("chipd.out"), 4096).find("inh: end ") != std::string::npos; }));
     CHECK(wait_until([&] { return read_file(logs + "/half.log") == "head-tail\n"; }));
     CHECK(wait_until(
         [&] { return d.stdout_text().find("halfinh: head-tail\n") != std::string::npos; }));
@@ -347,10 +357,9 @@ TEST_CASE(
     "running; a chipctl wait in flight and an events follower are ended, not hung") {
     TempDir scratch;
     std::string go = scratch.file("go");
-    Chipd d(spec(json::array(
-        {worker("a", helper("sleep")),
-         worker("n", helper({"wait-file:" + go, "notify"}),
-                {{"ready", "notify"}, {"start_timeout", 600}})}),
+    Chipd d(spec(json::array({worker("a", helper("sleep")),
+                              worker("n", helper({"wait-file:" + go, "notify"}),
+                                     {{"ready", "notify"}, {"start_timeout", 600}})}),
                  {}, {{"registries", {"r"}}}));
     d.start();
     REQUIRE(wait_until([&] { return d.state_of("n") == "starting" && d.pid_of("n") > 0; }));
@@ -400,11 +409,12 @@ TEST_CASE(
 TEST_CASE(
     "reexec: a worker stopping past its stop signal still gets SIGKILL at stop_timeout from "
     "the new chipd, and the node ends stopped") {
-    Chipd d(spec(json::array(
-        {worker("a", helper("sleep")), worker("w", helper("ignore-term"), {{"stop_timeout", 3}})})));
+    Chipd d(spec(json::array({worker("a", helper("sleep")),
+                              worker("w", helper("ignore-term"), {{"stop_timeout", 3}})})));
     d.start_ready();
     pid_t w = d.pid_of("w"), a = d.pid_of("a");
     REQUIRE(w > 0);
+    REQUIRE(wait_until([&] { return ignores_term(w); }));
     ChildOptions capture;
     capture.capture = true;
     auto t0 = Clock::now();
@@ -434,17 +444,16 @@ TEST_CASE(
     TempDir scratch;
     std::string count = scratch.file("count");
     // Fails its first two runs, then stays up.
-    json cmd = sh(
-        "n=$(cat \"$0\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0\"; "
-        "if [ $n -ge 3 ]; then exec \"$1\" sleep; fi; exit 1",
-        {count, helper_path()});
-    Chipd d(spec(json::array({worker("w", cmd,
-                                     {{"backoff", {{"initial", 3}, {"factor", 1}, {"jitter", 0}}}})}),
+    json cmd =
+        sh("n=$(cat \"$0\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0\"; "
+           "if [ $n -ge 3 ]; then exec \"$1\" sleep; fi; exit 1",
+           {count, helper_path()});
+    Chipd d(spec(json::array({worker(
+                     "w", cmd, {{"backoff", {{"initial", 3}, {"factor", 1}, {"jitter", 0}}}})}),
                  {{"max_restarts", 10}, {"period", 600}}));
     d.start();
     // In its second wait.
-    REQUIRE(wait_until(
-        [&] { return read_file(count) == "2\n" && d.state_of("w") == "backoff"; }));
+    REQUIRE(wait_until([&] { return read_file(count) == "2\n" && d.state_of("w") == "backoff"; }));
     int restarts = d.restarts_of("w");
     CHECK((restarts == 1 || restarts == 2));
     require_reexec(d);
@@ -513,8 +522,8 @@ TEST_CASE(
 TEST_CASE(
     "reexec: children added with chipctl add and a pool scaled with chipctl scale keep their "
     "pids; a node held with chipctl stop stays stopped") {
-    Chipd d(spec(json::array({worker("pool", helper("sleep"), {{"instances", 2}}),
-                              worker("held", helper("sleep"))})));
+    Chipd d(spec(json::array(
+        {worker("pool", helper("sleep"), {{"instances", 2}}), worker("held", helper("sleep"))})));
     d.start_ready();
     REQUIRE(d.run_ctl({"add", "/", worker("dyn", helper("sleep")).dump()}).exit_code == 0);
     REQUIRE(d.run_ctl({"scale", "pool", "4"}).exit_code == 0);
@@ -588,8 +597,8 @@ TEST_CASE(
 TEST_CASE(
     "reexec three times: the same chipd pid and worker pids, the same number of open file "
     "descriptors, the signal mask and dispositions of a fresh chipd, and the reexec logged") {
-    Chipd d(spec(json::array({worker("a", helper("sleep")),
-                              worker("b", helper("sleep"), {{"stdout", "inherit"}})})));
+    Chipd d(spec(json::array(
+        {worker("a", helper("sleep")), worker("b", helper("sleep"), {{"stdout", "inherit"}})})));
     d.start_ready();
     pid_t chipd = d.pid();
     auto pids = worker_pids(d);
@@ -715,9 +724,10 @@ TEST_CASE(
     auto pids = worker_pids(d);
     REQUIRE(pids.size() == 2);
 
-    put_program(copy, "#!/bin/sh\nif [ \"$1\" = --handoff-versions ]; then echo 1; exit 0; fi\n"
-                      "exec " +
-                          shell_quote(real) + " \"$@\"\n");
+    put_program(copy,
+                "#!/bin/sh\nif [ \"$1\" = --handoff-versions ]; then echo 1; exit 0; fi\n"
+                "exec " +
+                    shell_quote(real) + " \"$@\"\n");
     require_reexec(d);
     INFO(d.stderr_text());
     CHECK(d.log_has({"reexec: executing " + copy, "(hand-off version 1)"}));
@@ -738,11 +748,13 @@ TEST_CASE(
 // ---- refused while something else runs -----------------------------------------------
 
 TEST_CASE("reexec during a shutdown is refused with ECANCELED") {
-    Chipd d(spec(json::array({worker("a", helper("sleep")),
-                              worker("stubborn", helper("ignore-term"), {{"stop_timeout", 600}})})));
+    Chipd d(
+        spec(json::array({worker("a", helper("sleep")),
+                          worker("stubborn", helper("ignore-term"), {{"stop_timeout", 600}})})));
     d.start_ready();
     pid_t stubborn = d.pid_of("stubborn");
     REQUIRE(stubborn > 0);
+    REQUIRE(wait_until([&] { return ignores_term(stubborn); }));
     REQUIRE(d.request({{"op", "shutdown"}}).value("ok", false));
     REQUIRE(d.wait_state("stubborn", "stopping"));
     json j = reexec_request(d);
@@ -800,17 +812,15 @@ TEST_CASE(
         std::string mutation, reason;
     };
     const Case cases[] = {
-        {"truncate-half", "truncated"},
-        {"truncate-header", ""},
-        {"flip", "checksum"},
-        {"version:99", "version 99"},
-        {"garbage", ""},
+        {"truncate-half", "truncated"}, {"truncate-header", ""}, {"flip", "checksum"},
+        {"version:99", "version 99"},   {"garbage", ""},
     };
     for (const auto &c : cases) {
         INFO("mutation " << c.mutation);
         TempDir dir;
         std::string spec_file = dir.file("spec.json");
-        write_file(spec_file, spec(json::array({worker("w", json::array({"sleep", "1000"}))})).dump());
+        write_file(spec_file,
+                   spec(json::array({worker("w", json::array({"sleep", "1000"}))})).dump());
         std::string pidfile = dir.file("worker.pid"), socket = dir.file("chipd.sock");
         ChildOptions capture;
         capture.capture = true;
