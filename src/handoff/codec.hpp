@@ -41,4 +41,10 @@ Result<State> decode(std::string_view bytes);
 // BYTES are too short to hold a header or do not start with its magic).
 std::uint32_t version_of(std::string_view bytes);
 
+// BYTES (a hand-off, whole or altered) with the header's payload length and
+// checksum made to fit what follows the header: for tests and fuzzing, which
+// make sound-looking hand-offs out of altered ones. BYTES shorter than a
+// header are returned as they are.
+std::string reseal(std::string bytes);
+
 }  // namespace chip::handoff

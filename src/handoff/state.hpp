@@ -32,7 +32,10 @@ struct Sink {
     enum class Kind : std::uint8_t { Stdout, Stderr, File };
     Kind kind = Kind::Stdout;
     spec::OutputSpec file;  // Kind::File: mode File, its path, max_bytes and keep
-    bool operator==(const Sink &) const = default;
+    bool operator==(const Sink &o) const {
+        return kind == o.kind && file.mode == o.file.mode && file.file == o.file.file &&
+               file.max_bytes == o.file.max_bytes && file.keep == o.file.keep;
+    }
 };
 
 // A worker's output pipe (its read end), still open: what the kernel holds in

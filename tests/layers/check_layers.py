@@ -20,6 +20,9 @@ Holds chip's layering, read from the sources under SRC (the repository's src/):
   cluster  src/cluster/ (etcd's protocol, one chipd's session) is pure like
            the core: it includes only the standard library, nlohmann/json,
            cluster/ and common/ headers.
+  handoff  src/handoff/ (the hand-off of a reexec and its bytes) is pure like
+           the core: it includes only the standard library (and <sys/types.h>),
+           common/, core/, spec/spec.hpp (plain types) and handoff/ headers.
   core     src/core/ includes only the standard library (and <sys/types.h>, for
            pid_t: types only), core/ and common/ headers.
   common   src/common/, the bottom layer, includes no other folder of src/.
@@ -160,7 +163,7 @@ STD_HEADERS = set('''
 CORE_TYPE_HEADERS = {'sys/types.h'}
 
 SRC_FOLDERS = ('os', 'uv', 'core', 'spec', 'registry', 'daemon', 'client', 'ctl', 'common',
-               'cluster')
+               'cluster', 'handoff')
 
 CALL = re.compile(r'\b([A-Za-z_]\w*)\s*\(')
 INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]*)[>"]', re.M)
@@ -509,6 +512,12 @@ def check_includes(f):
             if not ok:
                 yield line, 'cluster', (shown + ': src/cluster includes only the standard '
                                         'library, nlohmann/json, cluster/ and common/')
+        if f.folder == 'handoff':
+            ok = (header in STD_HEADERS or header in CORE_TYPE_HEADERS) if angle else \
+                (header.startswith(('handoff/', 'core/', 'common/')) or header == 'spec/spec.hpp')
+            if not ok:
+                yield line, 'handoff', (shown + ': src/handoff includes only the standard '
+                                        'library, common/, core/, spec/spec.hpp and handoff/')
         if f.folder == 'core':
             ok = (header in STD_HEADERS or header in CORE_TYPE_HEADERS) if angle else \
                 header.startswith(('core/', 'common/'))

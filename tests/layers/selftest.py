@@ -18,6 +18,10 @@ EXPECTED = [
     'only src/os and src/uv do',
     'src/cluster/session.cpp.txt:6: cluster: #include "os/clock.hpp": src/cluster includes only '
     'the standard library, nlohmann/json, cluster/ and common/',
+    'src/handoff/codec.cpp.txt:7: handoff: #include "spec/loader.hpp": src/handoff includes '
+    'only the standard library, common/, core/, spec/spec.hpp and handoff/',
+    'src/handoff/codec.cpp.txt:8: handoff: #include <nlohmann/json.hpp>: src/handoff includes '
+    'only the standard library, common/, core/, spec/spec.hpp and handoff/',
     'src/daemon/cluster.cpp.txt:2: libcurl: #include <curl/curl.h>: only src/uv includes libcurl',
     'src/daemon/cluster.cpp.txt:8: libcurl: curl_easy_init() calls libcurl: only src/uv does',
     'src/daemon/daemon.cpp.txt:2: libuv: #include <uv.h>: only src/uv includes libuv',
