@@ -585,6 +585,17 @@ int cmd_logs(const Context &ctx, const std::string &path, std::size_t lines, boo
     return kExitOk;
 }
 
+int cmd_reexec(const Context &ctx) {
+    Reply reply = call(ctx, json{{"op", "reexec"}});
+    if (reply.exit != kExitOk) return reply.exit;
+    if (!reply.ok()) return failed(reply);
+    if (ctx.json)
+        std::cout << reply.body.dump() << '\n';
+    else
+        std::cout << "chipd re-executed: version " << reply.body.value("version", "?") << '\n';
+    return kExitOk;
+}
+
 int cmd_shutdown(const Context &ctx) {
     return simple(ctx, json{{"op", "shutdown"}});
 }

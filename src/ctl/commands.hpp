@@ -54,6 +54,9 @@ int cmd_signal(const Context &ctx, const std::string &signal, bool cluster,
 int cmd_control(const Context &ctx, const std::string &op, const std::string &path);
 int cmd_wait(const Context &ctx, const std::string &path, std::optional<double> timeout_s);
 int cmd_logs(const Context &ctx, const std::string &path, std::size_t lines, bool follow);
+// Executes chipd's program again, every worker kept (README.md, "Upgrading
+// chipd in place").
+int cmd_reexec(const Context &ctx);
 int cmd_shutdown(const Context &ctx);
 // The tree changed while it runs. Each prints one "CHANGE PATH" line per change.
 // SPEC (relative: from chipctl's folder) is the new spec; none: chipd's own.

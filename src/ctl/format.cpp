@@ -225,6 +225,9 @@ std::string format_event_line(const nlohmann::json &event) {
         return out;
     }
     if (kind == "reloaded") return line("reloaded");
+    if (kind == "reexec")
+        return line("reexec: executing " + str_field(event, "program") + " (hand-off version " +
+                    str_field(event, "handoff_version") + ")");
     if (kind == "reload-failed") return line("reload failed: " + message);
     std::string text = kind + " " + str_field(event, "path");
     if (!pid.empty()) text += " pid " + pid;

@@ -190,6 +190,10 @@ int run(int argc, char **argv) {
     events->add_option("PATH", path, "node path or pool (default: /, the whole tree)");
     events->callback([&] { action = [&](const Context &c) { return cmd_events(c, path); }; });
 
+    auto *reexec = app.add_subcommand(
+        "reexec", "execute chipd's program again (an upgrade) without stopping any worker");
+    reexec->callback([&] { action = [](const Context &c) { return cmd_reexec(c); }; });
+
     auto *shutdown = app.add_subcommand("shutdown", "stop the whole tree in order; chipd exits 0");
     shutdown->callback([&] { action = [](const Context &c) { return cmd_shutdown(c); }; });
 

@@ -66,10 +66,17 @@ std::string cgroup_name(const std::string &path) {
     return name;
 }
 
-Cgroups::Cgroups(uv::Loop &loop, const std::string &socket_path, bool enabled, Warn warn)
+Cgroups::Cgroups(uv::Loop &loop, const std::string &socket_path, bool enabled, Warn warn,
+                 const handoff::Cgroups *adopt)
     : warn_(std::move(warn)) {
     if (!enabled) {
         off("--no-cgroups");
+        return;
+    }
+    // Workers that run outside cgroups stay so: a worker's processes are
+    // never moved.
+    if (adopt && !adopt->on) {
+        off("off before the reexec");
         return;
     }
     auto place = os::own_cgroup();
@@ -116,7 +123,13 @@ Cgroups::Cgroups(uv::Loop &loop, const std::string &socket_path, bool enabled, W
             removals_.clear();
         }
     });
-    clear_leftovers();
+    if (adopt) {
+        for (const auto &g : adopt->groups) groups_[g.id] = Group{g.name, g.base_usec};
+        removals_.insert(adopt->removals.begin(), adopt->removals.end());
+        if (!removals_.empty()) retry_->start(kRetryMs);
+    } else {
+        clear_leftovers();
+    }
     // Whether workers can be born in their cgroups, tried in a cgroup no node
     // can have ('=' is not in node names).
     if (os::make_cgroup(folder_.get(), "=probe")) {
@@ -124,6 +137,14 @@ Cgroups::Cgroups(uv::Loop &loop, const std::string &socket_path, bool enabled, W
             os::probe_clone_into_cgroup(probe->get());
         os::remove_cgroup(folder_.get(), "=probe");
     }
+}
+
+handoff::Cgroups Cgroups::handoff_state() const {
+    handoff::Cgroups out;
+    out.on = on();
+    for (const auto &[id, g] : groups_) out.groups.push_back({id, g.name, g.base_usec});
+    out.removals.assign(removals_.begin(), removals_.end());
+    return out;
 }
 
 Cgroups::~Cgroups() {

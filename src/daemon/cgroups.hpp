@@ -28,6 +28,7 @@
 #include <unordered_set>
 
 #include "common/result.hpp"
+#include "handoff/state.hpp"
 #include "os/fd.hpp"
 #include "uv/uv.hpp"
 
@@ -49,7 +50,11 @@ public:
     // folder (said through WARN), and makes the folder. ENABLED false
     // (--no-cgroups) leaves it off. Blocks at most a few seconds, before the
     // loop runs.
-    Cgroups(uv::Loop &loop, const std::string &socket_path, bool enabled, Warn warn);
+    // ADOPT: the cgroups a chipd of the same pid handed over (README.md,
+    // "Upgrading chipd in place"): its folder and workers' cgroups are taken
+    // as they are, nothing is killed.
+    Cgroups(uv::Loop &loop, const std::string &socket_path, bool enabled, Warn warn,
+            const handoff::Cgroups *adopt = nullptr);
     ~Cgroups();
     Cgroups(const Cgroups &) = delete;
     Cgroups &operator=(const Cgroups &) = delete;
@@ -78,6 +83,8 @@ public:
     std::optional<std::vector<pid_t>> pids(std::uint64_t id) const;
     // Node ID left the tree: its cgroup is killed and removed once empty.
     void forget(std::uint64_t id);
+    // What a new chipd of the same pid needs to take over (see the constructor).
+    handoff::Cgroups handoff_state() const;
     // chipd's exit: every cgroup killed and removed, waiting a little for
     // them to empty, then chipd's folder.
     void finish();

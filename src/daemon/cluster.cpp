@@ -5,6 +5,8 @@
 
 #include "common/names.hpp"
 #include "os/clock.hpp"
+#include "os/self.hpp"
+#include "registry/index.hpp"
 
 namespace chip::daemon {
 
@@ -66,12 +68,60 @@ Result<void> Cluster::add_registry(const spec::RegistrySpec &spec, const std::st
     auto m = os::create_shm(v->shm_name, size);
     if (!m)
         return make_error(m.error().code, "cluster view " + spec.name + ": " + m.error().message);
-    v->mapping = std::move(*m);
-    if (v->view.init(v->mapping.bytes(), spec.name, spec.max_members, writer) != 0)
+    v->fd = std::move(m->fd);
+    v->mapping = std::move(m->mapping);
+    if (v->view.init(v->mapping.bytes(), spec.name, spec.max_members, writer) != 0) {
+        (void)os::unlink_shm(v->shm_name);
         return make_error(EINVAL, "cluster view " + spec.name + ": bad capacity");
-    views_.push_back(std::move(v));
-    written_gen_ = 0;  // the new view gets its members at the next pump
+    }
+    v->view.set_connected(written_connected_);
+    views_.push_back(std::move(v));  // it gets its members at the next pump
     pump();
+    return {};
+}
+
+std::vector<handoff::ClusterView> Cluster::handoff_state() const {
+    std::vector<handoff::ClusterView> out;
+    for (const auto &v : views_) out.push_back({v->spec.name, v->shm_name, v->fd.get()});
+    return out;
+}
+
+Result<void> Cluster::adopt_registry(const spec::RegistrySpec &spec,
+                                     const handoff::ClusterView &view) {
+    auto v = std::make_unique<View>();
+    if (view.fd >= 0) v->fd.reset(view.fd);
+    auto fail = [&](int code, const std::string &why) {
+        return make_error(
+            code, "cluster view " + spec.name + ": cannot take over " + view.shm_name + ": " + why);
+    };
+    constexpr std::string_view kSuffix = "@cluster";
+    const std::string_view name = view.shm_name;
+    if (view.registry != spec.name || name.size() <= kSuffix.size() ||
+        name.substr(name.size() - kSuffix.size()) != kSuffix ||
+        !registry::valid_shm_name(name.substr(0, name.size() - kSuffix.size()), spec.name))
+        return fail(EINVAL, "not a cluster view name of this registry");
+    for (const auto &w : views_)
+        if (w->spec.name == spec.name) return fail(EINVAL, "the registry has a view already");
+    if (!v->fd) return fail(EBADF, "no descriptor");
+    const std::size_t size = registry::ClusterView::region_size(spec.max_members);
+    if (size == 0) return fail(EINVAL, "bad capacity");
+    auto m = os::map_shared(v->fd.get(), view.shm_name, size, os::real_uid());
+    if (!m)
+        return make_error(m.error().code, "cluster view " + spec.name + ": " + m.error().message);
+    v->spec = spec;
+    v->shm_name = view.shm_name;
+    v->mapping = std::move(*m);
+    std::string why;
+    if (v->view.adopt(v->mapping.bytes(), &why) < 0) return fail(EINVAL, why);
+    if (v->view.name() != spec.name || v->view.max_entries() != spec.max_members)
+        return fail(EINVAL, "the region is the view of " + std::string(v->view.name()) + " with " +
+                                std::to_string(v->view.max_entries()) + " entries");
+    // What it shows stands until the session's view changes: a session that
+    // has just started knows nothing yet, and an empty view would be a lie.
+    v->written_gen = session_.view_generation();
+    views_.push_back(std::move(v));
+    // Its connected flag was the old session's; from now on it is this one's.
+    views_.back()->view.set_connected(written_connected_);
     return {};
 }
 
@@ -179,12 +229,16 @@ void Cluster::write_views() {
         for (auto &v : views_) v->view.set_connected(connected);
         written_connected_ = connected;
     }
-    if (session_.view_generation() == written_gen_) return;
-    written_gen_ = session_.view_generation();
+    const std::uint64_t gen = session_.view_generation();
+    bool stale = false;
+    for (const auto &v : views_) stale = stale || v->written_gen != gen;
+    if (!stale) return;
     std::map<std::string, std::vector<registry::ClusterMember>> by_registry;
     for (const auto &[key, e] : session_.view())
         by_registry[e.registry].push_back({e.group, e.node, e.pid});
     for (auto &v : views_) {
+        if (v->written_gen == gen) continue;
+        v->written_gen = gen;
         auto it = by_registry.find(v->spec.name);
         std::size_t dropped =
             v->view.replace(it == by_registry.end() ? std::vector<registry::ClusterMember>{}

@@ -5,6 +5,10 @@
 // carries out the signal requests addressed to this node, and reports the
 // session's warnings.
 //
+// Across a re-exec the views are handed over like the registries' regions
+// (handoff_state, adopt_registry): same names, same entries until the new
+// session's view replaces them.
+//
 // It decides nothing about etcd (the session does) and never blocks: etcd
 // down or slow changes nothing for local supervision.
 #pragma once
@@ -22,6 +26,8 @@
 
 #include "cluster/session.hpp"
 #include "common/result.hpp"
+#include "handoff/state.hpp"
+#include "os/fd.hpp"
 #include "os/shm.hpp"
 #include "registry/cluster_view.hpp"
 #include "spec/spec.hpp"
@@ -50,6 +56,16 @@ public:
     Result<void> add_registry(const spec::RegistrySpec &spec, const std::string &registry_shm,
                               pid_t writer);
     void remove_registry(std::string_view name);
+    // The views for the next chipd image: registry, name and descriptor
+    // (still owned here; the caller clears its close-on-exec flag).
+    std::vector<handoff::ClusterView> handoff_state() const;
+    // In the new process, instead of add_registry: takes over VIEW, the view
+    // of the registry SPEC an earlier image handed over. Owns its descriptor
+    // at once (closed if refused), checks it (os::map_shared) and adopts the
+    // region as it stands (registry::ClusterView::adopt); its entries stay
+    // until the session's view changes, then it is written like any view.
+    // Its connected flag says this session's state from the next pump on.
+    Result<void> adopt_registry(const spec::RegistrySpec &spec, const handoff::ClusterView &view);
 
     // A membership of this chipd began / ended.
     void joined(std::string_view registry, std::string_view group, pid_t pid,
@@ -73,8 +89,10 @@ private:
     struct View {
         spec::RegistrySpec spec;
         std::string shm_name;
+        os::UniqueFd fd;  // open read-write (close-on-exec) for a hand-off
         os::Mapping mapping;
         registry::ClusterView view;
+        std::uint64_t written_gen = 0;  // the session's view generation it shows
     };
     void pump();
     void write_views();
@@ -87,7 +105,6 @@ private:
     std::unique_ptr<uv::Http> http_;
     std::unique_ptr<uv::Timer> timer_;
     std::vector<std::unique_ptr<View>> views_;
-    std::uint64_t written_gen_ = 0;
     bool written_connected_ = false;
     std::map<std::uint64_t, Outcome> waiting_;  // signal tickets
     std::function<void()> on_closed_;

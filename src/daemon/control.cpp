@@ -50,16 +50,31 @@ void Control::on_accept() {
             resume_->start(100);
             return;
         }
-        auto c = std::make_unique<Conn>();
-        c->id = next_id_++;
-        c->fd = os::UniqueFd(fd);
-        // Who is asking, for join/leave: the kernel's word, not the client's.
-        if (auto cred = os::peer_cred(fd)) c->peer = *cred;
-        std::uint64_t id = c->id;
-        c->poll = std::make_unique<uv::Poll>(loop_, fd, [this, id](int ev) { on_io(id, ev); });
-        c->poll->start(uv::Poll::Readable);
-        conns_[id] = std::move(c);
+        add(fd, false);
     }
+}
+
+std::uint64_t Control::add(int fd, bool busy) {
+    auto c = std::make_unique<Conn>();
+    c->id = next_id_++;
+    c->fd = os::UniqueFd(fd);
+    c->busy = busy;
+    // Who is asking, for join/leave: the kernel's word, not the client's.
+    if (auto cred = os::peer_cred(fd)) c->peer = *cred;
+    std::uint64_t id = c->id;
+    c->poll = std::make_unique<uv::Poll>(loop_, fd, [this, id](int ev) { on_io(id, ev); });
+    c->poll->start(uv::Poll::Readable);
+    conns_[id] = std::move(c);
+    return id;
+}
+
+int Control::fd_of(std::uint64_t conn) const {
+    auto it = conns_.find(conn);
+    return it == conns_.end() ? -1 : it->second->fd.get();
+}
+
+std::uint64_t Control::adopt(os::UniqueFd fd) {
+    return add(fd.release(), true);
 }
 
 int Control::refuse_one() {

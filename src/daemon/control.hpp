@@ -80,6 +80,14 @@ public:
     // Stops listening (chipd's exit); open connections stay until destruction.
     void stop_listening();
 
+    // The hand-off (README.md, "Upgrading chipd in place"): the listening
+    // socket, and connection CONN's socket (-1 when unknown).
+    int listen_fd() const { return listen_fd_.get(); }
+    int fd_of(std::uint64_t conn) const;
+    // Takes over FD, a connection whose request is being answered (busy): its
+    // id, to respond() to.
+    std::uint64_t adopt(os::UniqueFd fd);
+
 private:
     struct Conn {
         std::uint64_t id = 0;
@@ -96,6 +104,8 @@ private:
     };
 
     void on_accept();
+    // A new connection on FD: its id.
+    std::uint64_t add(int fd, bool busy);
     // Out of descriptors: gives up the spare one to take the next waiting
     // connection, closes it and takes the spare back. 0, or the accept's -errno.
     int refuse_one();

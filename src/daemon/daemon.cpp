@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <utility>
@@ -11,6 +12,8 @@
 #include "daemon/fd_budget.hpp"
 #include "os/clock.hpp"
 #include "os/procfs.hpp"
+#include "os/reexec.hpp"
+#include "handoff/codec.hpp"
 #include "os/file.hpp"
 #include "os/private_folder.hpp"
 #include "os/process.hpp"
@@ -33,6 +36,11 @@ std::uint64_t ms_until(core::Time t, core::Time now) {
 
 Daemon::Daemon(spec::Spec spec, Options opts) : spec_(std::move(spec)), opts_(std::move(opts)) {}
 
+Daemon::Daemon(handoff::State handoff, Options opts)
+    : spec_(handoff.spec),
+      opts_(std::move(opts)),
+      handoff_(std::make_unique<handoff::State>(std::move(handoff))) {}
+
 Daemon::~Daemon() {
     // Connections first: closing one tells the request handlers.
     control_.reset();
@@ -46,7 +54,10 @@ core::Time Daemon::now() {
 // ---- set-up ------------------------------------------------------------------
 
 void Daemon::setup() {
-    worker_fd_limit_ = os::fd_soft_limit();
+    // A hand-off's fd limit is the first chipd's: this one was started with
+    // the raised one.
+    worker_fd_limit_ =
+        handoff_ ? static_cast<std::size_t>(handoff_->worker_fd_limit) : os::fd_soft_limit();
     std::size_t fd_limit = os::raise_fd_limit(kFdLimitWanted);
     pid_max_ = os::pid_max();
     os::become_subreaper();
@@ -61,6 +72,7 @@ void Daemon::setup() {
     std::filesystem::path socket(socket_path_);
     if (socket.is_relative()) socket = std::filesystem::path(os::current_dir()) / socket;
     socket_path_ = socket.lexically_normal().string();
+    if (handoff_) socket_path_ = handoff_->socket_path;
     style_.journal = std::getenv("JOURNAL_STREAM") != nullptr;
     style_.json = opts_.json_log;
     if (!opts_.log_file.empty()) {
@@ -84,67 +96,15 @@ void Daemon::setup() {
         log_file_opening_ = false;
         if (!opened) throw std::runtime_error("--log-file: " + opened.error().message);
     }
-    // The folder first: a runtime folder someone else made or replaced is
-    // refused before anything is created in it (README.md, "Paths").
-    auto folder = os::prepare_socket_folder(socket_path_, os::real_uid());
-    if (!folder) throw std::runtime_error(folder.error().message);
-    socket_folder_ = std::move(*folder);
-    const auto &access = spec_.socket_access;
-    if (access.gid && socket_folder_.kind == SocketFolderKind::Private)
-        throw std::runtime_error("the socket's group " + *access.group + " cannot reach " +
-                                 socket_path_ + ": its folder " + socket_folder_.path +
-                                 " is private to its user (mode 0700); give \"socket\" a "
-                                 "\"path\" in a folder the group may enter");
-    if (auto w = fd_warning(spec_.file, estimate_fds(spec_), fd_limit); !w.empty()) warn(w);
-    auto listen_fd = os::listen_unix(socket_folder_, access.mode, access.gid);
-    if (!listen_fd) throw std::runtime_error(listen_fd.error().message);
-
+    std::optional<os::UniqueFd> listen_fd;
+    setup_socket(fd_limit, listen_fd);
+    setup_registries();
+    // After the socket is ours: what a predecessor on it left is killed now
+    // (not what a chipd of this pid handed over).
     auto warn = [this](const std::string &m) { this->warn(m); };
-    procs_ = std::make_unique<SystemProcesses>(
-        loop_, [this](pid_t pid) { registries_->member_died(pid); });
-    registries_ = std::make_unique<Registries>(
-        *procs_, [this](pid_t pid) { return tree_->node_by_pid(pid) != nullptr; }, warn);
-    registries_->publish_in(socket_folder_);
-    for (const auto &rs : spec_.registries) {
-        auto r = registries_->create_shared(rs, os::self_pid());
-        if (!r) throw std::runtime_error(r.error().message);
-    }
-    if (spec_.cluster) {
-        cluster_ = std::make_unique<Cluster>(
-            loop_, *spec_.cluster, socket_path_, warn,
-            [this](const std::string &registry, const std::string &group, int sig) {
-                std::vector<pid_t> pids;
-                if (Registry *r = registries_->find(registry))
-                    for (pid_t p : r->table.members(group))
-                        if (os::kill_pid(p, sig) == 0) pids.push_back(p);
-                return pids;
-            });
-        for (const auto &rs : spec_.registries)
-            if (auto r = cluster_->add_registry(rs, registries_->find(rs.name)->shm_name,
-                                                os::self_pid());
-                !r)
-                throw std::runtime_error(r.error().message);
-        registries_->observe(
-            {[] { return true; },
-             [this](const Membership &m) {
-                 const core::Node *n = spawning_ ? spawning_ : tree_->node_by_pid(m.pid);
-                 if (m.joined)
-                     cluster_->joined(m.registry, m.group, m.pid, n ? n->path : "");
-                 else
-                     cluster_->left(m.registry, m.group, m.pid);
-             }});
-    }
-    registries_->observe({[this] { return streaming(); },
-                          [this](const Membership &m) {
-                              // A worker just spawned is not yet known by its pid.
-                              const core::Node *n =
-                                  spawning_ ? spawning_ : tree_->node_by_pid(m.pid);
-                              publish(n, format_membership(m.joined, m.registry, m.group, m.pid,
-                                                           n ? n->path : "", os::wall_now()));
-                          }});
-    // After the socket is ours: what a predecessor on it left is killed now.
-    cgroups_ = std::make_unique<Cgroups>(loop_, socket_path_, opts_.cgroups, warn);
-    if (!cgroups_->on())
+    cgroups_ = std::make_unique<Cgroups>(loop_, socket_path_, opts_.cgroups, warn,
+                                         handoff_ ? &handoff_->cgroups : nullptr);
+    if (!cgroups_->on() && !handoff_)
         warn("cgroups: " +
              (opts_.cgroups ? "not writable (" + cgroups_->why_off() + ")"
                             : std::string("off (--no-cgroups)")) +
@@ -160,7 +120,13 @@ void Daemon::setup() {
         if (const char *v = std::getenv(name)) *value = v;
     systemd_ = std::make_unique<Systemd>(
         loop_, std::move(env), os::self_pid(), [this] { return tree_->summary(); }, warn);
-    tree_ = std::make_unique<core::Tree>(spec_.root, *this);
+    if (handoff_) {
+        tree_ = std::make_unique<core::Tree>(handoff_->tree, *this);
+        launcher_->adopt(*handoff_, *tree_, now());
+        if (handoff_->systemd) systemd_->adopt(*handoff_->systemd);
+    } else {
+        tree_ = std::make_unique<core::Tree>(spec_.root, *this);
+    }
     requests_ =
         std::make_unique<Requests>(*tree_, *registries_, static_cast<RequestEffects &>(*this));
     control_ = std::make_unique<Control>(loop_, std::move(*listen_fd),
@@ -189,10 +155,96 @@ void Daemon::setup() {
     });
 }
 
+void Daemon::setup_socket(std::size_t fd_limit, std::optional<os::UniqueFd> &listen_fd) {
+    // The folder first: a runtime folder someone else made or replaced is
+    // refused before anything is created in it (README.md, "Paths").
+    auto folder = os::prepare_socket_folder(socket_path_, os::real_uid());
+    if (!folder) throw std::runtime_error(folder.error().message);
+    socket_folder_ = std::move(*folder);
+    if (handoff_) {
+        // Listening already, and still linked in place.
+        listen_fd.emplace(handoff_->listen_fd);
+        return;
+    }
+    const auto &access = spec_.socket_access;
+    if (access.gid && socket_folder_.kind == SocketFolderKind::Private)
+        throw std::runtime_error("the socket's group " + *access.group + " cannot reach " +
+                                 socket_path_ + ": its folder " + socket_folder_.path +
+                                 " is private to its user (mode 0700); give \"socket\" a "
+                                 "\"path\" in a folder the group may enter");
+    if (auto w = fd_warning(spec_.file, estimate_fds(spec_), fd_limit); !w.empty()) warn(w);
+    auto fd = os::listen_unix(socket_folder_, access.mode, access.gid);
+    if (!fd) throw std::runtime_error(fd.error().message);
+    listen_fd.emplace(std::move(*fd));
+}
+
+void Daemon::setup_registries() {
+    auto warn = [this](const std::string &m) { this->warn(m); };
+    procs_ = std::make_unique<SystemProcesses>(
+        loop_, [this](pid_t pid) { registries_->member_died(pid); });
+    registries_ = std::make_unique<Registries>(
+        *procs_, [this](pid_t pid) { return tree_->node_by_pid(pid) != nullptr; }, warn);
+    if (handoff_) {
+        // The regions and the index file are this pid's: taken as they are.
+        registries_->publish_in(socket_folder_, false);
+        if (auto r = registries_->adopt(handoff_->registries); !r)
+            throw std::runtime_error(r.error().message);
+        procs_->adopt(handoff_->watches);
+    } else {
+        registries_->publish_in(socket_folder_);
+        for (const auto &rs : spec_.registries) {
+            auto r = registries_->create_shared(rs, os::self_pid());
+            if (!r) throw std::runtime_error(r.error().message);
+        }
+    }
+    if (spec_.cluster) {
+        cluster_ = std::make_unique<Cluster>(
+            loop_, *spec_.cluster, socket_path_, warn,
+            [this](const std::string &registry, const std::string &group, int sig) {
+                std::vector<pid_t> pids;
+                if (Registry *r = registries_->find(registry))
+                    for (pid_t p : r->table.members(group))
+                        if (os::kill_pid(p, sig) == 0) pids.push_back(p);
+                return pids;
+            });
+        for (const auto &rs : spec_.registries) {
+            const handoff::ClusterView *view = nullptr;
+            if (handoff_)
+                for (const auto &v : handoff_->cluster_views)
+                    if (v.registry == rs.name) view = &v;
+            auto r = view ? cluster_->adopt_registry(rs, *view)
+                          : cluster_->add_registry(rs, registries_->find(rs.name)->shm_name,
+                                                   os::self_pid());
+            if (!r) throw std::runtime_error(r.error().message);
+        }
+        registries_->observe(
+            {[] { return true; },
+             [this](const Membership &m) {
+                 const core::Node *n = spawning_ ? spawning_ : tree_->node_by_pid(m.pid);
+                 if (m.joined)
+                     cluster_->joined(m.registry, m.group, m.pid, n ? n->path : "");
+                 else
+                     cluster_->left(m.registry, m.group, m.pid);
+             }});
+    }
+    registries_->observe({[this] { return streaming(); },
+                          [this](const Membership &m) {
+                              // A worker just spawned is not yet known by its pid.
+                              const core::Node *n =
+                                  spawning_ ? spawning_ : tree_->node_by_pid(m.pid);
+                              publish(n, format_membership(m.joined, m.registry, m.group, m.pid,
+                                                           n ? n->path : "", os::wall_now()));
+                          }});
+}
+
 int Daemon::run() {
     setup();
-    if (cluster_) cluster_->start();
-    tree_->start(now());
+    if (handoff_) {
+        took_over();
+    } else {
+        if (cluster_) cluster_->start();
+        tree_->start(now());
+    }
     after_events();
     if (!exiting_) loop_.run();
     // The lease is revoked before chipd goes: its members leave every view
@@ -201,6 +253,12 @@ int Daemon::run() {
         closing_cluster_ = true;
         loop_.run();
     }
+    // The way out is taken: one more SIGTERM (a user pressing on) waits,
+    // blocked, and goes with the process, instead of killing it halfway
+    // through its cleanup once the loop's handlers are gone.
+    std::uint64_t term = 0;
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) term |= std::uint64_t{1} << (sig - 1);
+    os::set_signal_mask(os::signal_mask() | term);
     cleanup();
     return exit_code_;
 }
@@ -233,6 +291,15 @@ void Daemon::after_events() {
     // The turn's events to their subscribers, the last ones before an exit too.
     control_->flush();
     if (exiting_ && !closing_cluster_) loop_.stop();
+    // At rest, the turn's answers sent: the next chipd takes over from here.
+    if (reexec_conn_ && !exiting_) {
+        std::uint64_t conn = *reexec_conn_;
+        reexec_conn_.reset();
+        Error why = execute_again(conn);
+        warn("reexec: " + why.message + "; chipd goes on as it was");
+        control_->respond(conn, Requests::text(Requests::failed(why)));
+        control_->flush();
+    }
 }
 
 void Daemon::answer_requests() {
@@ -347,6 +414,157 @@ std::string Daemon::write_log(const std::function<std::string(LogStyle)> &format
         }
     }
     return line;
+}
+
+// ---- reexec ----------------------------------------------------------------------
+
+std::optional<Error> Daemon::reexec(std::uint64_t conn) {
+    if (reexec_conn_) return make_error(EBUSY, "a reexec is under way");
+    reexec_conn_ = conn;
+    return std::nullopt;
+}
+
+namespace {
+
+// The hand-off versions PROGRAM reads (`PROGRAM --handoff-versions`), or why
+// not known.
+Result<std::vector<std::uint32_t>> versions_read_by(const std::string &program) {
+    if (auto x = os::executable_file(program); !x)
+        return make_error(EIO, "cannot execute " + program + ": " + x.error().message);
+    auto run = os::run_program(program, {"--handoff-versions"}, std::chrono::seconds(10));
+    auto said = [&] {
+        std::string out = run.output;
+        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+        if (out.size() > 200) out = out.substr(0, 200) + "...";
+        return out.empty() ? std::string() : ": " + out;
+    };
+    if (run.spawn_error)
+        return make_error(EIO, "cannot execute " + program + ": " + std::strerror(run.spawn_error));
+    if (run.timed_out)
+        return make_error(EIO, program + " --handoff-versions did not answer within 10 s");
+    if (!run.exited || run.status != 0)
+        return make_error(EIO, program + " --handoff-versions " +
+                                   (run.exited ? "exited " + std::to_string(run.status)
+                                               : "was killed by SIG" + signal_name(run.status)) +
+                                   said() + " (not a chipd that can take over?)");
+    std::vector<std::uint32_t> out;
+    std::string word;
+    auto take = [&]() -> bool {
+        if (word.empty()) return true;
+        if (word.size() > 9 || word.find_first_not_of("0123456789") != std::string::npos)
+            return false;
+        out.push_back(static_cast<std::uint32_t>(std::stoul(word)));
+        word.clear();
+        return true;
+    };
+    for (char ch : run.output) {
+        if (ch == ' ' || ch == '\n' || ch == '\t') {
+            if (!take()) break;
+        } else {
+            word += ch;
+        }
+    }
+    if (!take() || out.empty())
+        return make_error(EIO, program + " --handoff-versions said no version" + said());
+    return out;
+}
+
+}  // namespace
+
+Error Daemon::execute_again(std::uint64_t conn) {
+    const std::string &program = opts_.program;
+    auto versions = versions_read_by(program);
+    if (!versions) return versions.error();
+    // The newest version both know.
+    std::uint32_t version = 0;
+    for (std::uint32_t v : *versions)
+        if (handoff::accepts(v) && v > version) version = v;
+    if (!version) {
+        std::string said;
+        for (std::uint32_t v : *versions) said += (said.empty() ? "" : " ") + std::to_string(v);
+        return make_error(EIO, program + " reads hand-off versions " + said +
+                                   "; this chipd writes " +
+                                   std::to_string(handoff::kOldestVersion) + " to " +
+                                   std::to_string(handoff::kVersion));
+    }
+    handoff::State state = handoff_state(conn);
+    auto memfd = os::memfd_holding(handoff::encode(state, version));
+    if (!memfd) return make_error(EIO, "cannot write the hand-off: " + memfd.error().message);
+
+    auto when = os::wall_now();
+    write_log([&](LogStyle style) { return format_reexec_begin(program, version, when, style); });
+    // The event streams' last line: they are closed by the exec.
+    if (streaming())
+        publish(nullptr, format_reexec_begin(program, version, when, LogStyle{true, false}));
+    control_->flush();
+    std::vector<int> fds = state.fds();
+    for (int fd : fds)
+        if (auto r = os::set_cloexec(fd, false); !r) {
+            for (int f : fds) (void)os::set_cloexec(f, true);
+            return make_error(EIO, "cannot keep fds open across the exec: " + r.error().message);
+        }
+    std::vector<std::string> argv{program};
+    argv.insert(argv.end(), opts_.args.begin(), opts_.args.end());
+    argv.push_back("--handoff");
+    argv.push_back(std::to_string(memfd->get()));
+    // Signals wait, pending, until the next chipd listens for them; the
+    // handlers go with the exec, what is ignored stays so (SIGPIPE, as a
+    // fresh chipd has it).
+    std::uint64_t mask = os::block_all_signals();
+    int err = os::exec_program(program, argv);
+    os::set_signal_mask(mask);
+    for (int f : fds) (void)os::set_cloexec(f, true);
+    return make_error(EIO, "cannot execute " + program + ": " + std::strerror(err));
+}
+
+handoff::State Daemon::handoff_state(std::uint64_t conn) const {
+    handoff::State s;
+    s.pid = os::self_pid();
+    s.version = CHIP_VERSION;
+    s.worker_fd_limit = worker_fd_limit_;
+    s.signal_mask = opts_.signal_mask;
+    s.socket_path = socket_path_;
+    s.listen_fd = control_->listen_fd();
+    s.requester_fd = control_->fd_of(conn);
+    s.spec = spec_;
+    s.tree = tree_->snapshot();
+    launcher_->handoff_state(s);
+    s.registries = registries_->handoff_state();
+    s.watches = procs_->handoff_state();
+    s.cgroups = cgroups_->handoff_state();
+    if (cluster_) s.cluster_views = cluster_->handoff_state();
+    s.systemd = systemd_->handoff_state();
+    return s;
+}
+
+void Daemon::took_over() {
+    std::uint32_t version = opts_.handoff_version;
+    if (cluster_) {
+        cluster_->start();
+        // The new session puts every membership again.
+        for (const auto &r : registries_->all())
+            for (const auto &[group, count] : r->table.groups())
+                for (pid_t pid : r->table.members(group)) {
+                    const core::Node *n = tree_->node_by_pid(pid);
+                    cluster_->joined(r->spec.name, group, pid, n ? n->path : "");
+                }
+    }
+    // Handlers are in place: what was blocked across the exec comes now.
+    os::set_signal_mask(handoff_->signal_mask);
+    // Workers that exited during the exec.
+    on_sigchld();
+    std::size_t workers = 0;
+    core::Tree::walk(tree_->root(), [&](core::Node &n) {
+        if (n.worker && n.pid) ++workers;
+    });
+    write_log([&](LogStyle style) {
+        return format_reexec_done(CHIP_VERSION, workers, version, os::wall_now(), style);
+    });
+    if (handoff_->requester_fd >= 0) {
+        std::uint64_t conn = control_->adopt(os::UniqueFd(handoff_->requester_fd));
+        control_->respond(conn, Requests::text(Requests::reexec_done(CHIP_VERSION)));
+    }
+    handoff_.reset();
 }
 
 // ---- core::Effects -----------------------------------------------------------

@@ -29,6 +29,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/tree.hpp"
 #include "daemon/cgroups.hpp"
@@ -41,6 +42,7 @@
 #include "daemon/requests.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/term_signals.hpp"
+#include "handoff/state.hpp"
 #include "spec/spec.hpp"
 #include "uv/uv.hpp"
 
@@ -54,11 +56,21 @@ struct Options {
     std::uint64_t log_max_bytes = 10u << 20;
     unsigned log_keep = 5;
     bool cgroups = true;  // false: --no-cgroups
+    // For a reexec (README.md, "Upgrading chipd in place"): the program
+    // chipd was started as (absolute), its arguments after argv[0] (without
+    // --handoff), and the signal mask the first chipd of this pid was given.
+    std::string program;
+    std::vector<std::string> args;
+    std::uint64_t signal_mask = 0;
+    std::uint32_t handoff_version = 0;  // of the hand-off taken over, if any
 };
 
 class Daemon final : public core::Effects, private RequestHandler, private RequestEffects {
 public:
     Daemon(spec::Spec spec, Options opts);
+    // The chipd that takes over from the one of the same pid that wrote
+    // HANDOFF (decoded and checked whole): its spec, tree and workers.
+    Daemon(handoff::State handoff, Options opts);
     ~Daemon() override;
     Daemon(const Daemon &) = delete;
     Daemon &operator=(const Daemon &) = delete;
@@ -99,8 +111,21 @@ private:
     std::optional<nlohmann::json> cluster_status() override;
     bool cluster_signal(std::uint64_t conn, const std::string &registry, const std::string &group,
                         int sig, std::chrono::milliseconds timeout) override;
+    std::optional<Error> reexec(std::uint64_t conn) override;
+
+    // ---- reexec ----
+    // Executes the program again with the state handed over; returns only on
+    // failure, with the reason (everything is as it was).
+    Error execute_again(std::uint64_t conn);
+    // Everything the next chipd needs, as it is now.
+    handoff::State handoff_state(std::uint64_t conn) const;
+    // After a hand-off: the requester is answered, the log told.
+    void took_over();
 
     void setup();
+    // The parts of setup() a hand-off changes.
+    void setup_socket(std::size_t fd_limit, std::optional<os::UniqueFd> &listen_fd);
+    void setup_registries();
     void cleanup();
     // The end of every loop turn (and of timer callbacks, which run before
     // the loop polls): answers, timers, systemd, exit.
@@ -124,6 +149,8 @@ private:
 
     spec::Spec spec_;
     Options opts_;
+    std::unique_ptr<handoff::State> handoff_;   // taken over at setup, then gone
+    std::optional<std::uint64_t> reexec_conn_;  // a reexec asked for, carried out at the turn's end
     std::string socket_path_;
     os::SocketFolder socket_folder_;  // the socket's, checked, open while chipd runs
     LogStyle style_;

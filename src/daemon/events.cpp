@@ -119,6 +119,30 @@ std::string format_warning(std::string_view msg, WallTime when, LogStyle style) 
     return style.journal ? "<4>" + body : timestamp(when) + " " + body;
 }
 
+std::string format_reexec_begin(std::string_view program, std::uint32_t version, WallTime when,
+                                LogStyle style) {
+    if (style.json)
+        return json_line({{"event", "reexec"}, {"program", program}, {"handoff_version", version}},
+                         5, when, style);
+    return text_line("reexec: executing " + std::string(program) + " (hand-off version " +
+                         std::to_string(version) + ")",
+                     5, when, style);
+}
+
+std::string format_reexec_done(std::string_view chip_version, std::size_t workers,
+                               std::uint32_t handoff_version, WallTime when, LogStyle style) {
+    if (style.json)
+        return json_line({{"event", "reexec"},
+                          {"version", chip_version},
+                          {"workers", workers},
+                          {"handoff_version", handoff_version}},
+                         5, when, style);
+    return text_line("reexec: chipd " + std::string(chip_version) + " took over " +
+                         std::to_string(workers) + (workers == 1 ? " worker" : " workers") +
+                         " (hand-off version " + std::to_string(handoff_version) + ")",
+                     5, when, style);
+}
+
 std::string format_reload(std::string_view spec, const std::vector<core::Change> &changes,
                           WallTime when, LogStyle style) {
     if (style.json) {

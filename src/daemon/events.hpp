@@ -55,5 +55,13 @@ std::string format_membership(bool joined, std::string_view registry, std::strin
 // A warning line at WHEN, ending in '\n': "... chipd: warning: MSG", or
 // {"event": "warning", "message": MSG} (priority 4 under the journal).
 std::string format_warning(std::string_view msg, WallTime when, LogStyle style);
+// A reexec (README.md, "Upgrading chipd in place"): the chipd about to execute
+// PROGRAM with hand-off VERSION ("reexec: executing PROGRAM (hand-off version
+// N)"), and the new one that took over WORKERS running workers ("reexec: chipd
+// V took over N workers").
+std::string format_reexec_begin(std::string_view program, std::uint32_t version, WallTime when,
+                                LogStyle style);
+std::string format_reexec_done(std::string_view chip_version, std::size_t workers,
+                               std::uint32_t handoff_version, WallTime when, LogStyle style);
 
 }  // namespace chip::daemon

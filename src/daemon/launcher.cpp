@@ -361,15 +361,18 @@ bool Launcher::collect_exports(const core::Node &node, const spec::Launch &launc
     return !scratch_merged_.empty();
 }
 
-void Launcher::capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix) {
+void Launcher::capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix,
+                       std::string_view partial) {
     pipes_.push_back(nullptr);
     auto it = std::prev(pipes_.end());
-    *it = std::make_unique<OutputPipe>(loop_, std::move(fd), std::move(sink), prefix,
-                                       [this, it](OutputPipe *) {
-                                           // Freed after this turn, not inside its own callback.
-                                           dead_pipes_.push_back(std::move(*it));
-                                           pipes_.erase(it);
-                                       });
+    *it = std::make_unique<OutputPipe>(
+        loop_, std::move(fd), std::move(sink), prefix,
+        [this, it](OutputPipe *) {
+            // Freed after this turn, not inside its own callback.
+            dead_pipes_.push_back(std::move(*it));
+            pipes_.erase(it);
+        },
+        partial);
 }
 
 void Launcher::open_notify(Slot &slot, std::uint64_t id) {
@@ -392,6 +395,10 @@ void Launcher::open_notify(Slot &slot, std::uint64_t id) {
         return;
     }
     slot.notify_fd = std::move(*fd);
+    poll_notify(slot, id);
+}
+
+void Launcher::poll_notify(Slot &slot, std::uint64_t id) {
     slot.env_notify = "NOTIFY_SOCKET=" + slot.notify_path;
     slot.notify_poll =
         std::make_unique<uv::Poll>(loop_, slot.notify_fd.get(), [this, id](int) { on_notify(id); });
@@ -516,6 +523,94 @@ void Launcher::sweep() {
     released_.clear();
     // Log files that neither a definition nor a pipe writes to any more.
     drop_unused_sinks(files);
+}
+
+// ---- the hand-off -------------------------------------------------------------
+
+void Launcher::handoff_state(handoff::State &out) const {
+    // Every file sink once, by path; pipes and slots name them by index.
+    std::unordered_map<const Sink *, std::uint32_t> index;
+    auto sink_index = [&](const Sink *s) -> std::optional<std::uint32_t> {
+        if (!s) return std::nullopt;
+        if (auto i = index.find(s); i != index.end()) return i->second;
+        handoff::Sink h;
+        if (s == inherit_out_.get()) {
+            h.kind = handoff::Sink::Kind::Stdout;
+        } else if (s == inherit_err_.get()) {
+            h.kind = handoff::Sink::Kind::Stderr;
+        } else if (auto *f = dynamic_cast<const FileSink *>(s)) {
+            h.kind = handoff::Sink::Kind::File;
+            h.file = f->spec();
+        } else {
+            return std::nullopt;
+        }
+        auto i = static_cast<std::uint32_t>(out.sinks.size());
+        out.sinks.push_back(std::move(h));
+        index.emplace(s, i);
+        return i;
+    };
+    for (const auto &[path, sink] : file_sinks_)
+        if (auto i = sink_index(sink.get())) out.shared_sinks.push_back(*i);
+    for (const auto &p : pipes_) {
+        auto i = sink_index(p->sink());
+        if (!i) continue;
+        out.pipes.push_back(handoff::Pipe{p->fd(), p->prefix(), p->partial(), *i});
+    }
+    for (const auto &[id, s] : slots_) {
+        handoff::Slot h;
+        h.id = id;
+        h.pid = s.pid;
+        h.notify_fd = s.notify_fd ? s.notify_fd.get() : -1;
+        h.notify_path = s.notify_fd ? s.notify_path : std::string();
+        h.exports = s.exports;
+        h.warned_stranger = s.warned_stranger;
+        h.warned_oversized = s.warned_oversized;
+        h.out_file = sink_index(s.out_file.get());
+        h.err_file = sink_index(s.err_file.get());
+        out.slots.push_back(std::move(h));
+    }
+}
+
+void Launcher::adopt(const handoff::State &in, core::Tree &tree, Time now) {
+    std::vector<std::shared_ptr<Sink>> sinks;
+    for (const auto &h : in.sinks) {
+        switch (h.kind) {
+            case handoff::Sink::Kind::Stdout:
+                sinks.push_back(inherit_out_);
+                break;
+            case handoff::Sink::Kind::Stderr:
+                sinks.push_back(inherit_err_);
+                break;
+            case handoff::Sink::Kind::File: {
+                auto f = sink_for(h.file);
+                // Opened now, appending after what the last chipd wrote.
+                if (auto r = f->open_for_start(now); !r) warn_(r.error().message);
+                sinks.push_back(std::move(f));
+                break;
+            }
+        }
+    }
+    auto file_at = [&](std::optional<std::uint32_t> i) -> std::shared_ptr<FileSink> {
+        if (!i) return nullptr;
+        return std::dynamic_pointer_cast<FileSink>(sinks[*i]);
+    };
+    for (const auto &p : in.pipes) capture(os::UniqueFd(p.fd), sinks[p.sink], p.prefix, p.partial);
+    for (const auto &h : in.slots) {
+        Slot &slot = slots_[h.id];
+        slot.node = tree.node_by_id(h.id);
+        slot.pid = h.pid;
+        slot.exports = h.exports;
+        if (!slot.exports.empty()) exporters_.insert(h.id);
+        slot.warned_stranger = h.warned_stranger;
+        slot.warned_oversized = h.warned_oversized;
+        slot.out_file = file_at(h.out_file);
+        slot.err_file = file_at(h.err_file);
+        if (h.notify_fd >= 0) {
+            slot.notify_fd = os::UniqueFd(h.notify_fd);
+            slot.notify_path = h.notify_path;
+            poll_notify(slot, h.id);
+        }
+    }
 }
 
 void Launcher::finish() {

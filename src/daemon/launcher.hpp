@@ -28,6 +28,7 @@
 
 #include "common/result.hpp"
 #include "core/tree.hpp"
+#include "handoff/state.hpp"
 #include "daemon/cgroups.hpp"
 #include "daemon/output.hpp"
 #include "os/fd.hpp"
@@ -87,6 +88,12 @@ public:
     void after_turn();
     // chipd's exit: what is left in the pipes is written, notify sockets removed.
     void finish();
+    // The hand-off (README.md, "Upgrading chipd in place"): its sinks, output
+    // pipes and slots into OUT, as they are (nothing is read or closed).
+    void handoff_state(handoff::State &out) const;
+    // Takes over what IN names (its fds become this launcher's) for the nodes
+    // of TREE, before anything is spawned.
+    void adopt(const handoff::State &in, core::Tree &tree, Time now);
     // Workers get LIMIT as their soft fd limit (chipd raises its own).
     void set_worker_fd_limit(std::size_t limit) { worker_fd_limit_ = limit; }
     // Inherited output as JSON objects (--log-format json), for workers
@@ -145,7 +152,9 @@ private:
     // names LAUNCH's env sets and chipd's own: into scratch_merged_ and, as
     // "NAME=VALUE", scratch_exports_. False when nothing.
     bool collect_exports(const core::Node &node, const spec::Launch &launch);
-    void capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix);
+    void capture(os::UniqueFd fd, std::shared_ptr<Sink> sink, const std::string &prefix,
+                 std::string_view partial = {});
+    void poll_notify(Slot &slot, std::uint64_t id);
     void sweep();
 
     uv::Loop &loop_;

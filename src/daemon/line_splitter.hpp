@@ -30,6 +30,11 @@ public:
     void finish(const Emit &emit);
     // Bytes of the unfinished line kept.
     std::size_t pending() const { return partial_.size(); }
+    // The unfinished line kept, and (for a splitter taking over another's
+    // stream, README.md "Upgrading chipd in place") setting it; at most the
+    // maximum line.
+    const std::string &partial() const { return partial_; }
+    void set_partial(std::string_view kept) { partial_.assign(kept.substr(0, max_)); }
 
 private:
     std::size_t max_;

@@ -10,7 +10,10 @@
 
 #include "daemon/daemon.hpp"
 #include "daemon/fd_budget.hpp"
+#include "handoff/codec.hpp"
 #include "os/process.hpp"
+#include "os/reexec.hpp"
+#include "os/self.hpp"
 #include "spec/loader.hpp"
 
 namespace {
@@ -27,9 +30,39 @@ void say(bool json, const char *event, const std::string &text) {
     }
 }
 
+// The largest hand-off read (a tree of 100,000 workers takes some tens of MiB).
+constexpr std::size_t kMaxHandoff = std::size_t{1} << 30;
+
+// The hand-off in FD from the chipd of this pid that executed this one
+// (README.md, "Upgrading chipd in place"), checked whole, and its format
+// VERSION; FD is closed.
+chip::Result<chip::handoff::State> take_handoff(int fd, std::uint32_t &version) {
+    using chip::make_error;
+    if (!chip::os::fd_open(fd))
+        return make_error(EBADF, "fd " + std::to_string(fd) + " is not open");
+    auto bytes = chip::os::read_whole(fd, kMaxHandoff);
+    chip::os::UniqueFd(fd).reset();
+    if (!bytes)
+        return make_error(EIO,
+                          "cannot read fd " + std::to_string(fd) + ": " + bytes.error().message);
+    version = chip::handoff::version_of(*bytes);
+    auto state = chip::handoff::decode(*bytes);
+    if (!state) return state.error();
+    if (state->pid != chip::os::self_pid())
+        return make_error(EINVAL, "written by pid " + std::to_string(state->pid) +
+                                      ", not this chipd's (" +
+                                      std::to_string(chip::os::self_pid()) + ")");
+    for (int f : state->fds())
+        if (!chip::os::fd_open(f))
+            return make_error(EBADF, "fd " + std::to_string(f) + " it names is not open");
+    return state;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
+    // Before anything is opened or changed: what a fresh chipd was given.
+    std::uint64_t signal_mask = chip::os::signal_mask();
     CLI::App app{
         "chipd: a supervisor of OS processes with OTP supervision trees and a "
         "process-group registry"};
@@ -57,6 +90,22 @@ int main(int argc, char **argv) {
                  "validate the spec, and what would fail at start (programs, cwds), and exit "
                  "(0 valid, 2 invalid)");
     app.set_version_flag("--version", std::string("chipd ") + CHIP_VERSION);
+    // For a chipd about to execute this program (chipctl reexec): the
+    // hand-off versions it reads.
+    app.add_flag_callback(
+           "--handoff-versions",
+           [] {
+               std::string out;
+               for (auto v = chip::handoff::kOldestVersion; v <= chip::handoff::kVersion; ++v)
+                   out += (out.empty() ? "" : " ") + std::to_string(v);
+               std::printf("%s\n", out.c_str());
+               throw CLI::Success();
+           },
+           "print the hand-off versions this chipd reads and exit")
+        ->group("");
+    int handoff_fd = -1;
+    app.add_option("--handoff", handoff_fd, "take over from the chipd that executed this one")
+        ->group("");
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success &e) {
@@ -64,6 +113,50 @@ int main(int argc, char **argv) {
     } catch (const CLI::ParseError &e) {
         app.exit(e);
         return 2;
+    }
+
+    chip::daemon::Options opts;
+    opts.socket = socket;
+    opts.json_log = log_format == "json";
+    opts.log_file = log_file;
+    opts.log_max_bytes = log_max_bytes;
+    opts.log_keep = log_keep;
+    opts.cgroups = !no_cgroups;
+    opts.program = chip::os::program_path(argv[0]);
+    opts.signal_mask = signal_mask;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--handoff") {
+            ++i;
+            continue;
+        }
+        if (a.rfind("--handoff=", 0) == 0) continue;
+        opts.args.push_back(a);
+    }
+    if (handoff_fd >= 0) {
+        // Refused before anything is touched: the workers go on, orphaned
+        // but unharmed, and whoever restarts chipd finds them in its cgroups.
+        std::uint32_t version = 0;
+        auto state = take_handoff(handoff_fd, version);
+        if (!state) {
+            say(log_format == "json", "fatal",
+                "chipd: fatal: hand-off refused: " + state.error().message);
+            return 1;
+        }
+        // Nothing else of the last chipd's stays open (close-on-exec missed).
+        chip::os::close_fds_except(state->fds());
+        // Kept open across the exec, they are close-on-exec again: no worker
+        // started from now on inherits them.
+        for (int fd : state->fds()) (void)chip::os::set_cloexec(fd, true);
+        opts.signal_mask = state->signal_mask;
+        opts.handoff_version = version;
+        try {
+            chip::daemon::Daemon d(std::move(*state), opts);
+            return d.run();
+        } catch (const std::exception &e) {
+            say(log_format == "json", "fatal", std::string("chipd: fatal: ") + e.what());
+            return 1;
+        }
     }
 
     chip::spec::Spec spec;
@@ -88,13 +181,6 @@ int main(int argc, char **argv) {
         return 0;
     }
     try {
-        chip::daemon::Options opts;
-        opts.socket = socket;
-        opts.json_log = log_format == "json";
-        opts.log_file = log_file;
-        opts.log_max_bytes = log_max_bytes;
-        opts.log_keep = log_keep;
-        opts.cgroups = !no_cgroups;
         chip::daemon::Daemon d(std::move(spec), opts);
         return d.run();
     } catch (const std::exception &e) {

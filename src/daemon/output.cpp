@@ -169,12 +169,14 @@ void FileSink::drop(const char *data, std::size_t len, const std::string &why, T
 }
 
 OutputPipe::OutputPipe(uv::Loop &loop, os::UniqueFd fd, std::shared_ptr<Sink> sink,
-                       std::string prefix, std::function<void(OutputPipe *)> on_eof)
+                       std::string prefix, std::function<void(OutputPipe *)> on_eof,
+                       std::string_view partial)
     : fd_(std::move(fd)),
       sink_(std::move(sink)),
       prefix_(std::move(prefix)),
       on_eof_(std::move(on_eof)),
       poll_(loop, fd_.get(), [this](int) { on_readable(); }) {
+    lines_.set_partial(partial);
     poll_.start(uv::Poll::Readable);
 }
 

@@ -80,6 +80,15 @@ public:
     void write_lines(const std::string &prefix, const char *data, std::size_t len,
                      Time now) override;
     const std::string &path() const { return path_; }
+    // What it was made from (for the hand-off).
+    spec::OutputSpec spec() const {
+        spec::OutputSpec o;
+        o.mode = spec::OutputSpec::Mode::File;
+        o.file = path_;
+        o.max_bytes = max_bytes_;
+        o.keep = keep_;
+        return o;
+    }
     std::uint64_t dropped_bytes() const { return dropped_; }
     std::uint64_t dropped_lines() const { return dropped_lines_; }
 
@@ -113,14 +122,23 @@ private:
 class OutputPipe {
 public:
     // Reads FD (non-blocking) until EOF; then calls on_eof (which may destroy this).
+    // PARTIAL: the unfinished line another chipd had read from FD before
+    // handing it over.
     OutputPipe(uv::Loop &loop, os::UniqueFd fd, std::shared_ptr<Sink> sink, std::string prefix,
-               std::function<void(OutputPipe *)> on_eof);
+               std::function<void(OutputPipe *)> on_eof, std::string_view partial = {});
     OutputPipe(const OutputPipe &) = delete;
     OutputPipe &operator=(const OutputPipe &) = delete;
 
     // Forwards what can be read now (at most a few MiB) and a partial last
     // line, without waiting: for chipd's exit, when the loop will not run again.
     void drain();
+
+    // For the hand-off: its read end (still open, unread data left in it), the
+    // prefix of its lines, its sink and the unfinished line read so far.
+    int fd() const { return fd_.get(); }
+    const std::string &prefix() const { return prefix_; }
+    const Sink *sink() const { return sink_.get(); }
+    const std::string &partial() const { return lines_.partial(); }
 
 private:
     void on_readable();

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "common/names.hpp"
 #include "os/process.hpp"
@@ -23,8 +24,9 @@ Result<void> Registries::format(Registry &r, std::span<std::byte> region, pid_t 
     return {};
 }
 
-void Registries::publish_in(const os::SocketFolder &folder) {
+void Registries::publish_in(const os::SocketFolder &folder, bool clear_stale) {
     folder_ = &folder;
+    if (!clear_stale) return;
     const std::string index = registry_index_name(folder.socket_name);
     // Only an index chipd's user wrote, and only the regions it owns: a
     // stranger cannot have chipd remove anything of theirs.
@@ -59,7 +61,7 @@ Result<void> Registries::create_shared(const spec::RegistrySpec &spec, pid_t wri
     const std::size_t size = registry::Table::region_size(spec.max_groups, spec.max_members);
     // A fresh random name each time; a taken one (EEXIST: 128 random bits
     // make it someone's deliberate copy of a published name) is never shared.
-    Result<os::Mapping> m = make_error(EEXIST, "");
+    Result<os::SharedMemory> m = make_error(EEXIST, "");
     for (int attempt = 0; attempt < 4 && !m && m.error().code == EEXIST; ++attempt) {
         auto token = os::random_hex(kShmTokenLen / 2);
         if (!token)
@@ -69,7 +71,8 @@ Result<void> Registries::create_shared(const spec::RegistrySpec &spec, pid_t wri
         m = os::create_shm(r->shm_name, size);
     }
     if (!m) return make_error(m.error().code, "registry " + spec.name + ": " + m.error().message);
-    r->mapping = std::move(*m);
+    r->fd = std::move(m->fd);
+    r->mapping = std::move(m->mapping);
     if (auto f = format(*r, r->mapping.bytes(), writer); !f) {
         (void)os::unlink_shm(r->shm_name);
         return f;
@@ -84,6 +87,60 @@ Result<void> Registries::add(const spec::RegistrySpec &spec, std::span<std::byte
     r->spec = spec;
     if (auto f = format(*r, region, writer); !f) return f;
     list_.push_back(std::move(r));
+    return {};
+}
+
+std::vector<handoff::Registry> Registries::handoff_state() const {
+    std::vector<handoff::Registry> out;
+    for (const auto &r : list_)
+        if (r->fd) out.push_back({r->spec, r->shm_name, r->fd.get()});
+    return out;
+}
+
+Result<void> Registries::adopt(const std::vector<handoff::Registry> &regs) {
+    // Every descriptor is owned at once, so that none stays open unowned
+    // whatever is refused (a number named twice is owned once).
+    std::vector<os::UniqueFd> fds(regs.size());
+    for (std::size_t i = 0; i < regs.size(); ++i) {
+        bool seen = false;
+        for (std::size_t j = 0; j < i; ++j) seen = seen || regs[j].fd == regs[i].fd;
+        if (!seen && regs[i].fd >= 0) fds[i].reset(regs[i].fd);
+    }
+    std::vector<std::unique_ptr<Registry>> adopted;
+    for (std::size_t i = 0; i < regs.size(); ++i) {
+        const auto &h = regs[i];
+        auto fail = [&](int code, const std::string &why) {
+            return make_error(
+                code, "registry " + h.spec.name + ": cannot take over " + h.shm_name + ": " + why);
+        };
+        bool twice = find(h.spec.name) != nullptr;
+        for (const auto &r : adopted) twice = twice || r->spec.name == h.spec.name;
+        if (twice) return fail(EINVAL, "registry " + h.spec.name + " is there already");
+        if (!registry::valid_shm_name(h.shm_name, h.spec.name))
+            return fail(EINVAL, "not a shared-memory name of this registry");
+        if (!fds[i])
+            return fail(EBADF, "descriptor " + std::to_string(h.fd) + " named twice or none");
+        const std::size_t size =
+            registry::Table::region_size(h.spec.max_groups, h.spec.max_members);
+        if (size == 0) return fail(EINVAL, "bad capacities");
+        auto m = os::map_shared(fds[i].get(), h.shm_name, size, procs_.own_uid());
+        if (!m)
+            return make_error(m.error().code, "registry " + h.spec.name + ": " + m.error().message);
+        auto r = std::make_unique<Registry>();
+        r->spec = h.spec;
+        r->shm_name = h.shm_name;
+        r->fd = std::move(fds[i]);
+        r->mapping = std::move(*m);
+        std::string why;
+        if (r->table.adopt(r->mapping.bytes(), &why) < 0) return fail(EINVAL, why);
+        if (r->table.name() != h.spec.name || r->table.max_groups() != h.spec.max_groups ||
+            r->table.max_members() != h.spec.max_members)
+            return fail(EINVAL, "the region is registry " + std::string(r->table.name()) +
+                                    " with max_groups " + std::to_string(r->table.max_groups()) +
+                                    " and max_members " + std::to_string(r->table.max_members()));
+        adopted.push_back(std::move(r));
+    }
+    for (auto &r : adopted) list_.push_back(std::move(r));
     return {};
 }
 
@@ -263,10 +320,46 @@ bool SystemProcesses::watch(pid_t pid) {
     auto w = std::make_unique<Watch>();
     w->pidfd = os::UniqueFd(fd);
     if (!os::pidfd_alive(fd)) return false;
-    w->poll = std::make_unique<uv::Poll>(loop_, fd, [this, pid](int) { died_(pid); });
-    w->poll->start(uv::Poll::Readable);
+    poll(pid, *w);
     watches_[pid] = std::move(w);
     return true;
+}
+
+void SystemProcesses::poll(pid_t pid, Watch &w) {
+    w.poll = std::make_unique<uv::Poll>(loop_, w.pidfd.get(), [this, pid](int) { died_(pid); });
+    w.poll->start(uv::Poll::Readable);
+}
+
+std::vector<handoff::Watch> SystemProcesses::handoff_state() const {
+    std::vector<handoff::Watch> out;
+    for (const auto &[pid, w] : watches_) out.push_back({pid, w->pidfd.get()});
+    return out;
+}
+
+void SystemProcesses::adopt(const std::vector<handoff::Watch> &watches) {
+    std::set<int> owned;  // a number named twice is owned (and closed) once
+    for (const auto &[pid, w] : watches_) owned.insert(w->pidfd.get());
+    for (const auto &h : watches) {
+        auto w = std::make_unique<Watch>();
+        // Owned at once: refused or not, the descriptor is not left open.
+        if (h.pidfd >= 0 && owned.insert(h.pidfd).second) w->pidfd.reset(h.pidfd);
+        if (h.pid <= 0 || watches_.count(h.pid)) continue;
+        if (w->pidfd && os::pidfd_take(w->pidfd.get(), h.pid) == 0) {
+            // A pidfd whose process has exited is readable at once: its
+            // death comes at the loop's next turn, like any other.
+            poll(h.pid, *w);
+            watches_[h.pid] = std::move(w);
+        } else {
+            unwatchable_pids_.push_back(h.pid);
+        }
+    }
+    if (unwatchable_pids_.empty()) return;
+    if (!unwatchable_)
+        unwatchable_ = std::make_unique<uv::Timer>(loop_, [this] {
+            for (pid_t pid : std::exchange(unwatchable_pids_, {}))
+                if (!watches_.count(pid)) died_(pid);
+        });
+    unwatchable_->start(0);
 }
 
 void SystemProcesses::unwatch(pid_t pid) {

@@ -6,6 +6,10 @@
 // with the permission rule of README.md, "Protocol"; the removal of a member
 // that dies, found through SIGCHLD for workers and a pidfd for the others.
 //
+// Across a re-exec (README.md, "Upgrading chipd in place") the regions are
+// handed over as they are: the old image hands their descriptors, the new one
+// adopts them; readers see the same names and members and never a dead flag.
+//
 // It does not parse requests (requests.hpp does) nor know the tree: whether a
 // pid is a worker's is asked of a callback, and the machine (/proc, pidfds)
 // of a Processes, which tests fake.
@@ -25,6 +29,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "handoff/state.hpp"
 #include "os/fd.hpp"
 #include "os/private_folder.hpp"
 #include "os/shm.hpp"
@@ -55,6 +60,7 @@ public:
 struct Registry {
     spec::RegistrySpec spec;
     std::string shm_name;  // "/chip-<random>-<name>"; empty over memory of the caller
+    os::UniqueFd fd;       // the shared memory, open read-write (close-on-exec) for a hand-off
     os::Mapping mapping;   // the shared memory, when shm_name is set
     registry::Table table;
 };
@@ -88,15 +94,29 @@ public:
 
     // From now on the shared-memory names are published in FOLDER (the
     // socket's, which the caller keeps open), in the index file beside the
-    // socket, at each change. First the regions a killed predecessor listed
-    // there are flagged dead and removed (those owned by chipd's uid only).
-    void publish_in(const os::SocketFolder &folder);
+    // socket, at each change. With CLEAR_STALE, first the regions a killed
+    // predecessor listed there are flagged dead and removed (those owned by
+    // chipd's uid only); without (after a re-exec) the index lists our own
+    // regions, to be adopted, and is left as it is.
+    void publish_in(const os::SocketFolder &folder, bool clear_stale = true);
     // A registry in a new shared-memory object of a fresh random name
     // (O_EXCL), formatted with WRITER as its writer's pid, and published.
     Result<void> create_shared(const spec::RegistrySpec &spec, pid_t writer);
     // A registry over REGION (8-byte aligned, Table::region_size bytes), which
     // the caller keeps alive.
     Result<void> add(const spec::RegistrySpec &spec, std::span<std::byte> region, pid_t writer);
+
+    // The shared registries for the next chipd image: spec, name and the
+    // descriptor (still owned here; the caller clears its close-on-exec flag).
+    std::vector<handoff::Registry> handoff_state() const;
+    // Takes over the registries REGS an earlier image handed over, in the new
+    // process: owns each descriptor at once (closed if it is refused), checks
+    // it (os::map_shared: our object of the size the capacities need, still
+    // under its name), maps it and adopts its region as it stands
+    // (registry::Table::adopt: members and groups kept). All or nothing; it
+    // writes nothing that readers see, not even the index file. EINVAL, EBADF,
+    // EPERM, ESTALE... naming the registry and the cause.
+    Result<void> adopt(const std::vector<handoff::Registry> &regs);
 
     const std::vector<std::unique_ptr<Registry>> &all() const { return list_; }
     Registry *find(std::string_view name);
@@ -167,15 +187,31 @@ public:
     // The end of a loop turn: frees the watches that ended during it.
     void after_turn();
 
+    // The watches for the next chipd image: pid and pidfd (still owned here;
+    // the caller clears its close-on-exec flag).
+    std::vector<handoff::Watch> handoff_state() const;
+    // In the new process: takes over WATCHES an earlier image handed over,
+    // owning each pidfd at once and polling it like watch(). A process that
+    // exited meanwhile (during the exec) is reported to DIED from the loop's
+    // next turn; so is one whose pidfd is not a pidfd of its pid (it cannot be
+    // watched: its memberships are dropped rather than kept unwatched). DIED
+    // is never called from adopt itself.
+    void adopt(const std::vector<handoff::Watch> &watches);
+
 private:
     struct Watch {
         os::UniqueFd pidfd;
         std::unique_ptr<uv::Poll> poll;  // destroyed before pidfd is closed
     };
+    // Polls W's pidfd, reporting PID's death.
+    void poll(pid_t pid, Watch &w);
     uv::Loop &loop_;
     std::function<void(pid_t)> died_;
     std::unordered_map<pid_t, std::unique_ptr<Watch>> watches_;
     std::vector<std::unique_ptr<Watch>> ended_;
+    // Adopted watches that could not be polled, reported dead by unwatchable_.
+    std::vector<pid_t> unwatchable_pids_;
+    std::unique_ptr<uv::Timer> unwatchable_;
 };
 
 }  // namespace chip::daemon

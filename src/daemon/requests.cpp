@@ -184,7 +184,7 @@ void add_usage(json &j, const core::Node &n, bool verbose, RequestEffects &fx) {
 }  // namespace
 
 // The dispatch table: every op of README.md, "Protocol". Searched in order:
-// thirteen names, once per request.
+// twenty names, once per request.
 const Requests::Op Requests::kOps[] = {
     {"status", &Requests::status},     {"start", &Requests::start},
     {"stop", &Requests::stop},         {"restart", &Requests::restart},
@@ -195,11 +195,19 @@ const Requests::Op Requests::kOps[] = {
     {"shutdown", &Requests::shutdown}, {"reload", &Requests::reload},
     {"scale", &Requests::scale},       {"add", &Requests::add},
     {"remove", &Requests::remove},     {"events", &Requests::events},
-    {"cluster", &Requests::cluster},
+    {"cluster", &Requests::cluster},   {"reexec", &Requests::reexec},
 };
 
 Requests::Requests(core::Tree &tree, Registries &registries, RequestEffects &fx)
     : tree_(tree), registries_(registries), fx_(fx) {}
+
+json Requests::reexec_done(const std::string &version) {
+    return json{{"ok", true}, {"version", version}};
+}
+
+json Requests::failed(const Error &e) {
+    return error(e);
+}
 
 json Requests::oversized() {
     return error(EMSGSIZE, "request over 64 KiB");
@@ -572,6 +580,13 @@ Requests::Reply Requests::logs(const Call &c) {
     reply["stdout"] = workers[0]["stdout"];
     reply["stderr"] = workers[0]["stderr"];
     return {std::move(reply)};
+}
+
+Requests::Reply Requests::reexec(const Call &c) {
+    if (tree_.shutting_down()) return {error(ECANCELED, "chipd is shutting down")};
+    if (reload_) return {error(EBUSY, "a reload is under way; reexec once it is over")};
+    if (auto refused = fx_.reexec(c.conn)) return {error(*refused)};
+    return {std::nullopt};  // answered by the new chipd
 }
 
 Requests::Reply Requests::shutdown(const Call &) {

@@ -94,6 +94,13 @@ public:
         (void)t;
         return {};
     }
+    // ---- upgrading in place (README.md, "Upgrading chipd in place") ----
+    // Connection CONN asks chipd to execute its program again: nullopt when
+    // that begins (the new chipd answers CONN), else why not (EBUSY).
+    virtual std::optional<Error> reexec(std::uint64_t conn) {
+        (void)conn;
+        return make_error(EOPNOTSUPP, "this chipd cannot re-execute itself");
+    }
     // ---- the cluster (README.md, "Cluster") ----
     // What `chipctl cluster` shows; nullopt when the spec has no "cluster".
     virtual std::optional<nlohmann::json> cluster_status() { return std::nullopt; }
@@ -151,6 +158,9 @@ public:
                                       const std::string &error);
     // The answer to a request line over 64 KiB.
     static json oversized();
+    // The answers to a reexec: the new chipd's, and the old one's failure.
+    static json reexec_done(const std::string &version);
+    static json failed(const Error &e);
     // RESP as one line of the protocol (bytes that are not UTF-8 replaced).
     static std::string text(const json &resp);
 
@@ -195,6 +205,7 @@ private:
     Reply remove(const Call &c);
     Reply events(const Call &c);
     Reply cluster(const Call &c);
+    Reply reexec(const Call &c);
 
     Reply command(const Call &c, core::Command cmd);
     // Begins a reload to the spec at PATH for connection CONN (none: SIGHUP).

@@ -114,4 +114,14 @@ void Systemd::update_status(core::Time now) {
     send("STATUS=" + line);
 }
 
+handoff::Systemd Systemd::handoff_state() const {
+    return handoff::Systemd{told_ready_, {recent_restarts_.begin(), recent_restarts_.end()}};
+}
+
+void Systemd::adopt(const handoff::Systemd &s) {
+    told_ready_ = s.told_ready;
+    recent_restarts_.assign(s.recent_restarts.begin(), s.recent_restarts.end());
+    dirty_ = true;
+}
+
 }  // namespace chip::daemon

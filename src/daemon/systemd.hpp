@@ -19,6 +19,7 @@
 #include <string>
 
 #include "core/tree.hpp"
+#include "handoff/state.hpp"
 #include "uv/uv.hpp"
 
 namespace chip::daemon {
@@ -55,6 +56,10 @@ public:
     // notify-reload protocol asks) / is over (READY=1 again).
     void reloading(core::Time now);
     void reloaded();
+    // The hand-off (README.md, "Upgrading chipd in place"): whether READY=1
+    // was said, and the restarts STATUS= counts, taken over by the next chipd.
+    handoff::Systemd handoff_state() const;
+    void adopt(const handoff::Systemd &s);
 
 private:
     void send(const std::string &msg);

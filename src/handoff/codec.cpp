@@ -22,8 +22,15 @@
 // supervisors written before them: children before their parents), so that
 // reading is one pass and rebuilds the same sharing.
 //
-// Reading checks as it goes and throws Refused, caught in decode(): nothing
-// is returned in part.
+// Reading checks the header (magic, version, flags, length, checksum), then
+// the payload as it goes, and throws Refused, caught in decode(): nothing is
+// returned in part. Beyond the bytes, a State read is one chipd can go on
+// from: node ids unique and below next_id, tickets unique and below
+// next_ticket, every node with a definition of its kind (a worker without
+// children), every worker definition with a launch, sink indices in range,
+// pids >= 0, each fd >= 0 (or -1 where there may be none: the requester, a
+// notify socket) and named once, partial lines of at most 64 KiB, nodes
+// nested at most 1024 deep, at most one slot and one cgroup per node id.
 #include "handoff/codec.hpp"
 
 #include <algorithm>
@@ -444,6 +451,26 @@ void within(const Label &label, const F &f, bool locate = false) {
     }
 }
 
+// NAME (read from the hand-off) as a reason shows it: on one line, printable,
+// at most 80 bytes.
+std::string shown(std::string_view name) {
+    constexpr std::size_t kMax = 80;
+    std::string out;
+    for (std::size_t i = 0; i < name.size() && i < kMax; ++i) {
+        auto c = static_cast<unsigned char>(name[i]);
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out += static_cast<char>(c);
+        } else {
+            static const char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    if (name.size() > kMax) out += "...";
+    return out;
+}
+
 std::string numbered(const char *what, std::size_t i) {
     return std::string(what) + " " + std::to_string(i);
 }
@@ -656,17 +683,19 @@ core::SupervisorSpec read_supervisor(Reader &r, const Defs &d, std::size_t self)
     s.children.resize(r.count("children", 4));
     for (std::size_t i = 0; i < s.children.size(); ++i) {
         auto &c = s.children[i];
-        within([&] { return numbered("child", i) + (c.name.empty() ? "" : " (" + c.name + ")"); },
-               [&] {
-                   c.name = r.str("name");
-                   c.is_supervisor = r.flags("child flags", 1) & 1;
-                   c.worker =
-                       lookup(d.workers, r.u("worker"), d.workers.size(), "worker definition");
-                   c.supervisor = lookup(d.sups, r.u("supervisor"), self, "supervisor definition");
-                   if (c.is_supervisor ? !c.supervisor : !c.worker)
-                       refuse(c.is_supervisor ? "a supervisor without a definition"
-                                              : "a worker without a definition");
-               });
+        within(
+            [&] {
+                return numbered("child", i) + (c.name.empty() ? "" : " (" + shown(c.name) + ")");
+            },
+            [&] {
+                c.name = r.str("name");
+                c.is_supervisor = r.flags("child flags", 1) & 1;
+                c.worker = lookup(d.workers, r.u("worker"), d.workers.size(), "worker definition");
+                c.supervisor = lookup(d.sups, r.u("supervisor"), self, "supervisor definition");
+                if (c.is_supervisor ? !c.supervisor : !c.worker)
+                    refuse(c.is_supervisor ? "a supervisor without a definition"
+                                           : "a worker without a definition");
+            });
     }
     return s;
 }
@@ -748,7 +777,7 @@ constexpr std::size_t kMinNodeBytes = 16;
 void read_node(Reader &r, TreeCheck &t, core::NodeSnapshot &n) {
     bool named = false;
     auto label = [&] {
-        if (named) return "node " + std::to_string(n.id) + " (" + path_of(t, n) + ")";
+        if (named) return "node " + std::to_string(n.id) + " (" + shown(path_of(t, n)) + ")";
         if (t.ancestors.empty()) return std::string("the root node");
         const auto &parent = *t.ancestors.back();
         return "a child of node " + std::to_string(parent.id);
@@ -756,13 +785,13 @@ void read_node(Reader &r, TreeCheck &t, core::NodeSnapshot &n) {
     within(
         label,
         [&] {
-            if (t.ancestors.size() > kMaxNesting)
-                refuse("nested over " + std::to_string(kMaxNesting) + " deep");
             n.id = r.u("id");
             n.rank = r.u("rank");
             auto f = r.flags("node flags", 13);
             n.name = r.str("name");
             named = true;
+            if (t.ancestors.size() > kMaxNesting)
+                refuse("nested over " + std::to_string(kMaxNesting) + " deep");
             if (n.id >= t.next_id)
                 refuse("id " + std::to_string(n.id) + " is not below next_id " +
                        std::to_string(t.next_id));
@@ -805,7 +834,8 @@ void read_node(Reader &r, TreeCheck &t, core::NodeSnapshot &n) {
                 auto &p = n.pools[i];
                 within(
                     [&] {
-                        return numbered("pool", i) + (p.name.empty() ? "" : " (" + p.name + ")");
+                        return numbered("pool", i) +
+                               (p.name.empty() ? "" : " (" + shown(p.name) + ")");
                     },
                     [&] {
                         p.name = r.str("name");
@@ -963,7 +993,7 @@ State read_state(Reader &r, std::uint32_t version) {
                    p.sink = sink_index(r.u32("sink"), s.sinks.size());
                });
     std::unordered_set<std::uint64_t> ids;
-    s.slots.resize(r.count("slots", 7));
+    s.slots.resize(r.count("slots", 6));
     for (std::size_t i = 0; i < s.slots.size(); ++i)
         within([&] { return numbered("slot", i); },
                [&] {

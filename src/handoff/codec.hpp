@@ -33,8 +33,9 @@ std::string encode(const State &state, std::uint32_t version = kVersion);
 
 // The State BYTES hold. EINVAL with the reason ("hand-off: truncated: 120 of
 // 4096 bytes", "hand-off: version 7 is not one this chipd reads (1 to 2)",
-// "hand-off: checksum mismatch: corrupted", "hand-off: node 12: unknown
-// definition 40") when they are not a whole, sound hand-off.
+// "hand-off: checksum mismatch: corrupted", "hand-off: node 12 (web/api):
+// unknown worker definition 40") when they are not a whole, sound hand-off;
+// ENOMEM when memory runs out. Names read from BYTES are shown printable.
 Result<State> decode(std::string_view bytes);
 
 // The version a hand-off's header names, without checking the rest (0 when

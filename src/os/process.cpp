@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -337,6 +338,27 @@ bool pidfd_alive(int pidfd) {
         pidfd, POLLIN, 0
     };
     return ::poll(&p, 1, 0) == 0;
+}
+
+int pidfd_take(int pidfd, pid_t pid) {
+    if (::fcntl(pidfd, F_GETFD) < 0) return -errno;
+    // The kernel tells what a descriptor is in its fdinfo: a pidfd has a
+    // "Pid:" line, -1 once its process has been reaped.
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    char buf[1024];
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) return -EINVAL;
+    buf[n] = '\0';
+    const char *line = std::strstr(buf, "\nPid:");
+    if (!line) return -EINVAL;
+    long named = std::strtol(line + 6, nullptr, 10);
+    if (named != pid && named != -1) return -EINVAL;
+    if (::fcntl(pidfd, F_SETFD, FD_CLOEXEC) < 0) return -errno;
+    return 0;
 }
 
 std::optional<pid_t> parent_of(pid_t pid) {

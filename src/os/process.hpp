@@ -102,6 +102,11 @@ void become_subreaper();
 int pidfd_open(pid_t pid);
 // True while the process behind PIDFD has not exited.
 bool pidfd_alive(int pidfd);
+// Takes PIDFD, handed over by an earlier chipd image across a re-exec, as a
+// watch of PID: it must be a pidfd of PID (or of a process reaped since, which
+// the kernel no longer names), and is marked close-on-exec again. 0, or -EBADF
+// (not open), -EINVAL (not a pidfd, or one of another pid).
+int pidfd_take(int pidfd, pid_t pid);
 
 // The parent pid of PID from /proc/PID/stat; nullopt if PID does not exist.
 std::optional<pid_t> parent_of(pid_t pid);

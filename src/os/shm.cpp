@@ -51,24 +51,56 @@ void Mapping::reset() {
     size_ = 0;
 }
 
-Result<Mapping> create_shm(const std::string &name, std::size_t size) {
+Result<SharedMemory> create_shm(const std::string &name, std::size_t size) {
     // O_EXCL: a name someone else made first is never shared with them.
     int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return sys_error(errno, "cannot create shared memory", name);
+    SharedMemory shm;
+    shm.fd.reset(fd);
     // The umask may have narrowed the mode; readers of any user need 0644.
     if (::fchmod(fd, 0644) < 0 || ::ftruncate(fd, static_cast<off_t>(size)) < 0) {
         int e = errno;
-        ::close(fd);
         ::shm_unlink(name.c_str());
         return sys_error(e, "cannot size shared memory", name);
     }
     void *p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    int e = errno;
-    ::close(fd);  // the mapping keeps the object alive
     if (p == MAP_FAILED) {
+        int e = errno;
         ::shm_unlink(name.c_str());
         return sys_error(e, "cannot map shared memory", name);
     }
+    shm.mapping = Mapping(p, size, true);
+    return shm;
+}
+
+Result<Mapping> map_shared(int fd, const std::string &name, std::size_t size, uid_t owner) {
+    struct stat st {};
+    if (::fstat(fd, &st) < 0) return sys_error(errno, "cannot stat shared memory", name);
+    if (!S_ISREG(st.st_mode) || st.st_uid != owner || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return make_error(EPERM, "refusing shared memory " + name + ": owned by uid " +
+                                     std::to_string(st.st_uid) + " with mode " +
+                                     format_mode(st.st_mode) + "; expected uid " +
+                                     std::to_string(owner) + ", writable by it alone");
+    if (st.st_size < 0 || static_cast<std::size_t>(st.st_size) != size)
+        return make_error(EINVAL, "shared memory " + name + " is " + std::to_string(st.st_size) +
+                                      " bytes; expected " + std::to_string(size));
+    // Readers open it by name: what we write must be what they find there.
+    int named = ::shm_open(name.c_str(), O_RDONLY | O_CLOEXEC, 0);
+    if (named < 0) return sys_error(errno, "cannot open shared memory", name);
+    struct stat nst {};
+    int rc = ::fstat(named, &nst);
+    int e = errno;
+    ::close(named);
+    if (rc < 0) return sys_error(e, "cannot stat shared memory", name);
+    if (nst.st_dev != st.st_dev || nst.st_ino != st.st_ino)
+        return make_error(
+            ESTALE, "shared memory " + name + " is no longer the object handed over (replaced)");
+    // The exec cleared close-on-exec for the hand-off; workers spawned from
+    // now on must not inherit the region.
+    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return sys_error(errno, "cannot set close-on-exec on shared memory", name);
+    void *p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return sys_error(errno, "cannot map shared memory", name);
     return Mapping(p, size, true);
 }
 

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "common/result.hpp"
+#include "os/fd.hpp"
 
 namespace chip::os {
 
@@ -48,10 +49,26 @@ private:
     bool writable_ = false;
 };
 
+// A shared-memory object chipd writes: its descriptor (read-write,
+// close-on-exec), kept open so that it can be handed to the next chipd image
+// across a re-exec, and its read-write mapping.
+struct SharedMemory {
+    UniqueFd fd;
+    Mapping mapping;
+};
+
 // Creates shared-memory object NAME ("/chip-..."), mode 0644, of SIZE zeroed
 // bytes, mapped read-write. O_EXCL: EEXIST when the name is taken (never
 // someone else's object reused).
-Result<Mapping> create_shm(const std::string &name, std::size_t size);
+Result<SharedMemory> create_shm(const std::string &name, std::size_t size);
+// Maps FD read-write: the shared-memory object NAME, handed over by an earlier
+// chipd image across a re-exec (its descriptor open read-write), checked
+// first: a regular object owned by OWNER that others than OWNER may not write,
+// of SIZE bytes exactly, and still the object readers find under NAME. FD is
+// marked close-on-exec again (no worker inherits it) and stays the caller's.
+// EBADF, EPERM, EINVAL (wrong size), ENOENT or ESTALE (NAME is gone or another
+// object) with the reason.
+Result<Mapping> map_shared(int fd, const std::string &name, std::size_t size, uid_t owner);
 // Maps existing object NAME read-only, whole (its size from fstat). ENOENT
 // when there is none; EPERM when it is not owned by OWNER or others than its
 // owner may write it (it is not the region chipd made).

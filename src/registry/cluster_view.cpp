@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "common/names.hpp"
 #include "registry/layout.hpp"
@@ -67,6 +68,45 @@ int ClusterView::init(std::span<std::byte> region, std::string_view name, std::u
     // Magic last: a reader that sees it sees the static fields.
     store_release(h->magic, CHIP_CLUSTER_MAGIC);
     return 0;
+}
+
+int ClusterView::adopt(std::span<std::byte> region, std::string *why) {
+    auto fail = [&](std::string reason) {
+        if (why) *why = std::move(reason);
+        return -EINVAL;
+    };
+    if (region.size() < sizeof(chip_cluster_header) ||
+        reinterpret_cast<std::uintptr_t>(region.data()) % 8 != 0)
+        return fail("not a chip cluster view (too small)");
+    auto *h = reinterpret_cast<chip_cluster_header *>(region.data());
+    if (load_acquire(h->magic) != CHIP_CLUSTER_MAGIC) return fail("not a chip cluster view");
+    if (std::uint32_t v = load(h->version); v != CHIP_CLUSTER_VERSION)
+        return fail("cluster layout version " + std::to_string(v) + ", this chipd writes " +
+                    std::to_string(CHIP_CLUSTER_VERSION));
+    const std::uint32_t max = load(h->max_entries);
+    const std::size_t size = region_size(max);
+    if (size == 0 || load(h->header_size) != sizeof(chip_cluster_header) ||
+        load(h->entry_size) != sizeof(chip_cluster_entry) ||
+        load(h->entries_offset) != entries_offset() || load(h->total_size) != size)
+        return fail("not a chip cluster view (inconsistent header)");
+    if (region.size() < size)
+        return fail("truncated: " + std::to_string(region.size()) + " of " + std::to_string(size) +
+                    " bytes");
+    if (name_len(h->name) < 0 || !valid_group_name(h->name))
+        return fail("not a chip cluster view (bad name)");
+    if (load_acquire(h->dead) != 0) return fail("flagged dead");
+    const std::uint64_t seq = load(h->seq);
+    if (seq % 2 != 0) return fail("a write was left unfinished (seq " + std::to_string(seq) + ")");
+    if (load(h->count) > max) return fail("more entries than slots");
+    hdr_ = h;
+    entries_ = reinterpret_cast<chip_cluster_entry *>(region.data() + entries_offset());
+    max_entries_ = max;
+    seq_ = seq;
+    return 0;
+}
+
+std::string_view ClusterView::name() const {
+    return hdr_ ? std::string_view(hdr_->name) : std::string_view();
 }
 
 void ClusterView::open_write() {

@@ -37,6 +37,12 @@ public:
     // registry NAME. 0 or -EINVAL.
     int init(std::span<std::byte> region, std::string_view name, std::uint32_t max_entries,
              pid_t writer_pid);
+    // Takes over REGION, formatted by init() in this process image or an
+    // earlier one, as it stands (its entries stay until the next replace):
+    // nothing is written to it. Checks its magic, version and geometry, that
+    // it is not flagged dead and that no write was left unfinished. 0 or
+    // -EINVAL with *WHY set; the view is then unchanged.
+    int adopt(std::span<std::byte> region, std::string *why = nullptr);
     // The view is MEMBERS from now on (sorted here; names must be valid).
     // Returns how many did not fit.
     std::size_t replace(std::vector<ClusterMember> members);
@@ -44,6 +50,9 @@ public:
     void set_connected(bool connected);
     void mark_dead();
     bool initialized() const { return hdr_ != nullptr; }
+    // The registry's name and the capacity, as the header says.
+    std::string_view name() const;
+    std::uint32_t max_entries() const { return max_entries_; }
 
 private:
     void open_write();

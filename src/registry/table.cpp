@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "common/names.hpp"
 #include "registry/layout.hpp"
@@ -72,6 +73,140 @@ int Table::init(std::span<std::byte> region, std::string_view name, std::uint32_
     seq_ = 0;
 
     store_release(hdr_->magic, CHIP_REGISTRY_MAGIC);
+    return 0;
+}
+
+int Table::adopt(std::span<std::byte> region, std::string *why) {
+    auto fail = [&](std::string reason) {
+        if (why) *why = std::move(reason);
+        return -EINVAL;
+    };
+    if (region.size() < sizeof(chip_registry_header) ||
+        reinterpret_cast<std::uintptr_t>(region.data()) % alignof(chip_registry_header) != 0)
+        return fail("not a chip registry (too small)");
+    std::byte *base = region.data();
+    auto *h = reinterpret_cast<chip_registry_header *>(base);
+    if (load_acquire(h->magic) != CHIP_REGISTRY_MAGIC) return fail("not a chip registry");
+    if (std::uint32_t v = load(h->version); v != CHIP_REGISTRY_VERSION)
+        return fail("layout version " + std::to_string(v) + ", this chipd writes " +
+                    std::to_string(CHIP_REGISTRY_VERSION));
+    const std::uint32_t max_groups = load(h->max_groups), max_members = load(h->max_members);
+    auto geo = geometry(max_groups, max_members);
+    if (!geo || load(h->header_size) != sizeof(chip_registry_header) ||
+        load(h->group_size) != sizeof(chip_registry_group) ||
+        load(h->member_size) != sizeof(chip_registry_member) ||
+        load(h->index_size) != geo->index_size || load(h->index_offset) != geo->index_offset ||
+        load(h->groups_offset) != geo->groups_offset ||
+        load(h->members_offset) != geo->members_offset || load(h->total_size) != geo->total_size)
+        return fail("not a chip registry (inconsistent header)");
+    if (region.size() < geo->total_size)
+        return fail("truncated: " + std::to_string(region.size()) + " of " +
+                    std::to_string(geo->total_size) + " bytes");
+    const std::size_t name_len = ::strnlen(h->name, sizeof h->name);
+    if (name_len == sizeof h->name || !valid_group_name(std::string_view(h->name, name_len)))
+        return fail("not a chip registry (bad name)");
+    if (load_acquire(h->dead) != 0) return fail("flagged dead");
+    const std::uint64_t seq = load(h->seq);
+    if (seq % 2 != 0) return fail("a write was left unfinished (seq " + std::to_string(seq) + ")");
+
+    // Only chipd writes the region, and never leaves it half-written outside a
+    // write section; still, nothing below trusts it: every slot is checked
+    // against the capacities and every walk is bounded, so a corrupt region is
+    // refused rather than written through.
+    auto *index = reinterpret_cast<std::uint32_t *>(base + geo->index_offset);
+    auto *groups = reinterpret_cast<chip_registry_group *>(base + geo->groups_offset);
+    auto *members = reinterpret_cast<chip_registry_member *>(base + geo->members_offset);
+    std::vector<bool> group_used(max_groups), member_used(max_members);
+    std::unordered_map<pid_t, std::vector<std::uint32_t>> by_pid;
+    std::uint32_t group_count = 0, member_count = 0;
+    std::uint32_t prev_g = kNone;
+    for (std::uint32_t g = load(h->group_head); g != kNone; g = load(groups[g].next_group)) {
+        const std::string at = "group slot " + std::to_string(g);
+        if (g >= max_groups || group_used[g]) return fail("the group list is broken at " + at);
+        group_used[g] = true;
+        ++group_count;
+        auto &gr = groups[g];
+        if (load(gr.prev_group) != prev_g) return fail(at + ": wrong previous group");
+        const std::size_t len = load(gr.name_len);
+        if (len == 0 || len > kMaxNameLen || gr.name[len] != '\0' ||
+            !valid_group_name(std::string_view(gr.name, len)))
+            return fail(at + ": bad name");
+        const std::string_view gname(gr.name, len);
+        if (load(gr.hash) != chip_registry_hash(gname.data(), gname.size()))
+            return fail("group " + std::string(gname) + ": wrong hash");
+        std::uint32_t count = 0, prev_m = kNone;
+        for (std::uint32_t m = load(gr.first_member); m != kNone; m = load(members[m].next)) {
+            if (m >= max_members || member_used[m])
+                return fail("group " + std::string(gname) + ": its member list is broken");
+            member_used[m] = true;
+            ++count;
+            const auto &mem = members[m];
+            const pid_t pid = load(mem.pid);
+            if (pid <= 0 || load(mem.group) != g || load(mem.prev) != prev_m)
+                return fail("group " + std::string(gname) + ": member slot " + std::to_string(m) +
+                            " is broken");
+            auto &slots = by_pid[pid];
+            // A pid's slots are gathered group by group: a second one in this
+            // group would come right after the first.
+            if (!slots.empty() && members[slots.back()].group == g)
+                return fail("group " + std::string(gname) + ": pid " + std::to_string(pid) +
+                            " twice");
+            slots.push_back(m);
+            prev_m = m;
+        }
+        if (count == 0 || load(gr.count) != count || load(gr.last_member) != prev_m)
+            return fail("group " + std::string(gname) + ": wrong count or last member");
+        member_count += count;
+        prev_g = g;
+    }
+    if (load(h->group_tail) != prev_g || load(h->group_count) != group_count ||
+        load(h->member_count) != member_count)
+        return fail("the header's counts or group tail disagree with the lists");
+
+    // The hash index holds each live group once, and a probe from its hash
+    // reaches it before an empty bucket.
+    std::vector<bool> indexed(max_groups);
+    std::uint32_t buckets = 0;
+    for (std::uint32_t b = 0; b < geo->index_size; ++b) {
+        const std::uint32_t g = load(index[b]);
+        if (g == kNone) continue;
+        if (g >= max_groups || !group_used[g] || indexed[g])
+            return fail("the hash index is broken at bucket " + std::to_string(b));
+        indexed[g] = true;
+        ++buckets;
+    }
+    if (buckets != group_count) return fail("the hash index misses a group");
+    const std::uint32_t mask = geo->index_size - 1;
+    for (std::uint32_t g = 0; g < max_groups; ++g) {
+        if (!group_used[g]) continue;
+        std::uint32_t b = load(groups[g].hash) & mask;
+        while (load(index[b]) != g) {
+            if (load(index[b]) == kNone)
+                return fail("the hash index does not find group slot " + std::to_string(g));
+            b = (b + 1) & mask;
+        }
+    }
+
+    hdr_ = h;
+    index_ = index;
+    groups_ = groups;
+    members_ = members;
+    max_groups_ = max_groups;
+    max_members_ = max_members;
+    index_mask_ = mask;
+    // Lowest free slot first, as after init().
+    free_groups_.clear();
+    free_groups_.reserve(max_groups);  // a push never allocates mid-write
+    for (std::uint32_t g = max_groups; g-- > 0;)
+        if (!group_used[g]) free_groups_.push_back(g);
+    free_members_.clear();
+    free_members_.reserve(max_members);
+    for (std::uint32_t m = max_members; m-- > 0;)
+        if (!member_used[m]) free_members_.push_back(m);
+    by_pid_ = std::move(by_pid);
+    batch_depth_ = 0;
+    writing_ = false;
+    seq_ = seq;
     return 0;
 }
 
@@ -313,6 +448,9 @@ std::uint32_t Table::member_count() const {
 }
 std::uint64_t Table::generation() const {
     return hdr_ ? hdr_->generation : 0;
+}
+pid_t Table::writer_pid() const {
+    return hdr_ ? hdr_->writer_pid : 0;
 }
 std::string_view Table::name() const {
     return hdr_ ? std::string_view(hdr_->name) : std::string_view();

@@ -41,6 +41,15 @@ public:
     // region).
     int init(std::span<std::byte> region, std::string_view name, std::uint32_t max_groups,
              std::uint32_t max_members, pid_t writer_pid);
+    // Takes over REGION, formatted by init() in this process image or an
+    // earlier one (chipd re-executed itself), as it stands: nothing is written
+    // to it. Its magic, layout version, geometry and every list and index are
+    // checked, and the private index is rebuilt from them. 0, or -EINVAL with
+    // *WHY (when given) set to the reason (not a registry, flagged dead, a
+    // write left unfinished, a broken list); the Table is then unchanged.
+    // After it, groups_of() lists a pid's groups in their creation order (the
+    // region does not record the order of one pid's joins across groups).
+    int adopt(std::span<std::byte> region, std::string *why = nullptr);
 
     // Makes PID a member of GROUP, after its current members. 0 (also when it
     // already is: nothing changes), -EINVAL (bad group name or pid), -ENOSPC (no
@@ -73,6 +82,7 @@ public:
     bool initialized() const { return hdr_ != nullptr; }
     std::uint32_t max_groups() const { return max_groups_; }
     std::uint32_t max_members() const { return max_members_; }
+    pid_t writer_pid() const;
     std::uint32_t group_count() const;
     std::uint32_t member_count() const;
     std::uint64_t generation() const;

@@ -314,6 +314,51 @@ TEST_CASE(
 
 // ---- log capture -----------------------------------------------------------------
 
+TEST_CASE(
+    "under systemd: a reexec keeps the watchdog going, READY=1 said once and the restarts "
+    "STATUS= counts") {
+    TempDir scratch;
+    NotifyListener sd(scratch.file("notify"));
+    EnvVar notify("NOTIFY_SOCKET", scratch.file("notify"));
+    EnvVar watchdog("WATCHDOG_USEC", "200000");
+    Chipd d(
+        spec(json::array({worker("a", helper("sleep")), worker("flap", helper("exit-after:50:1"))}),
+             {{"max_restarts", 1000}, {"period", 1}}));
+    d.start();
+    // Some restarts, then none: STATUS= counts them for a minute.
+    REQUIRE(wait_until([&] { return d.restarts_of("flap") >= 3; }));
+    REQUIRE(d.run_ctl({"stop", "flap"}).exit_code == 0);
+    long before = 0;
+    REQUIRE(sd.wait_for([&] {
+        auto st = sd.statuses();
+        before = st.empty() ? -1 : restarts_in(st.back());
+        return sd.count("READY=1") == 1 && before >= 3 &&
+               st.back().find("0 starting") != std::string::npos;
+    }));
+    std::size_t pings = sd.count("WATCHDOG=1");
+    std::size_t messages = sd.messages().size();
+    pid_t chipd = d.pid();
+
+    auto r = d.run_ctl({"reexec"});
+    INFO(r.out << r.err << d.stderr_text());
+    REQUIRE(r.exit_code == 0);
+    CHECK(d.pid() == chipd);
+    // The watchdog goes on from the same pid; STATUS= is said again with the
+    // restarts of before; READY=1 is not said twice.
+    CHECK(sd.wait_for([&] { return sd.count("WATCHDOG=1") >= pings + 5; }));
+    REQUIRE(sd.wait_for([&] {
+        auto st = sd.statuses();
+        for (std::size_t i = messages; i < sd.messages().size(); ++i)
+            if (sd.messages()[i].text.rfind("STATUS=", 0) == 0) return true;
+        return false;
+    }));
+    INFO(sd.dump());
+    CHECK(restarts_in(sd.statuses().back()) >= before);
+    CHECK(sd.count("READY=1") == 1);
+    CHECK(sd.count("STOPPING=1") == 0);
+    CHECK(d.stop() == 0);
+}
+
 TEST_CASE("under systemd: a reload sends RELOADING=1 with MONOTONIC_USEC, then READY=1 once done") {
     TempDir scratch;
     NotifyListener sd(scratch.file("notify"));

@@ -614,6 +614,10 @@ TEST_CASE("handoff: a sound checksum over an unsound payload is refused, saying 
         s.tree.root.children.push_back(s.tree.root.children[0]);
         s.tree.root.children[1].name = "b";
         CHECK(refusal(encode(s)) == "hand-off: node 1 (b): id 1 used twice");
+        // A name is shown on one line, printable, cut.
+        s.tree.root.children[1].name = "b\n\\" + std::string(100, 'x');
+        CHECK(refusal(encode(s)) ==
+              "hand-off: node 1 (b\\x0a\\x5c" + std::string(77, 'x') + "...): id 1 used twice");
         s = small_state();
         s.tree.next_id = 1;
         CHECK(refusal(encode(s)) == "hand-off: node 1 (a): id 1 is not below next_id 1");
@@ -644,6 +648,25 @@ TEST_CASE("handoff: a sound checksum over an unsound payload is refused, saying 
         s.tree.root.children[0].pid = -1;
         CHECK(refusal(encode(s)).starts_with("hand-off: node 1 (a): pid: a negative pid -1"));
     }
+}
+
+TEST_CASE("handoff: a tree nested deeper than 1024 is refused; 1024 deep is read") {
+    auto nested = [](std::size_t depth) {
+        State s = small_state();
+        NodeSnapshot *n = &s.tree.root;
+        for (std::size_t i = 0; i < depth; ++i) {
+            NodeSnapshot c;
+            c.id = s.tree.next_id++;
+            c.name = "s";
+            c.is_supervisor = true;
+            c.sup = s.tree.root.sup;
+            n->children.push_back(c);
+            n = &n->children.back();
+        }
+        return s;
+    };
+    CHECK(decode(encode(nested(1024))).ok());
+    CHECK(refusal(encode(nested(1025))).ends_with("): nested over 1024 deep"));
 }
 
 TEST_CASE("handoff: a file descriptor named twice, or no descriptor, is refused") {

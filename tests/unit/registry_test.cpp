@@ -12,9 +12,12 @@
 #include <vector>
 
 #include "chip/registry.h"
+#include "registry/cluster_view.hpp"
 #include "registry/reader.hpp"
 #include "registry/table.hpp"
 
+using chip::registry::ClusterReader;
+using chip::registry::ClusterView;
 using chip::registry::Reader;
 using chip::registry::Table;
 
@@ -381,4 +384,290 @@ TEST_CASE("a freed group slot is reused and the hash index still finds every gro
             REQUIRE(f.table.member_count() == total());
         }
     }
+}
+
+// ---- adopt: taking over a region across chipd's re-exec -----------------------
+
+namespace {
+
+// What readers and the writer say of a table, groups_of as a set (after adopt
+// it follows creation order, not join order).
+struct Seen {
+    std::vector<std::pair<std::string, std::uint32_t>> groups;
+    std::map<std::string, Pids> members;
+    std::map<pid_t, std::set<std::string>> groups_of;
+    bool operator==(const Seen &) const = default;
+};
+
+Seen seen(Fixture &f, const Table &t, pid_t max_pid) {
+    Seen s;
+    s.groups = t.groups();
+    std::vector<chip_group_info> gi(1024);
+    ssize_t n = f.reader.groups(gi.data(), gi.size());
+    REQUIRE(n == static_cast<ssize_t>(s.groups.size()));
+    for (ssize_t i = 0; i < n; ++i) {
+        CHECK(s.groups[static_cast<std::size_t>(i)].first == gi[static_cast<std::size_t>(i)].name);
+        CHECK(s.groups[static_cast<std::size_t>(i)].second ==
+              gi[static_cast<std::size_t>(i)].count);
+    }
+    for (const auto &[g, count] : s.groups) {
+        std::vector<pid_t> out(256);
+        ssize_t k = f.reader.members(g, out.data(), out.size());
+        REQUIRE(k == static_cast<ssize_t>(count));
+        out.resize(static_cast<std::size_t>(k));
+        CHECK(out == t.members(g));
+        s.members[g] = out;
+    }
+    for (pid_t p = 1; p <= max_pid; ++p) {
+        auto gs = t.groups_of(p);
+        CHECK(t.has_member(p) == !gs.empty());
+        if (!gs.empty()) s.groups_of[p] = std::set<std::string>(gs.begin(), gs.end());
+    }
+    return s;
+}
+
+// The same joins, leaves and deaths on a fixture's table.
+void play(Table &t, std::uint32_t seed, int steps) {
+    std::mt19937 rng(seed);
+    for (int step = 0; step < steps; ++step) {
+        std::string g = "grp" + std::to_string(rng() % 12);
+        pid_t pid = static_cast<pid_t>(1 + rng() % 30);
+        unsigned op = rng() % 10;
+        if (op < 6)
+            (void)t.join(g, pid);
+        else if (op < 9)
+            (void)t.leave(g, pid);
+        else
+            (void)t.remove_pid(pid);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("adopt takes over a region as it stands, writing nothing to it") {
+    Fixture f(8, 32);
+    for (pid_t p : {10, 20, 30}) f.table.join("g1", p);
+    f.table.join("g2", 20);
+    f.table.join("g2", 40);
+    f.table.join("g3", 50);
+    f.table.leave("g3", 50);  // a freed group slot, a hole in the index
+    f.table.join("g4", 60);
+    f.table.join("g4", 10);
+    const std::vector<std::uint64_t> before(f.words.get(), f.words.get() + f.size / 8);
+    const auto gen = f.reader.generation();
+
+    Table t;
+    std::string why;
+    REQUIRE(t.adopt(f.bytes(), &why) == 0);
+    CHECK(std::equal(before.begin(), before.end(), f.words.get()));
+    CHECK(t.initialized());
+    CHECK(t.name() == "reg");
+    CHECK(t.max_groups() == 8);
+    CHECK(t.max_members() == 32);
+    CHECK(t.writer_pid() == 4242);
+    CHECK(t.generation() == gen);
+    CHECK(t.group_count() == 3);
+    CHECK(t.member_count() == 7);
+    CHECK(seen(f, t, 100) == seen(f, f.table, 100));
+    CHECK(t.members("g1") == Pids{10, 20, 30});
+    CHECK(t.groups_of(10) == std::vector<std::string>{"g1", "g4"});
+
+    // From now on it writes like the original: readers see each change.
+    CHECK(t.join("g1", 20) == 0);  // already a member: no change
+    CHECK(f.reader.generation() == gen);
+    CHECK(t.join("g5", 70) == 0);
+    CHECK(f.reader.generation() == gen + 1);
+    CHECK(f.header().seq % 2 == 0);
+    CHECK(t.leave("g2", 40) == 0);
+    CHECK(t.remove_pid(10) == 2);
+    CHECK(f.members("g1") == Pids{20, 30});
+    CHECK(f.members("g4") == Pids{60});
+    CHECK(f.groups() ==
+          std::map<std::string, std::uint32_t>{{"g1", 2}, {"g2", 1}, {"g4", 1}, {"g5", 1}});
+    CHECK(f.reader.generation() == gen + 3);
+    t.begin();
+    t.join("g6", 1);
+    t.join("g6", 2);
+    t.commit();
+    CHECK(f.reader.generation() == gen + 4);
+    CHECK(f.header().seq % 2 == 0);
+}
+
+TEST_CASE("an adopted table goes on exactly as the original would") {
+    // Two regions brought to the same state; one is adopted by a fresh table,
+    // then both tables take the same random changes and must answer alike,
+    // full registries (ENOSPC) included.
+    constexpr std::uint32_t kGroups = 6, kMembers = 20;
+    for (std::uint32_t seed : {1u, 2u, 3u, 4u, 5u}) {
+        CAPTURE(seed);
+        Fixture a(kGroups, kMembers), b(kGroups, kMembers);
+        play(a.table, seed, 400);
+        play(b.table, seed, 400);
+        Table t;
+        REQUIRE(t.adopt(b.bytes()) == 0);
+        REQUIRE(seen(b, t, 30) == seen(a, a.table, 30));
+        std::mt19937 rng(seed * 77);
+        for (int step = 0; step < 3000; ++step) {
+            std::string g = "grp" + std::to_string(rng() % 12);
+            pid_t pid = static_cast<pid_t>(1 + rng() % 30);
+            unsigned op = rng() % 10;
+            if (op < 6)
+                REQUIRE(t.join(g, pid) == a.table.join(g, pid));
+            else if (op < 9)
+                REQUIRE(t.leave(g, pid) == a.table.leave(g, pid));
+            else
+                REQUIRE(t.remove_pid(pid) == a.table.remove_pid(pid));
+            if (step % 50 == 0) REQUIRE(seen(b, t, 30) == seen(a, a.table, 30));
+        }
+        REQUIRE(seen(b, t, 30) == seen(a, a.table, 30));
+        CHECK(t.member_count() == a.table.member_count());
+        CHECK(t.generation() == a.table.generation());
+    }
+}
+
+TEST_CASE("adopt refuses garbage, another layout, a truncated, dead or half-written region") {
+    auto refused = [](std::span<std::byte> region, const std::string &expect) {
+        Table t;
+        std::string why;
+        CHECK(t.adopt(region, &why) == -EINVAL);
+        CHECK(why.find(expect) != std::string::npos);
+        CHECK_FALSE(t.initialized());
+        return why;
+    };
+    {
+        std::vector<std::uint64_t> zero(1024);
+        refused({reinterpret_cast<std::byte *>(zero.data()), zero.size() * 8},
+                "not a chip registry");
+        refused({reinterpret_cast<std::byte *>(zero.data()), 16}, "too small");
+        std::mt19937_64 rng(3);
+        for (auto &w : zero) w = rng();
+        refused({reinterpret_cast<std::byte *>(zero.data()), zero.size() * 8},
+                "not a chip registry");
+    }
+    {
+        Fixture f;
+        f.header().version = 2;
+        CHECK(refused(f.bytes(), "layout version 2") == "layout version 2, this chipd writes 1");
+    }
+    {
+        Fixture f;
+        f.header().max_groups = 17;
+        refused(f.bytes(), "inconsistent header");
+    }
+    {
+        Fixture f;
+        refused(f.bytes().first(f.size - 64), "truncated");
+    }
+    {
+        Fixture f;
+        f.table.join("g", 1);
+        f.table.mark_dead();
+        refused(f.bytes(), "flagged dead");
+    }
+    {
+        Fixture f;
+        f.table.join("g", 1);
+        f.header().seq += 1;
+        refused(f.bytes(), "a write was left unfinished");
+    }
+    {
+        Fixture f;
+        f.table.join("g", 1);
+        f.table.join("g", 2);
+        f.header().member_count = 5;
+        refused(f.bytes(), "counts");
+    }
+    {
+        // A member list that loops back on itself is refused, not walked forever.
+        Fixture f;
+        f.table.join("g", 1);
+        f.table.join("g", 2);
+        auto *groups = reinterpret_cast<chip_registry_group *>(
+            reinterpret_cast<std::byte *>(f.words.get()) + f.header().groups_offset);
+        auto *members = reinterpret_cast<chip_registry_member *>(
+            reinterpret_cast<std::byte *>(f.words.get()) + f.header().members_offset);
+        members[groups[f.header().group_head].last_member].next =
+            groups[f.header().group_head].first_member;
+        refused(f.bytes(), "member list is broken");
+    }
+    {
+        // A group the hash index cannot find.
+        Fixture f;
+        f.table.join("g", 1);
+        auto *index = reinterpret_cast<std::uint32_t *>(
+            reinterpret_cast<std::byte *>(f.words.get()) + f.header().index_offset);
+        for (std::uint32_t b = 0; b < f.header().index_size; ++b) index[b] = CHIP_REGISTRY_NONE;
+        refused(f.bytes(), "hash index");
+    }
+    {
+        Fixture f;
+        f.table.join("g", 1);
+        auto *members = reinterpret_cast<chip_registry_member *>(
+            reinterpret_cast<std::byte *>(f.words.get()) + f.header().members_offset);
+        members[0].pid = 0;
+        refused(f.bytes(), "member slot 0 is broken");
+    }
+}
+
+TEST_CASE("a cluster view is adopted as it stands and written on") {
+    const std::uint32_t max = 4;
+    const std::size_t size = ClusterView::region_size(max);
+    std::vector<std::uint64_t> words(size / 8 + 1);
+    std::span<std::byte> region(reinterpret_cast<std::byte *>(words.data()), size);
+    ClusterView old;
+    REQUIRE(old.init(region, "reg", max, 4242) == 0);
+    old.set_connected(true);
+    CHECK(old.replace({{"g", "host-b", 7}, {"g", "host-a", 9}, {"h", "host-a", 3}}) == 0);
+    ClusterReader reader;
+    REQUIRE(reader.attach(region) == 0);
+    const std::vector<std::uint64_t> before = words;
+
+    ClusterView v;
+    std::string why;
+    REQUIRE(v.adopt(region, &why) == 0);
+    CHECK(words == before);
+    CHECK(v.name() == "reg");
+    CHECK(v.max_entries() == max);
+    CHECK(reader.connected());
+    chip_cluster_member out[8];
+    REQUIRE(reader.members("g", out, 8) == 2);
+    CHECK(std::string(out[0].node) == "host-a");
+    CHECK(out[1].pid == 7);
+
+    const auto *h = reinterpret_cast<const chip_cluster_header *>(words.data());
+    const auto gen = h->generation;
+    CHECK(v.replace({{"g", "host-c", 1}}) == 0);
+    CHECK(h->generation == gen + 1);
+    CHECK(h->seq % 2 == 0);
+    REQUIRE(reader.members("g", out, 8) == 1);
+    CHECK(std::string(out[0].node) == "host-c");
+    CHECK(reader.members("h", out, 8) == 0);
+    v.set_connected(false);
+    CHECK_FALSE(reader.connected());
+}
+
+TEST_CASE("a cluster view that is garbage, dead or half-written is not adopted") {
+    const std::size_t size = ClusterView::region_size(4);
+    std::vector<std::uint64_t> words(size / 8 + 1);
+    std::span<std::byte> region(reinterpret_cast<std::byte *>(words.data()), size);
+    auto *h = reinterpret_cast<chip_cluster_header *>(words.data());
+    ClusterView v;
+    std::string why;
+    CHECK(v.adopt(region, &why) == -EINVAL);
+    CHECK(why == "not a chip cluster view");
+    ClusterView w;
+    REQUIRE(w.init(region, "reg", 4, 1) == 0);
+    CHECK(v.adopt(region.first(size - 8), &why) == -EINVAL);
+    CHECK(why.find("truncated") != std::string::npos);
+    h->seq = 3;
+    CHECK(v.adopt(region, &why) == -EINVAL);
+    CHECK(why.find("unfinished") != std::string::npos);
+    h->seq = 4;
+    h->count = 5;
+    CHECK(v.adopt(region, &why) == -EINVAL);
+    h->count = 0;
+    w.mark_dead();
+    CHECK(v.adopt(region, &why) == -EINVAL);
+    CHECK(why == "flagged dead");
+    CHECK_FALSE(v.initialized());
 }
