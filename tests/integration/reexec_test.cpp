@@ -540,7 +540,7 @@ TEST_CASE(
     "pids; a node held with chipctl stop stays stopped") {
     Chipd d(spec(json::array(
         {worker("pool", helper("sleep"), {{"instances", 2}}), worker("held", helper("sleep"))})));
-    d.start_ready();
+    d.start_ready({"--log-format", "json"});
     REQUIRE(d.run_ctl({"add", "/", worker("dyn", helper("sleep")).dump()}).exit_code == 0);
     REQUIRE(d.run_ctl({"scale", "pool", "4"}).exit_code == 0);
     REQUIRE(d.run_ctl({"stop", "held"}).exit_code == 0);
@@ -553,6 +553,14 @@ TEST_CASE(
     CHECK(states(d) == before);
     CHECK(d.state_of("held") == "stopped");
     CHECK(d.node("dyn").value("dynamic", false));
+    // Both processes' reexec lines, as JSON objects like every other event.
+    int reexec_lines = 0;
+    for (const auto &line : d.stderr_lines()) {
+        json j = json::parse(line, nullptr, false);
+        if (j.is_object() && j.value("event", "") == "reexec") ++reexec_lines;
+    }
+    INFO(d.stderr_text());
+    CHECK(reexec_lines == 2);
     for (const auto &p : pids) {
         INFO(p.first);
         CHECK(parent_of(p.second) == d.pid());
