@@ -295,8 +295,12 @@ void Daemon::after_events() {
     if (reexec_conn_ && !exiting_) {
         std::uint64_t conn = *reexec_conn_;
         reexec_conn_.reset();
-        Error why = execute_again(conn);
-        warn("reexec: " + why.message + "; chipd goes on as it was");
+        // A shutdown or a reload begun later in the same turn wins.
+        Error why = tree_->shutting_down() ? make_error(ECANCELED, "chipd is shutting down")
+                    : requests_->reloading()
+                        ? make_error(EBUSY, "a reload is under way; reexec once it is over")
+                        : execute_again(conn);
+        if (why.code == EIO) warn("reexec: " + why.message + "; chipd goes on as it was");
         control_->respond(conn, Requests::text(Requests::failed(why)));
         control_->flush();
     }

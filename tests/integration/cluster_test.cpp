@@ -331,6 +331,51 @@ TEST_CASE("a chipd killed with SIGKILL: its members leave the other views within
     for (const auto &f : left) CHECK(::unlink(f.c_str()) == 0);
 }
 
+TEST_CASE("a reexec: the other hosts never lose its members, also once its old lease is gone") {
+    Etcd etcd;
+    Chipd a(host_spec(etcd.url(), "a")), b(host_spec(etcd.url(), "b"));
+    a.start_ready();
+    b.start_ready();
+    pid_t pa = a.pid_of("w"), pb = b.pid_of("w");
+    REQUIRE(wait_view(b, {{"a", pa}, {"b", pb}}));
+    REQUIRE(wait_until([&] { return cluster_status(a).value("state", "") == "connected"; }));
+    std::string old_lease = cluster_status(a).value("lease", "");
+    REQUIRE(!old_lease.empty());
+    std::vector<std::string> regions = a.shm_files();
+
+    auto r = a.run_ctl({"reexec"});
+    INFO(r.out << r.err << a.stderr_text());
+    REQUIRE(r.exit_code == 0);
+    // A new session on a new lease; the old one is left to expire.
+    json now;
+    REQUIRE(wait_until([&] {
+        now = cluster_status(a);
+        return now.value("state", "") == "connected" && now.value("lease", "") != old_lease;
+    }));
+    auto ttl_of_old = [&] {
+        auto reply =
+            http_post(etcd.port(), "/v3/lease/timetolive",
+                      json{{"ID", std::to_string(std::stoll(old_lease, nullptr, 16))}}.dump());
+        if (!reply) return std::optional<long>();
+        auto j = json::parse(*reply, nullptr, false);
+        if (j.is_discarded() || !j.contains("TTL")) return std::optional<long>();
+        return std::optional<long>(
+            std::stol(j["TTL"].is_string() ? j["TTL"].get<std::string>() : j["TTL"].dump()));
+    };
+    REQUIRE(wait_until([&] { return ttl_of_old() == std::optional<long>(-1); }));
+    // Its member is still everyone's, and its regions are the same.
+    CHECK(wait_view(b, {{"a", pa}, {"b", pb}}));
+    CHECK(wait_view(a, {{"a", pa}, {"b", pb}}));
+    CHECK(a.shm_files() == regions);
+    CHECK(a.pid_of("w") == pa);
+    // And a death after it still leaves every view.
+    ::kill(pa, SIGKILL);
+    CHECK(wait_until([&] {
+        auto m = cluster_members(b);
+        return m && m->count({"a", pa}) == 0 && m->count({"b", pb}) == 1;
+    }));
+}
+
 TEST_CASE("etcd stopped and back: chipds supervise on, warn once and resync") {
     Etcd etcd;
     Chipd a(host_spec(etcd.url(), "a")), b(host_spec(etcd.url(), "b"));
