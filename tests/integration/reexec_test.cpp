@@ -49,18 +49,6 @@ json sh(const std::string &script, const std::vector<std::string> &args = {}) {
     return cmd;
 }
 
-// Polls until FILE holds a pid.
-pid_t wait_pid_file(const std::string &file) {
-    pid_t pid = 0;
-    wait_until([&] {
-        auto lines = read_lines(file);
-        if (lines.empty() || lines[0].empty()) return false;
-        pid = static_cast<pid_t>(std::stol(lines[0]));
-        return true;
-    });
-    return pid;
-}
-
 // SIGKILLs a process that is not the test's child, by pid, at the end of scope.
 struct KillAtEnd {
     pid_t pid = 0;
