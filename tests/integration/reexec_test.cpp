@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -862,4 +863,26 @@ TEST_CASE(
         CHECK(process_state(worker_pid) == 'S');
         CHECK_FALSE(file_exists(socket));
     }
+}
+
+TEST_CASE(
+    "after a reexec, SIGKILL to chipd still sends its workers their parent-death signal "
+    "(SIGTERM): they stay the children of the same process") {
+    TempDir scratch;
+    std::string rec = scratch.file("rec");
+    Chipd d(spec(
+        json::array({worker("a", helper("record:" + rec)), worker("b", helper("record:" + rec))})));
+    d.start_ready();
+    pid_t a = d.pid_of("a"), b = d.pid_of("b");
+    REQUIRE(wait_until([&] { return read_lines(rec).size() == 2; }));
+    require_reexec(d);
+    require_reexec(d);
+    d.signal(SIGKILL);
+    CHECK(d.wait_exit() == 128 + SIGKILL);
+    CHECK(wait_until([&] { return !process_alive(a) && !process_alive(b); }));
+    // They went by SIGTERM: the helper records its stop on SIGTERM.
+    CHECK(wait_until([&] { return read_lines(rec).size() == 4; }));
+    auto lines = read_lines(rec);
+    CHECK(std::count(lines.begin(), lines.end(), "stop " + std::to_string(a)) == 1);
+    CHECK(std::count(lines.begin(), lines.end(), "stop " + std::to_string(b)) == 1);
 }
