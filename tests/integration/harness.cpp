@@ -204,6 +204,17 @@ bool file_exists(const std::string &path) {
     return ::access(path.c_str(), F_OK) == 0;
 }
 
+pid_t wait_pid_file(const std::string &file) {
+    pid_t pid = 0;
+    wait_until([&] {
+        auto lines = read_lines(file);
+        if (lines.empty() || lines[0].empty()) return false;
+        pid = static_cast<pid_t>(std::stol(lines[0]));
+        return pid > 0;
+    });
+    return pid;
+}
+
 std::vector<std::string> split_lines(const std::string &text) {
     std::vector<std::string> lines;
     std::size_t pos = 0;

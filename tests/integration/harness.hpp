@@ -112,6 +112,9 @@ std::string read_file(const std::string &path);
 std::vector<std::string> read_lines(const std::string &path);
 void write_file(const std::string &path, const std::string &text);
 bool file_exists(const std::string &path);
+// Polls until FILE's first line holds a pid (written by a worker's shell);
+// returns it, 0 after the deadline.
+pid_t wait_pid_file(const std::string &file);
 // Lines of TEXT (split at '\n').
 std::vector<std::string> split_lines(const std::string &text);
 // Words of LINE split at spaces.

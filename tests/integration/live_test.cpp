@@ -100,18 +100,6 @@ Lines sorted(Lines v) {
     return v;
 }
 
-pid_t read_pid(const std::string &file) {
-    std::string s = read_file(file);
-    return s.empty() ? 0 : static_cast<pid_t>(std::stol(s));
-}
-
-// Polls until FILE holds a pid; returns it (0 after the deadline).
-pid_t wait_pid_file(const std::string &file) {
-    pid_t pid = 0;
-    wait_until([&] { return (pid = read_pid(file)) > 0; });
-    return pid;
-}
-
 // The folder a process runs in ("" if it is gone).
 std::string cwd_of(pid_t pid) {
     std::error_code ec;

@@ -107,18 +107,6 @@ struct Continue {
     ~Continue() { ::kill(pid, SIGCONT); }
 };
 
-// Polls until the file holds a pid (written by a worker's shell).
-pid_t wait_pid_file(const std::string &file) {
-    pid_t pid = 0;
-    wait_until([&] {
-        auto lines = read_lines(file);
-        if (lines.empty() || lines[0].empty()) return false;
-        pid = static_cast<pid_t>(std::stol(lines[0]));
-        return true;
-    });
-    return pid;
-}
-
 // The sessions.json tree: five workers joining a, b, c, a, b of "sessions".
 json five_sessions() {
     json children = json::array();
