@@ -886,3 +886,41 @@ TEST_CASE(
     CHECK(std::count(lines.begin(), lines.end(), "stop " + std::to_string(a)) == 1);
     CHECK(std::count(lines.begin(), lines.end(), "stop " + std::to_string(b)) == 1);
 }
+
+TEST_CASE(
+    "exports and the spec file carry over: a sibling restarted after a reexec gets the "
+    "exporter's values, and chipctl reload rereads the same spec file") {
+    json notify{{"ready", "notify"}, {"start_timeout", 30}};
+    auto make = [&](const json &client_extra) {
+        return spec(json::array({worker("db", helper({"export:DB_PORT=5432", "notify"}), notify),
+                                 worker("client", helper("sleep"), client_extra)}));
+    };
+    Chipd d(make(json::object()));
+    d.start_ready();
+    pid_t db = d.pid_of("db");
+    pid_t client = d.pid_of("client");
+    auto env_of = [&](pid_t pid, const std::string &name) {
+        wait_until([&] { return environ_of(pid, "CHIP_PATH").has_value(); });
+        return environ_of(pid, name).value_or("<unset>");
+    };
+    REQUIRE(env_of(client, "DB_PORT") == "5432");
+    require_reexec(d);
+    CHECK(d.node("db")["exports"] == json{{"DB_PORT", "5432"}});
+    // A restart after the reexec hands the exporter's value on as before.
+    REQUIRE(d.run_ctl({"restart", "client"}).exit_code == 0);
+    pid_t client2 = d.pid_of("client");
+    CHECK(client2 != client);
+    CHECK(env_of(client2, "DB_PORT") == "5432");
+    CHECK(d.pid_of("db") == db);
+    // chipd's spec file is the same one: a reload rereads it.
+    write_file(d.spec_path(), make({{"env", {{"X", "1"}}}}).dump());
+    auto r = d.run_ctl({"reload"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("client") != std::string::npos);
+    pid_t client3 = d.pid_of("client");
+    CHECK(client3 != client2);
+    CHECK(env_of(client3, "X") == "1");
+    CHECK(env_of(client3, "DB_PORT") == "5432");
+    CHECK(d.pid_of("db") == db);
+}
