@@ -85,6 +85,15 @@ public:
     void forget(std::uint64_t id);
     // What a new chipd of the same pid needs to take over (see the constructor).
     handoff::Cgroups handoff_state() const;
+    // A hand-off that could not be taken over: the workers' cgroups are left
+    // as they are, nothing killed (finish() does nothing after this).
+    void abandon() {
+        retry_.reset();
+        groups_.clear();
+        removals_.clear();
+        folder_.reset();
+        parent_.reset();
+    }
     // chipd's exit: every cgroup killed and removed, waiting a little for
     // them to empty, then chipd's folder.
     void finish();

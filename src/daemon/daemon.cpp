@@ -238,7 +238,13 @@ void Daemon::setup_registries() {
 }
 
 int Daemon::run() {
-    setup();
+    try {
+        setup();
+    } catch (...) {
+        // A hand-off that cannot be taken over touches no worker.
+        if (handoff_ && cgroups_) cgroups_->abandon();
+        throw;
+    }
     if (handoff_) {
         took_over();
     } else {

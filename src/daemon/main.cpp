@@ -154,7 +154,10 @@ int main(int argc, char **argv) {
             chip::daemon::Daemon d(std::move(*state), opts);
             return d.run();
         } catch (const std::exception &e) {
-            say(log_format == "json", "fatal", std::string("chipd: fatal: ") + e.what());
+            // What it names could not be taken over (a region that is not
+            // one): the same refusal, no worker touched (Daemon::run).
+            say(log_format == "json", "fatal",
+                std::string("chipd: fatal: hand-off refused: ") + e.what());
             return 1;
         }
     }

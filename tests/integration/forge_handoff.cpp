@@ -15,6 +15,8 @@
 // version:N (the header names version N), garbage (bytes that are no hand-off).
 // Exit 2 on bad usage, 3 when something fails before the exec.
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -74,7 +76,8 @@ std::string with_version(std::string bytes, std::uint32_t version) {
 }
 
 std::string mutate(const std::string &bytes, const std::string &how) {
-    if (how == "none") return bytes;
+    if (how == "none" || how == "other-pid" || how == "closed-fd" || how == "bad-registry")
+        return bytes;
     if (how == "truncate-half") return bytes.substr(0, bytes.size() / 2);
     if (how == "truncate-header") return bytes.substr(0, 8);
     if (how == "flip") {
@@ -124,6 +127,17 @@ int main(int argc, char **argv) {
         state.pid = ::getpid();
         state.version = CHIP_VERSION;
         state.socket_path = socket;
+        // A listening socket, as the old chipd's would be (beside the
+        // socket's path: a refusal must leave no socket file behind).
+        state.listen_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::string listen_path = socket + ".forged";
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", listen_path.c_str());
+        if (state.listen_fd < 0 ||
+            ::bind(state.listen_fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+            ::listen(state.listen_fd, 16) != 0)
+            fail("cannot listen on " + listen_path);
         state.spec = spec::load_file(spec_path);
         Described fx(worker);
         core::Tree tree(state.spec.root, fx);
@@ -135,6 +149,16 @@ int main(int argc, char **argv) {
         slot.id = node->id;
         slot.pid = worker;
         state.slots.push_back(slot);
+        // Sound bytes whose content the new chipd must still refuse.
+        if (how == "other-pid") state.pid += 1;
+        if (how == "closed-fd") state.watches.push_back({worker, 1000});
+        if (how == "bad-registry") {
+            handoff::Registry r;
+            r.spec.name = "jobs";
+            r.shm_name = "/chip-forged-jobs";
+            r.fd = ::open("/dev/null", O_RDWR);  // open across the exec, and no region
+            state.registries.push_back(r);
+        }
         bytes = handoff::encode(state);
     } catch (const std::exception &e) {
         fail(std::string("cannot build the hand-off: ") + e.what());

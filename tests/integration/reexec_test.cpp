@@ -834,8 +834,15 @@ TEST_CASE(
         std::string mutation, reason;
     };
     const Case cases[] = {
-        {"truncate-half", "truncated"}, {"truncate-header", "truncated"}, {"flip", "checksum"},
-        {"version:99", "version 99"},   {"garbage", "not a hand-off"},
+        {"truncate-half", "truncated"},
+        {"truncate-header", "truncated"},
+        {"flip", "checksum"},
+        {"version:99", "version 99"},
+        {"garbage", "not a hand-off"},
+        // Sound bytes, refused for what they say.
+        {"other-pid", "written by pid"},
+        {"closed-fd", "fd 1000"},
+        {"bad-registry", "jobs"},
     };
     for (const auto &c : cases) {
         INFO("mutation " << c.mutation);
