@@ -12,7 +12,12 @@ Run by scripts/soak, which builds chipd and chipctl. The load, all at once:
   * connections opened and dropped: closed at once, half-written requests,
     requests whose answer is never read, over-long lines, abandoned waits and
     event streams; and status queries, timed;
-  * a log flood: a worker writing numbered lines to a rotated log file.
+  * a log flood: a worker writing numbered lines to a rotated log file;
+  * reexecs (chipctl reexec, every --reexec-every seconds): chipd replaced
+    by itself under all of the above. The connections a reexec closes are
+    counted as such when they end within its window, the event subscriber
+    connects again, and the churn workers' chipctl tries again once when it
+    lost chipd (exit 3), as a client of an upgraded chipd would.
 An event-stream subscriber counts what chipd did.
 
 Checked at the end, against a baseline taken after a warm-up, both with the
@@ -115,12 +120,19 @@ done
 # Joins and leaves of the calling shell (a worker: chipctl's default pid is its
 # parent), then an exit: chipd removes the dead worker from its groups.
 CHURN = r"""
+# Once more when chipd was lost (3: a reexec closed the connection).
+ctl() {
+    "$CHIPCTL" "$@" >/dev/null 2>&1
+    rc=$?
+    if [ $rc -eq 3 ]; then "$CHIPCTL" "$@" >/dev/null; rc=$?; fi
+    return $rc
+}
 i=0
 while [ $i -lt 60 ]; do
     i=$((i + 1))
-    if "$CHIPCTL" join "g$((i % 5))" >/dev/null; then echo "join ok"; else echo "join failed"; fi
+    if ctl join "g$((i % 5))"; then echo "join ok"; else echo "join failed"; fi
     if [ $((i % 3)) -eq 0 ]; then
-        if "$CHIPCTL" leave "g$(((i + 2) % 5))" >/dev/null; then echo "leave ok"; else echo "leave failed"; fi
+        if ctl leave "g$(((i + 2) % 5))"; then echo "leave ok"; else echo "leave failed"; fi
     fi
     sleep 0.05
 done
@@ -171,7 +183,7 @@ def write_spec(path, spec):
 class Load:
     """The driver's own load: connections, status queries, reloads, events."""
 
-    def __init__(self, sock_path, spec_path, specs, chipd_pid):
+    def __init__(self, sock_path, spec_path, specs, chipd_pid, reexec_every=0):
         self.sock = sock_path
         self.spec_path = spec_path
         self.specs = specs
@@ -184,8 +196,14 @@ class Load:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.paused = threading.Event()
-        self.idle = [threading.Event(), threading.Event()]
+        self.idle = [threading.Event(), threading.Event(), threading.Event()]
         self.threads = []
+        self.reexec_every = reexec_every
+        self.reexec_ms = []
+        # Reloads and reexecs one at a time; a reexec's window (while it runs
+        # and 1 s after) excuses the connections it closed.
+        self.control = threading.Lock()
+        self.reexec_window = (0.0, 0.0)
 
     def count(self, what, n=1):
         with self.lock:
@@ -199,7 +217,8 @@ class Load:
     def start(self):
         self.threads = [threading.Thread(target=self.connections, args=(0,), daemon=True),
                         threading.Thread(target=self.reloads, args=(1,), daemon=True),
-                        threading.Thread(target=self.subscriber, daemon=True)]
+                        threading.Thread(target=self.subscriber, daemon=True),
+                        threading.Thread(target=self.reexecs, args=(2,), daemon=True)]
         for t in self.threads:
             t.start()
 
@@ -235,11 +254,15 @@ class Load:
                 break
             what = rnd.choice(["dropped", "half", "unread", "oversized", "wait", "events",
                                "status", "status", "members"])
+            t0 = time.monotonic()
             try:
                 self.connection(what)
                 self.count("conn " + what)
-            except OSError as e:
-                self.error(f"connection {what}: {e}")
+            except (OSError, ValueError, RuntimeError) as e:
+                if self.in_reexec_window(t0):
+                    self.count("conn closed by a reexec")
+                else:
+                    self.error(f"connection {what}: {e}")
             time.sleep(0.01)
         self.idle[k].set()
 
@@ -247,14 +270,14 @@ class Load:
         if what == "status":
             t0 = time.monotonic()
             r = chipd_request(self.sock, {"op": "status"}, timeout_s=30)
-            self.status_ms.append((time.monotonic() - t0) * 1000)
             if not r.get("ok"):
-                self.error(f"status: {r}")
+                raise RuntimeError(f"status: {r}")
+            self.status_ms.append((time.monotonic() - t0) * 1000)
             return
         if what == "members":
             r = chipd_request(self.sock, {"op": "groups"}, timeout_s=30)
             if not r.get("ok"):
-                self.error(f"groups: {r}")
+                raise RuntimeError(f"groups: {r}")
             return
         with self.connect() as s:
             if what == "half":
@@ -265,7 +288,7 @@ class Load:
                 s.sendall(b"x" * (70 * 1024))
                 answer = s.recv(4096)
                 if b"EMSGSIZE" not in answer:
-                    self.error(f"oversized line answered {answer[:100]!r}")
+                    raise RuntimeError(f"oversized line answered {answer[:100]!r}")
             elif what == "wait":
                 s.sendall(b'{"op": "wait", "path": "load/crash", "timeout": 5}\n')
             elif what == "events":
@@ -289,9 +312,46 @@ class Load:
                 self.reload(1 - self.variant, n)
         self.idle[k].set()
 
+    def in_reexec_window(self, t0):
+        """Whether something begun at T0 may have met a reexec."""
+        with self.lock:
+            begin, end = self.reexec_window
+        return begin > 0 and t0 <= end + 1.0 and time.monotonic() >= begin
+
+    def reexecs(self, k):
+        last = time.monotonic()
+        while not self.stop.is_set():
+            self.wait_if_paused(k)
+            time.sleep(0.1)
+            if not self.reexec_every or time.monotonic() - last < self.reexec_every:
+                continue
+            if self.paused.is_set() or self.stop.is_set():
+                continue
+            with self.control:
+                t0 = time.monotonic()
+                with self.lock:
+                    self.reexec_window = (t0, float("inf"))
+                try:
+                    r = chipd_request(self.sock, {"op": "reexec"}, timeout_s=60)
+                    if r.get("ok"):
+                        self.reexec_ms.append((time.monotonic() - t0) * 1000)
+                        self.count("reexec")
+                    else:
+                        self.error(f"reexec: {r}")
+                except OSError as e:
+                    self.error(f"reexec: {e}")
+                with self.lock:
+                    self.reexec_window = (t0, time.monotonic())
+            last = time.monotonic()
+        self.idle[k].set()
+
     def reload(self, variant, n):
         """Applies spec VARIANT: by SIGHUP one time in four, else the reload op,
         which answers once the reload is done."""
+        with self.control:
+            self.reload_now(variant, n)
+
+    def reload_now(self, variant, n):
         write_spec(self.spec_path, self.specs[variant])
         self.variant = variant
         if n % 4 == 0:
@@ -312,25 +372,42 @@ class Load:
             self.error(f"reload: {e}")
 
     def subscriber(self):
-        try:
-            with self.connect() as s:
-                s.settimeout(None)
-                s.sendall(b'{"op": "events"}\n')
-                buf = b""
-                while True:
-                    chunk = s.recv(1 << 16)
-                    if not chunk:
-                        return
-                    buf += chunk
-                    *lines, buf = buf.split(b"\n")
-                    for line in lines:
-                        ev = json.loads(line)
-                        kind = ev.get("event", "answer")
-                        with self.lock:
-                            self.events[kind] = self.events.get(kind, 0) + 1
-        except (OSError, ValueError) as e:
-            if not self.stop.is_set():
-                self.error(f"event stream: {e}")
+        # A reexec ends the stream (its last line is the reexec event): it is
+        # followed again at once.
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            try:
+                if self.follow() != "reexec" and not self.stop.is_set():
+                    self.error("event stream ended without a reexec")
+                    return
+                self.count("event stream followed again")
+            except (OSError, ValueError) as e:
+                if self.stop.is_set():
+                    return
+                if not self.in_reexec_window(t0):
+                    self.error(f"event stream: {e}")
+                    return
+                time.sleep(0.05)
+
+    def follow(self):
+        """Counts events until the stream ends; the last event's kind."""
+        last = None
+        with self.connect() as s:
+            s.settimeout(None)
+            s.sendall(b'{"op": "events"}\n')
+            buf = b""
+            while True:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    return last
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    ev = json.loads(line)
+                    kind = ev.get("event", "answer")
+                    last = kind
+                    with self.lock:
+                        self.events[kind] = self.events.get(kind, 0) + 1
 
 
 # ---------------------------------------------------------------- checks
@@ -384,6 +461,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=600, help="load time (after the warm-up)")
     ap.add_argument("--warmup", type=float, default=None, help="default: 10%% of --seconds, 5 to 60")
     ap.add_argument("--out", help="write the summary as Markdown here")
+    ap.add_argument("--reexec-every", type=float, default=30,
+                    help="seconds between two reexecs under the load (0: none)")
     args = ap.parse_args()
     warmup = args.warmup if args.warmup is not None else min(60, max(5, args.seconds / 10))
 
@@ -426,7 +505,7 @@ def main():
                 time.sleep(0.05)
         else:
             raise RuntimeError("chipd did not start in 30 s")
-        load = Load(sock, spec_path, specs, proc.pid)
+        load = Load(sock, spec_path, specs, proc.pid, args.reexec_every)
         load.start()
         t_start = time.monotonic()
 
@@ -520,6 +599,8 @@ def main():
                 churn_failed += "failed" in line
         if churn_failed:
             failures.append(f"{churn_failed} chipctl join/leave failed")
+        if args.reexec_every and args.seconds > 2 * args.reexec_every and not load.reexec_ms:
+            failures.append("no reexec under the load")
 
         sm = sorted(load.status_ms)
         summary = {
@@ -531,6 +612,8 @@ def main():
             "status_ms_p50": round(sm[len(sm) // 2], 2) if sm else None,
             "status_ms_max": round(sm[-1], 2) if sm else None,
             "status_at_end_ms": round(answer_ms, 2),
+            "reexecs": len(load.reexec_ms),
+            "reexec_ms_max": round(max(load.reexec_ms), 1) if load.reexec_ms else None,
             "fds_baseline": len(base["fds"]), "fds_end": len(end["fds"]),
             "rss_kib_baseline": base["rss_kib"], "rss_kib_end": end["rss_kib"],
             "rss_kib_under_load_min": min(rss_samples) if rss_samples else None,
@@ -599,6 +682,7 @@ def write_markdown(path, s, failures):
         f"{s['zombies_end']} / {s['zombies_max_seen']} / {s['zombies_lingering']} |",
         f"| flood lines written / missing (files) | {s['flood_lines']} / {s['flood_missing']} "
         f"({s['flood_files']}) |",
+        f"| reexecs under the load / slowest answer | {s['reexecs']} / {s['reexec_ms_max']} ms |",
         f"| status answered at the end | {s['status_at_end_ms']} ms |",
         f"| chipd's exit status (SIGTERM) | {s['chipd_exit']} |",
     ]
