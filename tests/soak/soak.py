@@ -377,8 +377,9 @@ class Load:
         while not self.stop.is_set():
             t0 = time.monotonic()
             try:
-                if self.follow() != "reexec" and not self.stop.is_set():
-                    self.error("event stream ended without a reexec")
+                if self.follow() != "reexec":
+                    if not self.stop.is_set():
+                        self.error("event stream ended without a reexec")
                     return
                 self.count("event stream followed again")
             except (OSError, ValueError) as e:
