@@ -65,14 +65,18 @@ void Daemon::setup() {
 
     // --socket, else the spec's, else the default. $CHIP_SOCKET is the clients'
     // variable: a chipd run as a worker of another chipd must not take its socket.
-    socket_path_ = !opts_.socket.empty() ? opts_.socket
-                   : spec_.socket        ? *spec_.socket
-                                         : default_socket_path(os::real_uid());
-    // Absolute: workers get it as CHIP_SOCKET and run in other folders.
-    std::filesystem::path socket(socket_path_);
-    if (socket.is_relative()) socket = std::filesystem::path(os::current_dir()) / socket;
-    socket_path_ = socket.lexically_normal().string();
-    if (handoff_) socket_path_ = handoff_->socket_path;
+    // After a hand-off: the one the last chipd had.
+    if (handoff_) {
+        socket_path_ = handoff_->socket_path;
+    } else {
+        socket_path_ = !opts_.socket.empty() ? opts_.socket
+                       : spec_.socket        ? *spec_.socket
+                                             : default_socket_path(os::real_uid());
+        // Absolute: workers get it as CHIP_SOCKET and run in other folders.
+        std::filesystem::path socket(socket_path_);
+        if (socket.is_relative()) socket = std::filesystem::path(os::current_dir()) / socket;
+        socket_path_ = socket.lexically_normal().string();
+    }
     style_.journal = std::getenv("JOURNAL_STREAM") != nullptr;
     style_.json = opts_.json_log;
     if (!opts_.log_file.empty()) {

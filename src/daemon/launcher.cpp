@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "common/names.hpp"
+#include "common/search_path.hpp"
 #include "daemon/notify_message.hpp"
 #include "os/process.hpp"
 #include "os/self.hpp"
@@ -141,16 +142,7 @@ Launcher::Cached &Launcher::cached(const std::shared_ptr<const spec::Launch> &la
             const char *p = std::getenv("PATH");
             path = p && *p ? p : "/usr/local/bin:/usr/bin:/bin";
         }
-        std::size_t start = 0;
-        while (start <= path.size()) {
-            auto colon = path.find(':', start);
-            std::string dir =
-                path.substr(start, colon == std::string::npos ? colon : colon - start);
-            // An empty element is the current folder (POSIX).
-            c.candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + cmd0);
-            if (colon == std::string::npos) break;
-            start = colon + 1;
-        }
+        c.candidates = search_candidates(path, cmd0);
     }
     for (auto &s : c.candidates) c.candidate_ptrs.push_back(s.c_str());
     for (const auto &a : w.command) c.argv.push_back(const_cast<char *>(a.c_str()));

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/search_path.hpp"
 #include "os/clock.hpp"
 #include "os/file.hpp"
 #include "os/process.hpp"
@@ -44,22 +45,15 @@ std::string program_path(const char *argv0) {
     }
     if (!a.empty()) {
         const char *p = std::getenv("PATH");
-        std::string path = p && *p ? p : "/usr/local/bin:/usr/bin:/bin";
-        std::size_t start = 0;
-        while (start <= path.size()) {
-            auto colon = path.find(':', start);
-            std::string dir =
-                path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-            std::string cand = (dir.empty() ? std::string(".") : dir) + "/" + a;
+        for (const auto &cand :
+             search_candidates(p && *p ? p : "/usr/local/bin:/usr/bin:/bin", a)) {
             struct stat st {};
-            if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-                ::access(cand.c_str(), X_OK) == 0) {
-                if (cand[0] == '/') return cand;
-                std::string cwd = current_dir();
-                return cwd.empty() ? self_exe() : cwd + "/" + cand;
-            }
-            if (colon == std::string::npos) break;
-            start = colon + 1;
+            if (::stat(cand.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+                ::access(cand.c_str(), X_OK) != 0)
+                continue;
+            if (cand[0] == '/') return cand;
+            std::string cwd = current_dir();
+            return cwd.empty() ? self_exe() : cwd + "/" + cand;
         }
     }
     return self_exe();

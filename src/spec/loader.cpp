@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "common/names.hpp"
+#include "common/search_path.hpp"
 #include "spec/document.hpp"
 
 namespace chip::spec {
@@ -1068,16 +1069,11 @@ void Loader::check_program(const Launch &l, const std::string &pointer) {
     for (const auto &[k, v] : l.env)
         if (k == "PATH") search = v;
     int why = ENOENT;  // the most telling failure: a file found but not executable
-    std::size_t start = 0;
-    for (;;) {
-        auto colon = search.find(':', start);
-        std::string dir = search.substr(start, colon == std::string::npos ? colon : colon - start);
-        fs::path folder = dir.empty() ? fs::path(l.cwd) : fs::path(l.cwd) / dir;
-        auto ok = host_.executable((folder / prog).lexically_normal().string());
+    for (const auto &candidate : search_candidates(search, prog)) {
+        // Relative folders are the worker's cwd's.
+        auto ok = host_.executable((fs::path(l.cwd) / candidate).lexically_normal().string());
         if (ok) return;
         if (ok.error().code != ENOENT && ok.error().code != ENOTDIR) why = ok.error().code;
-        if (colon == std::string::npos) break;
-        start = colon + 1;
     }
     fail_with(pointer, "expected a program in PATH (" + search + ")",
               describe(shown) + (why == ENOENT ? ", not found"

@@ -44,8 +44,8 @@ def now_ns():
 # ---------------------------------------------------------------- processes
 
 
-def proc_table():
-    """pid -> ppid for every process."""
+def proc_states():
+    """pid -> (state, ppid) for every process, from /proc/PID/stat."""
     table = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -56,8 +56,13 @@ def proc_table():
         except OSError:
             continue
         rest = s[s.rfind(")") + 2:].split()
-        table[int(d)] = int(rest[1])
+        table[int(d)] = (rest[0], int(rest[1]))
     return table
+
+
+def proc_table():
+    """pid -> ppid for every process."""
+    return {pid: ppid for pid, (_, ppid) in proc_states().items()}
 
 
 def descendants(root, table=None):

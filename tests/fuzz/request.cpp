@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../unit/bare_host.hpp"
 #include "check.hpp"
 #include "core/tree.hpp"
 #include "daemon/registries.hpp"
@@ -48,24 +49,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Host final : chip::spec::Host {
-    std::optional<chip::spec::User> user_by_name(const std::string &) const override {
-        return std::nullopt;
-    }
-    std::optional<chip::spec::User> user_by_id(uid_t) const override { return std::nullopt; }
-    std::optional<gid_t> group_by_name(const std::string &) const override { return std::nullopt; }
-    bool is_folder(const std::string &path) const override { return !path.ends_with(".log"); }
-    bool is_writable_folder(const std::string &) const override { return true; }
-    Result<std::string> read_file(const std::string &, std::size_t) const override {
-        return chip::make_error(ENOENT, "no files here");
-    }
-    Result<std::vector<std::string>> files_in_folder(const std::string &) const override {
-        return chip::make_error(ENOENT, "no folders here");
-    }
-    Result<void> executable(const std::string &) const override { return {}; }
-    std::string search_path() const override { return "/usr/bin:/bin"; }
-    std::string current_dir() const override { return "/"; }
-};
+using Host = chip::test::BareHost;
 
 // Pids from 100 on; a spawn of a path with "fail" in it fails.
 struct Effects final : chip::core::Effects {

@@ -49,7 +49,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 from bench import (  # noqa: E402
-    chipd_request, descendants, kill_everything, log, proc_table, reap, shm_prefix)
+    chipd_request, descendants, kill_everything, log, proc_states, proc_table, reap, shm_prefix)
 
 FLOOD_MAX_BYTES = 1 << 20
 FLOOD_KEEP = 1000  # the most a spec allows: ~1 GiB before rotation drops a line
@@ -82,19 +82,7 @@ def rss_kib(pid):
 
 def zombies_of(pid):
     """Zombie children of PID."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                s = f.read()
-        except OSError:
-            continue
-        rest = s[s.rfind(")") + 2:].split()
-        if rest[0] == "Z" and int(rest[1]) == pid:
-            out.append(int(d))
-    return out
+    return [p for p, (state, ppid) in proc_states().items() if state == "Z" and ppid == pid]
 
 
 def children_of(pid):

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "bare_host.hpp"
 #include "core/tree.hpp"
 #include "daemon/registries.hpp"
 #include "daemon/requests.hpp"
@@ -48,23 +49,8 @@ namespace {
 
 // The machine as the spec loader sees it: every path is a writable folder but
 // log files ("*.log").
-struct TestHost : chip::spec::Host {
-    std::optional<chip::spec::User> user_by_name(const std::string &) const override {
-        return std::nullopt;
-    }
-    std::optional<chip::spec::User> user_by_id(uid_t) const override { return std::nullopt; }
-    std::optional<gid_t> group_by_name(const std::string &) const override { return std::nullopt; }
-    bool is_folder(const std::string &path) const override { return !path.ends_with(".log"); }
-    bool is_writable_folder(const std::string &) const override { return true; }
-    Result<std::string> read_file(const std::string &, std::size_t) const override {
-        return chip::make_error(ENOENT, "no files here");
-    }
-    Result<std::vector<std::string>> files_in_folder(const std::string &) const override {
-        return chip::make_error(ENOENT, "no folders here");
-    }
-    Result<void> executable(const std::string &) const override { return {}; }
-    std::string search_path() const override { return "/bin"; }
-    std::string current_dir() const override { return "/"; }
+struct TestHost : chip::test::BareHost {
+    TestHost() : BareHost("/bin") {}
 };
 
 // The core's world: pids from 100 on, failures on demand.
